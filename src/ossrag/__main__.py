@@ -1,0 +1,6 @@
+"""``python -m ossrag`` runs the CLI."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

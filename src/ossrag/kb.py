@@ -1,0 +1,205 @@
+"""The Python API: one :class:`KnowledgeBase` per Milvus collection.
+
+    from ossrag import KnowledgeBase
+
+    kb = KnowledgeBase(uri="./ossrag.db", name="docs")      # Milvus Lite file
+    kb.ingest("docs/", include=["**/*.md"])
+    for hit in kb.search("where is data stored?", k=3):
+        print(hit.score, hit.source, hit.heading)
+    answer = kb.ask("Where does Milvus store data?", model="local:smollm2")
+    print(answer.text, [c.source for c in answer.citations])
+
+A server is just another URI: ``KnowledgeBase(uri="http://localhost:19530",
+token="root:Milvus")``. When no embedder is given, an existing knowledge base
+is opened with the embedder it was built with; naming a different one is
+refused with a message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from .config import Settings
+from .embedders import make_embedder
+from .embedders.base import Embedder
+from .ingest.sync import IngestReport, sync
+from .llms.base import LLM, Message
+from .rag import AnswerRun
+from .retrieval import RetrievalOptions, retrieve
+from .store import MilvusStore
+from .types import Answer, Hit
+
+__all__ = ["KnowledgeBase"]
+
+
+class KnowledgeBase:
+    """A named knowledge base in a Milvus target; see the module docstring."""
+
+    def __init__(
+        self,
+        uri: str | None = None,
+        name: str | None = None,
+        *,
+        token: str | None = None,
+        embedder: str | Embedder | None = None,
+        settings: Settings | None = None,
+        store: MilvusStore | None = None,
+    ) -> None:
+        self.settings = settings or Settings.load({"uri": uri, "kb": name, "token": token})
+        if uri is not None:
+            self.settings.uri = uri
+        if name is not None:
+            self.settings.kb = name
+        self.name = self.settings.kb
+        self.store = store or MilvusStore(self.settings.uri, self.settings.token, timeout=30.0)
+        self._embedder_arg = embedder
+        self._embedder: Embedder | None = embedder if not isinstance(embedder, str | None) else None
+        self._llms: dict[str, LLM] = {}
+
+    # -- components -------------------------------------------------------------------------
+    def _explicit_embedder(self) -> str | None:
+        if isinstance(self._embedder_arg, str):
+            return self._embedder_arg
+        if self.settings.sources.get("embedder", "default") != "default":
+            return self.settings.embedder
+        return None
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder: the one given, else the one the collection was built with, else the default."""
+        if self._embedder is None:
+            spec = self._explicit_embedder()
+            if spec is None and self.store.exists(self.name):
+                spec = self.store.info(self.name).embedder
+            self._embedder = make_embedder(spec or self.settings.embedder)
+        return self._embedder
+
+    def llm(self, model: str | None = None, *, base_url: str | None = None) -> LLM:
+        from .llms import make_llm
+
+        spec = model or self.settings.model
+        key = f"{spec}|{base_url or self.settings.base_url}"
+        if key not in self._llms:
+            self._llms[key] = make_llm(
+                spec, base_url=base_url or self.settings.base_url, timeout=self.settings.timeout
+            )
+        return self._llms[key]
+
+    @property
+    def default_mode(self) -> str:
+        """``hybrid`` where the Milvus target has BM25, else ``dense``."""
+        if self.settings.mode:
+            return self.settings.mode
+        return "hybrid" if self.store.capabilities.bm25 else "dense"
+
+    # -- indexing ---------------------------------------------------------------------------
+    def ingest(
+        self,
+        *sources: str,
+        include: list[str] | tuple[str, ...] = (),
+        exclude: list[str] | tuple[str, ...] = (),
+        splitter: str | None = None,
+        chunk_size: int | None = None,
+        chunk_overlap: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        prune: bool = True,
+        progress: bool = False,
+    ) -> IngestReport:
+        """Add or update ``sources`` (paths, globs, zips, URLs); see :func:`ossrag.ingest.sync.sync`."""
+        s = self.settings
+        return sync(
+            self.store,
+            self.name,
+            self.embedder,
+            list(sources),
+            include=include,
+            exclude=exclude,
+            splitter=splitter or s.splitter,
+            chunk_size=chunk_size or s.chunk_size,
+            chunk_overlap=chunk_overlap if chunk_overlap is not None else s.chunk_overlap,
+            metadata=metadata,
+            prune=prune,
+            progress=progress,
+        )
+
+    # -- retrieval --------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        filter: str = "",
+        **options: Any,
+    ) -> list[Hit]:
+        """Top ``k`` passages for ``query``; ``mode`` is dense, bm25 or hybrid (default: best available)."""
+        mode = mode or self.default_mode
+        if mode in ("bm25", "hybrid") and not self.store.capabilities.bm25:
+            if mode == "bm25":
+                # Let the store raise its explanation of what is missing.
+                self.store.search_bm25(self.name, query, k=1)
+            print(
+                f"warning: {self.store.capabilities.describe()}; using dense search",
+                file=sys.stderr,
+            )
+            mode = "dense"
+        if not self.store.exists(self.name):
+            return []
+        opts = RetrievalOptions(k=k or self.settings.top_k, mode=mode, filter=filter, **options)
+        return retrieve(self.store, self.name, self.embedder, query, opts)
+
+    # -- answering --------------------------------------------------------------------------
+    def stream(
+        self,
+        question: str,
+        *,
+        model: str | None = None,
+        effort: str | None = None,
+        template: str = "cited",
+        max_tokens: int | None = None,
+        history: list[Message] | None = None,
+        base_url: str | None = None,
+        search: dict[str, Any] | None = None,
+    ) -> AnswerRun:
+        """Retrieve, then return an :class:`AnswerRun` to iterate for events; ``.answer`` at the end."""
+        t0 = time.perf_counter()
+        llm = self.llm(model, base_url=base_url)  # fail on a bad model string before searching
+        hits = self.search(question, **(search or {}))
+        retrieve_s = time.perf_counter() - t0
+        return AnswerRun(
+            llm,
+            question,
+            hits,
+            template=template,
+            effort=effort if effort is not None else self.settings.effort,
+            max_tokens=max_tokens,
+            history=history,
+            retrieve_s=retrieve_s,
+            t0=t0,
+        )
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """Answer ``question`` from the knowledge base; same options as :meth:`stream`."""
+        run = self.stream(question, **kwargs)
+        for _ in run:
+            pass
+        assert run.answer is not None
+        return run.answer
+
+    # -- management -------------------------------------------------------------------------
+    def info(self) -> Any:
+        return self.store.info(self.name)
+
+    def drop(self) -> None:
+        self.store.drop(self.name)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

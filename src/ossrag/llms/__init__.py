@@ -1,0 +1,48 @@
+"""Language-model backends behind one protocol (:class:`LLM`).
+
+    from ossrag.llms import make_llm, collect
+    llm = make_llm("ollama:gpt-oss:20b")               # any OpenAI-compatible server
+    llm = make_llm("local:smollm2")                    # in-process llama.cpp (extra: local)
+    llm = make_llm("gpt-oss-20b", base_url="http://gpu:8000/v1")
+    done = llm.complete([{"role": "user", "content": "Hi"}], effort="low")
+    done.text, done.reasoning, done.usage.reasoning_tokens
+
+Model strings are ``provider:model``; see :mod:`ossrag.llms.providers` for the
+presets (openrouter, ollama, vllm, lmstudio, llamacpp, groq, openai, deepseek).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from .base import LLM, Completion, Message, collect
+
+__all__ = ["LLM", "Completion", "Message", "collect", "make_llm"]
+
+
+def make_llm(
+    model: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    **kwargs: Any,
+) -> LLM:
+    """The backend for ``model``: ``local:...`` in-process, anything else over HTTP.
+
+    Extra keyword arguments go to the backend's constructor (e.g. ``max_retries``
+    for :class:`~ossrag.llms.openai_compat.OpenAICompatLLM`).
+    """
+    if model.startswith("local:"):
+        if base_url:
+            raise ConfigError(
+                f"--base-url does not apply to {model!r}, which runs in-process",
+                hint="drop --base-url, or name the server's provider (e.g. llamacpp:MODEL)",
+            )
+        from .local import LocalLLM  # lazy: llama-cpp-python is an optional extra
+
+        return LocalLLM(model, **kwargs)
+    from .openai_compat import OpenAICompatLLM
+
+    return OpenAICompatLLM(model, base_url=base_url, api_key=api_key, timeout=timeout, **kwargs)

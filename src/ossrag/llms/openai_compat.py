@@ -1,0 +1,519 @@
+"""One backend for every OpenAI-compatible server, through the real ``openai`` client.
+
+    llm = OpenAICompatLLM("openrouter:openai/gpt-oss-120b")   # needs OPENROUTER_API_KEY
+    llm = OpenAICompatLLM("ollama:gpt-oss:20b", timeout=120)
+    llm = OpenAICompatLLM("gpt-oss-20b", base_url="http://gpu-box:8000/v1")
+    for ev in llm.stream([{"role": "user", "content": "Hi"}], effort="high"):
+        ...   # reasoning / text / tool_call events, then usage, then done
+    done = llm.complete(messages, effort="low", max_tokens=2048)   # a Completion
+
+What the provider preset (:mod:`.providers`) decides: the effort parameter,
+sampling defaults, how earlier reasoning is sent back. What this module adds:
+
+* reasoning read from every field of every delta, and ``<think>``/harmony
+  split out of ``content`` (:mod:`.reasoning`), so it never reaches the answer;
+* streamed ``tool_calls`` deltas gathered by index into ``tool_call`` events;
+* retries on 429/5xx/connection errors before anything was streamed, with
+  exponential backoff that honours ``Retry-After`` (the client's own retries
+  are off, and its 600 s timeout is replaced by ``timeout``, default 60 s);
+* one retry without a parameter the server rejected (``stream_options``,
+  the effort field, an o-series ``max_tokens``), recorded in :attr:`warnings`;
+* errors mapped onto :mod:`ossrag.errors` with what was tried and how to fix it.
+
+A stream that breaks after something was streamed is not an exception: the
+events that arrived are followed by ``done`` with ``complete=False`` and
+``finish_reason="error"`` (the reason is in :attr:`last_error`); the RAG
+layer marks such an answer incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+
+from ..errors import (
+    LLMAuthError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMTimeoutError,
+    ModelNotFoundError,
+)
+from ..types import StreamEvent, ToolCall, Usage
+from .base import Completion, Message, collect
+from .providers import KEY_OVERRIDE_ENV, Provider, resolve
+from .reasoning import InlineReasoningSplitter, reasoning_from, split_inline, usage_from
+
+__all__ = ["OpenAICompatLLM"]
+
+log = logging.getLogger("ossrag.llms")
+
+try:  # openai < 2 lets httpx errors escape from stream iteration; newer versions wrap them
+    import httpx
+
+    _HTTPX_TRANSPORT: tuple[type[BaseException], ...] = (httpx.TransportError,)
+    _HTTPX_TIMEOUT: tuple[type[BaseException], ...] = (httpx.TimeoutException,)
+except ImportError:  # pragma: no cover
+    _HTTPX_TRANSPORT = _HTTPX_TIMEOUT = ()
+
+_ERRORS: tuple[type[BaseException], ...] = (openai.APIError, *_HTTPX_TRANSPORT)
+_TIMEOUTS: tuple[type[BaseException], ...] = (openai.APITimeoutError, *_HTTPX_TIMEOUT)
+_CONNECTION: tuple[type[BaseException], ...] = (openai.APIConnectionError, *_HTTPX_TRANSPORT)
+_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
+_STANDARD = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
+             "tool_choice", "response_format", "stream_options"}  # fmt: skip
+_EFFORT_KEYS = ("reasoning", "reasoning_effort", "chat_template_kwargs")
+_EFFORT_REJECTED = re.compile(
+    r"reasoning_effort|chat_template_kwargs|reasoning\.effort|[\"'`]reasoning[\"'`]", re.I
+)
+_HISTORY_REJECTED = re.compile(r"reasoning_content|reasoning_details|[\"'`]thinking[\"'`]", re.I)
+_MODEL_NOT_FOUND = re.compile(
+    r"model.{0,80}(not found|does not exist|not exist|no such|not available|unknown)"
+    r"|not a valid model|unknown model|model_not_found|no model",
+    re.I | re.S,
+)
+# Templates that open <think> in the prompt, so the output only closes it.
+_PRE_OPENED = re.compile(r"qwen3.*thinking|qwq|r1-distill", re.I)
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    """An openai response object as a plain dict, unknown fields (reasoning, cost) included."""
+    if isinstance(obj, dict):
+        return obj
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict(warnings=False))
+    return dict(obj.model_dump())
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+class _Turn:
+    """Accumulates one response (streamed or not) into events."""
+
+    def __init__(self, pre_opened: bool) -> None:
+        self.pre_opened = pre_opened
+        self.splitter = InlineReasoningSplitter(pre_opened=pre_opened)
+        self.inline_calls: list[ToolCall] = []  # tool calls found in raw harmony content
+        self.tools: dict[Any, dict[str, str]] = {}
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.received = False
+        self.error: str | None = None
+
+    def _events(self, parts: list[tuple[str, str]]) -> list[StreamEvent]:
+        return [
+            StreamEvent(type="reasoning" if k == "reasoning" else "text", delta=t) for k, t in parts
+        ]
+
+    def on_chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        self.received = True
+        out: list[StreamEvent] = []
+        usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")  # Groq: x_groq.usage
+        if usage:
+            self.usage = usage_from(usage)
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or choice.get("message") or {}
+            reasoning = reasoning_from(delta)
+            if reasoning:
+                out.append(StreamEvent(type="reasoning", delta=reasoning))
+            content = _text_of(delta.get("content"))
+            if content:
+                out += self._events(self.splitter.feed(content))
+            for tc in delta.get("tool_calls") or []:
+                self._tool_delta(tc)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return out
+
+    def on_response(self, resp: dict[str, Any]) -> list[StreamEvent]:
+        self.received = True
+        self.usage = usage_from(resp.get("usage"))
+        choices = resp.get("choices") or []
+        if not choices:
+            self.error = "the response has no choices"
+            return []
+        choice = choices[0]
+        self.finish_reason = choice.get("finish_reason")
+        msg = choice.get("message") or {}
+        out: list[StreamEvent] = []
+        reasoning = reasoning_from(msg)
+        split = split_inline(
+            _text_of(msg.get("content")),
+            pre_opened=self.pre_opened,
+            incomplete=self.finish_reason == "length",
+        )
+        reasoning += split.reasoning
+        if reasoning:
+            out.append(StreamEvent(type="reasoning", delta=reasoning))
+        if split.text:
+            out.append(StreamEvent(type="text", delta=split.text))
+        for i, tc in enumerate(msg.get("tool_calls") or []):
+            self._tool_delta({"index": i, **tc})
+        self.inline_calls += split.tool_calls
+        return out
+
+    def _tool_delta(self, tc: dict[str, Any]) -> None:
+        key: Any = tc.get("index", len(self.tools))
+        slot = self.tools.get(key)
+        if slot and tc.get("id") and slot["id"] and tc["id"] != slot["id"]:
+            key = (key, tc["id"])  # a server that reuses index 0 for parallel calls
+            slot = self.tools.get(key)
+        if slot is None:
+            slot = self.tools[key] = {"id": "", "name": "", "arguments": ""}
+        fn = tc.get("function") or {}
+        slot["id"] = slot["id"] or str(tc.get("id") or "")
+        name = fn.get("name") or ""
+        if name and name != slot["name"]:
+            slot["name"] += name
+        args = fn.get("arguments")
+        if isinstance(args, dict):  # some servers send parsed arguments
+            args = json.dumps(args)
+        slot["arguments"] += args or ""
+
+    def finish(self, error: str | None = None) -> list[StreamEvent]:
+        incomplete = error is not None or self.finish_reason in (None, "length")
+        out = self._events(self.splitter.flush(incomplete=incomplete))
+        calls: list[ToolCall] = []
+        if error is None:  # half-streamed tool calls are not worth running
+            for n, slot in enumerate(self.tools.values()):
+                calls.append(ToolCall(id=slot["id"] or f"call_{n}", name=slot["name"],
+                                      arguments=slot["arguments"] or "{}"))  # fmt: skip
+            calls += self.splitter.tool_calls + self.inline_calls
+            out += [StreamEvent(type="tool_call", tool_call=c) for c in calls]
+        if self.usage is not None:
+            out.append(StreamEvent(type="usage", usage=self.usage))
+        if error is None and self.finish_reason is None:
+            error = "the stream ended without a finish_reason (the connection closed early)"
+        self.error = error
+        if error is not None:
+            out.append(StreamEvent(type="done", finish_reason="error", complete=False))
+            return out
+        finish = self.finish_reason
+        if calls and finish == "stop":
+            finish = "tool_calls"
+        out.append(StreamEvent(type="done", finish_reason=finish, complete=True))
+        return out
+
+
+class OpenAICompatLLM:
+    """The :class:`~ossrag.llms.base.LLM` protocol over any OpenAI-compatible server.
+
+    ``streaming=False`` sends non-streamed requests (still yielding the same
+    events); ``think_pre_opened`` says the template opens ``<think>`` itself
+    (None: guessed from the model id). A missing API key raises
+    :class:`~ossrag.errors.LLMAuthError` here, before any request.
+    """
+
+    def __init__(
+        self,
+        model_string: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        streaming: bool = True,
+        think_pre_opened: bool | None = None,
+        backoff: float = 0.5,
+        max_retry_wait: float = 60.0,
+    ) -> None:
+        self.model = model_string
+        self.provider: Provider
+        self.provider, self.model_id = resolve(model_string, base_url)
+        self.base_url = self.provider.resolve_base_url(base_url)
+        self.timeout = float(timeout)
+        self.max_retries = max(0, int(max_retries))
+        self.streaming = streaming
+        self.backoff = backoff
+        self.max_retry_wait = max_retry_wait
+        self.pre_opened = (
+            bool(_PRE_OPENED.search(self.model_id))
+            if think_pre_opened is None
+            else think_pre_opened
+        )
+        self.supports_reasoning = self.provider.supports_reasoning
+        self.supports_tools = self.provider.supports_tools
+        self.supports_json_schema = self.provider.supports_json_schema
+        #: Everything ossrag changed or could not honour, once each (shown to the user).
+        self.warnings: list[str] = []
+        #: The effort requested and the fields it was sent as, for the last request.
+        self.last_request: dict[str, Any] = {}
+        #: Why the last stream ended incomplete, if it did.
+        self.last_error: str | None = None
+        key = self.provider.api_key(api_key)  # raises before any request when missing
+        self._client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=key,
+            timeout=self.timeout,
+            max_retries=0,  # retries are ours: Retry-After, and never after tokens were streamed
+            default_headers=dict(self.provider.default_headers) or None,
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatLLM({self.model!r}, base_url={self.base_url!r})"
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            log.warning("%s", message)
+
+    # -- the protocol
+
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        effort: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: list[str] | None = None,
+        top_p: float | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Stream one assistant turn. Bad options raise here; server errors on iteration."""
+        body, notes = self.provider.build_body(
+            self.model_id, effort=effort, max_tokens=max_tokens, temperature=temperature,
+            top_p=top_p, stop=stop, tools=tools, response_format=response_format,
+        )  # fmt: skip
+        for note in notes:
+            self._warn(note)
+        if self.streaming:
+            body["stream_options"] = {"include_usage": True}
+        self.last_request = {
+            "effort": effort,
+            "sent_as": {k: body[k] for k in _EFFORT_KEYS if k in body},
+            "notes": notes,
+        }
+        return self._run(self.provider.prepare_messages(messages), body)
+
+    def complete(self, messages: list[Message], **kwargs: Any) -> Completion:
+        """Run :meth:`stream` to the end and gather it."""
+        return collect(self.stream(messages, **kwargs))
+
+    # -- internals
+
+    def _create(self, messages: list[Message], body: dict[str, Any]) -> Any:
+        kwargs = {k: v for k, v in body.items() if k in _STANDARD}
+        extra = {k: v for k, v in body.items() if k not in _STANDARD}
+        return self._client.chat.completions.create(
+            model=self.model_id,
+            messages=messages,  # type: ignore[arg-type]
+            stream=self.streaming,
+            extra_body=extra or None,
+            **kwargs,
+        )
+
+    def _run(self, messages: list[Message], body: dict[str, Any]) -> Iterator[StreamEvent]:
+        attempt = 0
+        adapted: set[str] = set()
+        self.last_error = None
+        while True:
+            turn = _Turn(self.pre_opened)
+            yielded = False
+            response: Any = None
+            try:
+                response = self._create(messages, body)
+                if self.streaming:
+                    for chunk in response:
+                        for ev in turn.on_chunk(_as_dict(chunk)):
+                            yielded = True
+                            yield ev
+                else:
+                    for ev in turn.on_response(_as_dict(response)):
+                        yielded = True
+                        yield ev
+            except _ERRORS as exc:
+                if not yielded:
+                    change = self._adapt(exc, messages, body, adapted)
+                    if change:
+                        self._warn(change)
+                        continue
+                    delay = self._retry_delay(exc, attempt)
+                    if delay is not None:
+                        log.info("retrying %s in %.2fs after: %s", self.base_url, delay, exc)
+                        time.sleep(delay)
+                        attempt += 1
+                        continue
+                if not turn.received:
+                    raise self._map_error(exc, attempts=attempt) from exc
+                # Broke off midway: what arrived is kept and marked incomplete.
+                reason = f"the stream from {self.base_url} broke off: {_server_message(exc)}"
+                log.warning("%s", reason)
+                yield from turn.finish(error=reason)
+                self.last_error = turn.error
+                return
+            finally:
+                if response is not None and hasattr(response, "close"):
+                    response.close()
+            events = turn.finish()
+            self.last_error = turn.error
+            if turn.splitter.stray_close:
+                self._warn(
+                    f"{self.model_id} closed a </think> it never opened, so its reasoning was "
+                    "streamed as answer text; pass think_pre_opened=True for this model"
+                )
+            yield from events
+            return
+
+    def _adapt(
+        self, exc: BaseException, messages: list[Message], body: dict[str, Any], adapted: set[str]
+    ) -> str | None:
+        """Change the request after a 400 that names something optional we sent; None: give up."""
+        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+            return None
+        msg = _server_message(exc)
+        info = exc.body if isinstance(exc.body, dict) else {}
+        param = str(info.get("param") or "")
+        if "stream_options" in body and "stream_options" in msg and "stream_options" not in adapted:
+            adapted.add("stream_options")
+            del body["stream_options"]
+            return f"{self.provider.label} rejected stream_options; token usage may be missing"
+        if param == "max_tokens" and "max_tokens" in body and "max_tokens" not in adapted:
+            adapted.add("max_tokens")
+            body["max_completion_tokens"] = body.pop("max_tokens")
+            return f"{self.model_id} wants max_completion_tokens instead of max_tokens"
+        if param in ("temperature", "top_p", "stop") and param in body and param not in adapted:
+            adapted.add(param)
+            del body[param]
+            return f"{self.model_id} does not accept {param}; sent without it"
+        sent = [k for k in _EFFORT_KEYS if k in body]
+        if (
+            sent
+            and "effort" not in adapted
+            and (param in _EFFORT_KEYS or _EFFORT_REJECTED.search(msg))
+        ):
+            adapted.add("effort")
+            for k in sent:
+                del body[k]
+            return (
+                f"{self.provider.label} rejected the reasoning effort ({msg}); "
+                "answering at the server's default effort"
+            )
+        if "history" not in adapted and _HISTORY_REJECTED.search(msg):
+            stripped = False
+            for m in messages:
+                for k in ("reasoning", "reasoning_content", "reasoning_details", "thinking"):
+                    if m.get("role") == "assistant" and k in m:
+                        del m[k]
+                        stripped = True
+            if stripped:
+                adapted.add("history")
+                return f"{self.provider.label} rejects earlier reasoning in the history; sent without it"
+        return None
+
+    def _retry_delay(self, exc: BaseException, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``exc``, or None when it must not be retried."""
+        if attempt >= self.max_retries or isinstance(exc, _TIMEOUTS):
+            return None  # a timeout retried would multiply the wait the user asked to cap
+        if isinstance(exc, openai.APIStatusError):
+            if exc.status_code not in _RETRY_STATUS:
+                return None
+            wait = _retry_after(exc.response.headers)
+            if wait is not None:
+                return wait if wait <= self.max_retry_wait else None
+        elif not isinstance(exc, _CONNECTION):
+            return None  # an error event inside the stream: the server meant it
+        base = self.backoff * (2**attempt)
+        return min(base, 8.0) * random.uniform(0.8, 1.2)
+
+    def _map_error(self, exc: BaseException, *, attempts: int) -> LLMError:
+        where = f"{self.provider.label} at {self.base_url}"
+        msg = _server_message(exc)
+        if isinstance(exc, _TIMEOUTS):
+            return LLMTimeoutError(
+                f"{where} did not answer within {self.timeout:g} s (model {self.model_id})",
+                hint="raise the timeout (--timeout, OSSRAG_TIMEOUT) or lower --effort; a large "
+                "model on a CPU can take minutes before its first token",
+            )
+        if isinstance(exc, _CONNECTION):
+            return LLMConnectionError(
+                f"could not connect to {where} ({msg})", hint=self._start_hint()
+            )
+        if not isinstance(exc, openai.APIStatusError):
+            return LLMResponseError(f"{where} reported an error for {self.model_id}: {msg}")
+        code = exc.status_code
+        if code in (401, 403):
+            env = self.provider.key_env or KEY_OVERRIDE_ENV
+            return LLMAuthError(
+                f"{where} rejected the API key (HTTP {code}): {msg}",
+                hint=f"check {env}"
+                + (f" (or {KEY_OVERRIDE_ENV})" if env != KEY_OVERRIDE_ENV else ""),
+            )
+        if code == 404 or _MODEL_NOT_FOUND.search(msg):
+            hint = self.provider.model_hint.format(model=self.model_id, base_url=self.base_url)
+            if code == 404 and "model" not in msg.lower():
+                hint = f"check that the base URL ends in /v1; {hint}"
+            return ModelNotFoundError(
+                f"model {self.model_id!r} not found at {self.base_url} (HTTP {code}): {msg}",
+                hint=hint,
+            )
+        if code == 429:
+            wait = _retry_after(exc.response.headers)
+            after = f"; the server asks to wait {wait:g} s" if wait is not None else ""
+            return LLMRateLimitError(
+                f"{where} is rate-limiting requests (HTTP 429) after {attempts + 1} attempt(s){after}: {msg}",
+                hint="wait and try again, or use another provider or a local server",
+            )
+        return LLMResponseError(
+            f"{where} answered HTTP {code} for model {self.model_id}: {msg}",
+            hint="a server-side problem; try again later"
+            if code >= 500
+            else "the server refused the request as sent; see its message",
+        )
+
+    def _start_hint(self) -> str:
+        if self.provider.local:
+            return f"{self.provider.start_hint}, or pass --base-url if it listens elsewhere"
+        return self.provider.start_hint
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` / ``Retry-After`` (seconds; HTTP dates are ignored)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            continue
+    return None
+
+
+def _server_message(exc: BaseException) -> str:
+    """The server's own words: ``error.message`` of the body, else the text, shortened."""
+    body = getattr(exc, "body", None)
+    text = ""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            text = str(inner.get("message") or inner.get("detail") or "")
+        elif isinstance(inner, str):
+            text = inner
+    elif isinstance(body, str):
+        text = body
+    if not text:
+        response = getattr(exc, "response", None)
+        try:
+            text = response.text if response is not None else ""
+        except Exception:  # a streamed response that was never read
+            text = ""
+    text = (text or str(exc) or type(exc).__name__).strip()
+    return text if len(text) <= 500 else text[:497] + "..."

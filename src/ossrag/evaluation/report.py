@@ -132,10 +132,9 @@ def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     first = math.floor(lo / step) * step
-    out, t = [], first
-    while t <= hi + step * 1e-9:
-        out.append(round(t, 10))
-        t += step
+    out = [round(first, 10)]
+    while out[-1] < hi - step * 1e-9:  # the last tick reaches hi, so nothing is drawn off the axis
+        out.append(round(out[-1] + step, 10))
     return out
 
 
@@ -165,11 +164,11 @@ def svg_scatter(
     x_fmt: str = "num", y_fmt: str = "pct", note: str = "",
 ) -> str:
     """A scatter plot; each point has x, y, color (series key), shape (legend key) and label."""
-    w, h, left, right, top, bottom = 560, 360, 64, 170, 34, 52
+    w, h, left, right, top, bottom = 640, 360, 64, 220, 34, 52
     pw, ph = w - left - right, h - top - bottom
     xs = [p["x"] for p in points]
     x_hi = max(xs, default=0.0) * 1.1 or 1.0
-    xt = _ticks(0.0, x_hi)
+    xt = _ticks(0.0, x_hi, 4)
     yt = _ticks(0.0, 1.0) if y_fmt == "pct" else _ticks(0.0, max((p["y"] for p in points), default=1.0) * 1.1)
     x_max, y_max = xt[-1], yt[-1]
 
@@ -210,7 +209,7 @@ def svg_scatter(
     for i, (name, c) in enumerate(colors.items()):
         y = ly + 16 * (i + 1)
         parts.append(f'<circle cx="{lx + 5}" cy="{y - 4}" r="5" fill="{c}"/>'
-                     f'<text x="{lx + 14}" y="{y}" class="tick">{html.escape(_short(name))}</text>')
+                     f'<text x="{lx + 14}" y="{y}" class="tick">{html.escape(_short(name, 32))}</text>')
     ly += 16 * (len(colors) + 2)
     parts.append(f'<text x="{lx}" y="{ly}" class="axis">effort</text>')
     for i, (name, s) in enumerate(shapes.items()):
@@ -218,8 +217,6 @@ def svg_scatter(
         parts.append(_marker(s, lx + 5, y - 4, "#555", name) +
                      f'<text x="{lx + 14}" y="{y}" class="tick">{html.escape(name)}</text>')
     parts.append("</g>")
-    if note and points:
-        parts.append(f'<text x="{left}" y="{h - 28}" class="note">{html.escape(note)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -229,7 +226,7 @@ def svg_bars(
     note: str = "",
 ) -> str:
     """Grouped bars: ``groups`` = [(model, [(effort, value), ...]), ...]; None values are skipped."""
-    w, h, left, right, top, bottom = 560, 360, 64, 170, 34, 70
+    w, h, left, right, top, bottom = 640, 360, 64, 220, 34, 70
     pw, ph = w - left - right, h - top - bottom
     values = [v for _, bars in groups for _, v in bars if v is not None]
     yt = _ticks(0.0, max(values, default=1.0) * 1.1 or 1.0)
@@ -260,7 +257,10 @@ def svg_bars(
                          f'height="{bh:.1f}" fill="{efforts[e]}"><title>{html.escape(f"{model} {e}: {v:,.0f}")}'
                          "</title></rect>")
         parts.append(f'<text x="{left + gi * gw + gw / 2:.1f}" y="{top + ph + 16}" text-anchor="middle" '
-                     f'class="tick">{html.escape(_short(model, 22))}</text>')
+                     f'class="tick">{html.escape(_short(model, max(6, int(gw / 6.5))))}</text>')
+        if values and all(v is None for _, v in bars):
+            parts.append(f'<text x="{left + gi * gw + gw / 2:.1f}" y="{top + ph - 6}" text-anchor="middle" '
+                         'class="note">not reported</text>')
     parts.append(f'<text x="{left + pw / 2:.0f}" y="{h - 12}" text-anchor="middle" class="axis">model</text>')
     if not values:
         parts.append(f'<text x="{left + pw / 2:.0f}" y="{top + ph / 2:.0f}" text-anchor="middle" '

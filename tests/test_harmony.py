@@ -100,6 +100,14 @@ def test_final_cut_by_max_tokens_is_truncated_only_when_told() -> None:
     assert parser.truncated and summary(events)[0] == "Use HN"
 
 
+def test_output_cut_inside_a_special_token() -> None:
+    raw = "<|channel|>final<|message|>Paris<|ret"
+    parser, events = run([raw], incomplete=True)
+    assert summary(events)[0] == "Paris" and parser.truncated
+    # a stream that simply ended: the tail was text after all
+    assert summary(run([raw])[1])[0] == "Paris<|ret"
+
+
 def test_half_written_tool_call_is_dropped_when_cut() -> None:
     cut = TOOL_CALL.removesuffix('"x"}<|call|>')
     parser, events = run([cut], incomplete=True)

@@ -169,6 +169,86 @@ def test_harmony_path_runs_on_a_real_model(llm) -> None:
     assert events[-1].finish_reason == "length"  # no final answer arrived
 
 
+HARMONY_ANSWER = r"""
+root ::= "<|channel|>analysis<|message|>" words "<|end|><|start|>assistant<|channel|>final<|message|>" words "<|return|>"
+words ::= [a-z]{1,10} (" " [a-z]{1,10}){2,4}
+"""
+HARMONY_LONG_ANSWER = r"""
+root ::= "<|channel|>analysis<|message|>" [a-z]{1,10} "<|end|><|start|>assistant<|channel|>final<|message|>" [a-z]{1,10} (" " [a-z]{1,10}){11,13} "<|return|>"
+"""
+HARMONY_CALL = r"""
+root ::= "<|channel|>analysis<|message|>" words "<|end|><|start|>assistant<|channel|>commentary to=functions.search <|constrain|>json<|message|>{\"query\": \"" words "\"}<|call|>"
+words ::= [a-z]{1,10} (" " [a-z]{1,10}){1,3}
+"""
+
+
+@pytest.fixture
+def harmony_llm(llm):
+    """SmolLM2 on the gpt-oss code path, made to write harmony by a llama.cpp grammar.
+
+    The special-token strings are plain text to SmolLM2, so they arrive split
+    over several tokens: the token loop and the parser see realistic chunking.
+    """
+    from llama_cpp import LlamaGrammar
+
+    from ossrag.llms.local import LocalLLM
+
+    h = LocalLLM("local:smollm2", n_ctx=2048, harmony=True)
+
+    def use(grammar: str) -> LocalLLM:
+        h.sampling_overrides = {"grammar": LlamaGrammar.from_string(grammar, verbose=False)}
+        return h
+
+    return use
+
+
+def test_harmony_output_split_into_reasoning_and_answer(harmony_llm) -> None:
+    h = harmony_llm(HARMONY_ANSWER)
+    events = list(h.stream(Q, effort="high", max_tokens=120, temperature=0))
+    kinds = [e.type for e in events]
+    assert kinds[-2:] == ["usage", "done"]
+    # all reasoning first, then the answer; no markup in either
+    assert kinds.index("text") > max(i for i, k in enumerate(kinds) if k == "reasoning")
+    done = collect(iter(events))
+    assert done.finish_reason == "stop"  # <|return|> ended the turn, well before max_tokens
+    assert 3 <= len(done.text.split()) <= 5 and done.text.replace(" ", "").isalpha()
+    assert 3 <= len(done.reasoning.split()) <= 5 and done.reasoning.replace(" ", "").isalpha()
+    u = done.usage
+    assert u.completion_tokens < 120 and 0 < (u.reasoning_tokens or 0) < u.completion_tokens
+
+
+def test_harmony_tool_call(harmony_llm) -> None:
+    h = harmony_llm(HARMONY_CALL)
+    tools = [{"type": "function", "function": {"name": "search", "parameters": {}}}]
+    done = h.complete(Q, tools=tools, max_tokens=120, temperature=0)
+    assert done.finish_reason == "tool_calls" and done.text == ""
+    [call] = done.tool_calls
+    assert call.name == "search"
+    query = json.loads(call.arguments)["query"]
+    assert query and query.replace(" ", "").isalpha()
+
+
+def test_harmony_stop_and_max_tokens(harmony_llm) -> None:
+    h = harmony_llm(HARMONY_LONG_ANSWER)
+    full = h.complete(Q, max_tokens=200, temperature=0)
+    assert full.finish_reason == "stop"
+    stop = " " + full.text.split()[1]
+    done = h.complete(Q, max_tokens=200, temperature=0, stop=[stop])
+    assert done.text == full.text[: full.text.index(stop)] and done.finish_reason == "stop"
+    # a budget that ends inside "<|return|>": reported as "length", no markup leaks
+    inside = h.complete(Q, max_tokens=full.usage.completion_tokens - 1, temperature=0)
+    assert inside.finish_reason == "length"
+    assert (inside.text, inside.reasoning) == (full.text, full.reasoning)
+    # a budget that ends inside the final answer's words: the answer has at least
+    # 12 tokens and "<|return|>" at most 10 (one per character), so 12 fewer
+    # tokens than the full run always cut the answer itself
+    budget = full.usage.completion_tokens - len("<|return|>") - 2
+    cut = h.complete(Q, max_tokens=budget, temperature=0)
+    assert cut.finish_reason == "length" and cut.usage.completion_tokens == budget
+    assert cut.text and full.text.startswith(cut.text) and len(cut.text) < len(full.text)
+    assert cut.reasoning == full.reasoning
+
+
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
     from ossrag.llms.local import LocalLLM
 

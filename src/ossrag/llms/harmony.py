@@ -164,8 +164,10 @@ class HarmonyStreamParser:
         out: list[StreamEvent] = []
         if self.closed:
             return out
-        if self._buf:  # a held-back '<|...' that never completed is plain text
-            tail, self._buf = self._buf, ""
+        tail, self._buf = self._buf, ""
+        if tail and not incomplete:
+            # A held-back '<|...' that never completed was plain text; when the
+            # output was cut it is the start of a token that never arrived.
             self._text(tail, out)
         if self._state == "content" and not incomplete:
             # The engine swallowed the stop token: the open message is whole.

@@ -245,6 +245,9 @@ class LocalLLM:
         meta = self._llm.metadata or {}
         template = str(meta.get("tokenizer.chat_template", ""))
         self._template_has_system = "system" in template
+        #: Extra ``Llama.generate`` arguments for the harmony path (e.g. a
+        #: ``LlamaGrammar``; the tests use one to make a small model write harmony).
+        self.sampling_overrides: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"LocalLLM({self.model!r}, n_ctx={self.n_ctx}, harmony={self.harmony})"
@@ -327,14 +330,14 @@ class LocalLLM:
         with self._lock:
             llm.set_seed(self.seed)
             # OpenAI's recommended sampling for gpt-oss: temperature 1, top_p 1, no top-k/min-p.
-            gen = llm.generate(
-                tokens,
-                temp=1.0 if temperature is None else temperature,
-                top_p=1.0,
-                top_k=0,
-                min_p=0.0,
-                repeat_penalty=1.0,
-            )
+            sampling: dict[str, Any] = {
+                "temp": 1.0 if temperature is None else temperature,
+                "top_p": 1.0,
+                "top_k": 0,
+                "min_p": 0.0,
+                "repeat_penalty": 1.0,
+            }
+            gen = llm.generate(tokens, **{**sampling, **self.sampling_overrides})
             try:
                 for tok in gen:
                     n_out += 1
@@ -349,7 +352,10 @@ class LocalLLM:
                         yield ev
                         if stopper.hit:
                             break
-                    ended = is_eog(tok)
+                    # Some llama.cpp builds count <|end|> as end-of-generation for
+                    # gpt-oss; in harmony it only closes a message (analysis comes
+                    # before final), so only the parser decides that the turn is over.
+                    ended = is_eog(tok) and piece != "<|end|>"
                     if parser.done or stopper.hit or ended or n_out >= budget:
                         break
             finally:
@@ -480,9 +486,9 @@ class LocalLLM:
 
         llm = self._llm
         template = (llm.metadata or {}).get("tokenizer.chat_template")
-        if not template:
+        model = getattr(llm, "_model", None)
+        if not template or model is None:  # no template: llama-cpp-python guesses a format
             return self.count_tokens("\n".join(m["content"] for m in chat))
-        model = llm._model
 
         def tok_text(tid: int) -> str:
             return str(model.token_get_text(tid)) if tid != -1 else ""

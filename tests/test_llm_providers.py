@@ -28,7 +28,7 @@ from ossrag.errors import (
     LLMTimeoutError,
     ModelNotFoundError,
 )
-from ossrag.llms import collect, make_llm
+from ossrag.llms import LLM, collect, make_llm
 from ossrag.llms.openai_compat import OpenAICompatLLM
 from ossrag.llms.providers import PROVIDERS, resolve
 from replay_server import DATA, ReplayServer, load_recording
@@ -463,6 +463,7 @@ def test_rejected_effort_retried_without(server: ReplayServer) -> None:
     first, second = (r.body for r in server.requests)
     assert first["reasoning_effort"] == "low" and "reasoning_effort" not in second
     assert any("rejected the reasoning effort" in w for w in llm.warnings)
+    assert llm.last_request["effort"] == "low" and llm.last_request["sent_as"] == {}
 
 
 def test_unsupported_parameter_retried_without(server: ReplayServer) -> None:
@@ -505,6 +506,7 @@ def test_resolve_and_make_llm(server: ReplayServer) -> None:
     with pytest.raises(ConfigError, match="effort"):
         make_llm("vllm:x", base_url=server.url).stream(MESSAGES, effort="extreme")
     llm = make_llm("vllm:openai/gpt-oss-20b", base_url=server.url, timeout=7)
+    assert isinstance(llm, LLM)  # the runtime-checkable protocol
     assert (
         isinstance(llm, OpenAICompatLLM)
         and llm.timeout == 7.0

@@ -119,6 +119,11 @@ def test_pre_opened_think_split_at_every_position() -> None:
         assert run(InlineReasoningSplitter(pre_opened=True), chunks) == ("R: 2+2", "A: 4"), chunks
 
 
+def test_think_block_inside_the_answer_split_at_every_position() -> None:
+    for chunks in splits("Intro. <think>R</think>Rest.", 2):
+        assert run(InlineReasoningSplitter(), chunks) == ("R", "Intro. Rest."), chunks
+
+
 def test_think_never_closed_is_reasoning_and_truncated() -> None:
     s = InlineReasoningSplitter()
     assert run(s, ["<think>", "R: still going", " </thi"], incomplete=True) == (

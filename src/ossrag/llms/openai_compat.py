@@ -402,6 +402,7 @@ class OpenAICompatLLM:
             adapted.add("effort")
             for k in sent:
                 del body[k]
+            self.last_request["sent_as"] = {}  # what the answer was actually produced with
             return (
                 f"{self.provider.label} rejected the reasoning effort ({msg}); "
                 "answering at the server's default effort"

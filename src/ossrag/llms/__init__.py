@@ -13,12 +13,14 @@ presets (openrouter, ollama, vllm, lmstudio, llamacpp, groq, openai, deepseek).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from ..errors import ConfigError
 from .base import LLM, Completion, Message, collect
 
 __all__ = ["LLM", "Completion", "Message", "collect", "make_llm"]
+
+log = logging.getLogger("ossrag.llms")
 
 
 def make_llm(
@@ -36,9 +38,12 @@ def make_llm(
     """
     if model.startswith("local:"):
         if base_url:
-            raise ConfigError(
-                f"--base-url does not apply to {model!r}, which runs in-process",
-                hint="drop --base-url, or name the server's provider (e.g. llamacpp:MODEL)",
+            # Often inherited from OSSRAG_BASE_URL meant for another model: say so, don't fail.
+            log.warning(
+                "--base-url %s is ignored: %s runs in-process (name the server's provider, "
+                "e.g. llamacpp:MODEL, to use a server)",
+                base_url,
+                model,
             )
         from .local import LocalLLM  # lazy: llama-cpp-python is an optional extra
 

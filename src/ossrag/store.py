@@ -203,8 +203,12 @@ class MilvusStore:
         from pymilvus import MilvusClient
 
         _quiet_pymilvus()
+        # Milvus Lite is an in-process server on loopback: pymilvus' 10 s keepalive
+        # pings only make it answer GOAWAY "too_many_pings" (logged to stderr).
+        extra = {"grpc_options": {"grpc.keepalive_time_ms": 3_600_000,
+                                  "grpc.keepalive_permit_without_calls": 0}} if self._lite_path else {}
         try:
-            client = MilvusClient(uri=uri, token=self.token or "", timeout=self.timeout)
+            client = MilvusClient(uri=uri, token=self.token or "", timeout=self.timeout, **extra)
             version = client.get_server_version(timeout=self.timeout)
         except Exception as exc:
             path = self._lite_path
@@ -217,6 +221,11 @@ class MilvusStore:
                         hint="Milvus Lite allows one process per database: stop the other "
                         "process (e.g. `ossrag serve`), or use a Milvus server with --uri",
                     ) from exc
+                raise StoreError(
+                    f"cannot open the Milvus Lite database {path}: {_lite_failure(path, exc)}",
+                    hint="check that the path is a writable directory created by Milvus Lite "
+                    "3, or use a new --db path",
+                ) from exc
             raise StoreError(
                 f"cannot connect to Milvus at {self.uri}: {_reason(exc)}", hint=_CONNECT_HINT
             ) from exc
@@ -236,7 +245,11 @@ class MilvusStore:
                 "(an older milvus-lite format?)",
                 hint="use another path, e.g. --db ./ossrag3.db, and ingest again",
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of {path}: {exc}",
+                             hint="choose a writable --db path, e.g. --db ./ossrag.db") from exc
         resolved = str(path.resolve())
         with _LITE_LOCK:
             _LITE_USERS[resolved] = _LITE_USERS.get(resolved, 0) + 1
@@ -246,8 +259,10 @@ class MilvusStore:
     @staticmethod
     def _lite_in_use(path: str) -> bool:
         """True when another process holds Milvus Lite's lock on ``path``."""
-        import fcntl
-
+        try:
+            import fcntl
+        except ImportError:  # Windows: Milvus Lite locks differently there
+            return False
         lock = os.path.join(path, "LOCK")
         if not os.path.exists(lock):
             return False
@@ -315,7 +330,7 @@ class MilvusStore:
                     f"cannot connect to Milvus at {self.uri}: {reason}", hint=_CONNECT_HINT
                 ) from exc
             if kb is not None and ("not found" in low or "not exist" in low) and "field" not in low:
-                self._meta.pop(kb, None)
+                self._meta.pop(self.normalize_kb(kb), None)
                 raise self._missing(kb) from exc
             if filter and _looks_like_filter_error(exc, low):
                 raise FilterError(
@@ -427,6 +442,10 @@ class MilvusStore:
         with self._call("describe_collection", kb) as c:
             desc = c.describe_collection(name, timeout=self.timeout)
             index = c.describe_index(name, "vector", timeout=self.timeout) or {}
+            # Collections come back released after a restart (always so on Milvus
+            # Lite); searches and queries need them loaded.
+            if int(c.get_load_state(name, timeout=self.timeout).get("state", 0)) != 3:
+                c.load_collection(name, timeout=max(self.timeout, 300.0))
         meta: dict[str, Any] = {}
         for raw in ((desc.get("properties") or {}).get(META_KEY), desc.get("description")):
             with contextlib.suppress(TypeError, ValueError):
@@ -543,6 +562,7 @@ class MilvusStore:
     # ── reading ─────────────────────────────────────────────────────────
 
     def count(self, kb: str) -> int:
+        self._metadata(kb)
         with self._call("count", kb) as c:
             res = c.query(self.collection_name(kb), filter="", output_fields=["count(*)"],
                           consistency_level="Strong", timeout=self.timeout)
@@ -551,6 +571,7 @@ class MilvusStore:
     def source_index(self, kb: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
         """``(origin, source) -> (source_hash, [ids])`` over the whole KB, read in pages."""
         out: dict[tuple[str, str], tuple[str, list[str]]] = {}
+        self._metadata(kb)
         with self._call("query_iterator", kb) as c:
             it = c.query_iterator(self.collection_name(kb), batch_size=5000, filter="",
                                   output_fields=["id", "origin", "source", "source_hash"],
@@ -622,6 +643,7 @@ class MilvusStore:
         wanted = sorted({int(i) for i in chunk_indexes})
         if not wanted:
             return []
+        self._metadata(kb)
         expr = (f"origin == {_quote(origin)} and source == {_quote(source)} "
                 f"and chunk_index in {wanted}")
         with self._call("query", kb) as c:
@@ -639,6 +661,18 @@ def _hit(hid: Any, score: float, e: dict[str, Any]) -> Hit:
     return Hit(id=str(hid), score=score, text=e.get("text", ""), source=e.get("source", ""),
                heading=e.get("heading", ""), chunk_index=int(e.get("chunk_index", 0)),
                origin=e.get("origin", ""), metadata=md if isinstance(md, dict) else {})
+
+
+def _lite_failure(path: str, exc: BaseException) -> str:
+    """Why Milvus Lite could not open ``path``: pymilvus only says "Open local milvus
+    failed" (the cause is logged by milvus_lite), so open it directly to see the error."""
+    try:
+        from milvus_lite import MilvusLite
+
+        MilvusLite(path).close()
+    except Exception as inner:
+        return _reason(inner)
+    return _reason(exc)
 
 
 def _quiet_pymilvus() -> None:

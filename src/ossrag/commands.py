@@ -16,7 +16,18 @@ from .errors import ConfigError, StoreError
 from .kb import KnowledgeBase
 from .types import Answer, Hit
 
-__all__ = ["cmd_ask", "cmd_chat", "cmd_demo", "cmd_doctor", "cmd_ingest", "cmd_kb", "cmd_search"]
+__all__ = [
+    "cmd_ask",
+    "cmd_chat",
+    "cmd_compare",
+    "cmd_demo",
+    "cmd_doctor",
+    "cmd_eval",
+    "cmd_ingest",
+    "cmd_kb",
+    "cmd_report",
+    "cmd_search",
+]
 
 DIM = "\x1b[2m"
 RESET = "\x1b[0m"
@@ -192,6 +203,24 @@ def cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
     store.drop(kb.name)
     print(f"dropped {kb.name}")
     return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluation.retrieval_eval import run_cli
+
+    return run_cli(args, settings)
+
+
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluation.compare import cmd_compare as run
+
+    return run(args, settings)
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from .evaluation.report import cmd_report as run
+
+    return run(args, settings)
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:

@@ -86,13 +86,23 @@ def db_rows(db: Path, sql: str, *args: Any) -> list[sqlite3.Row]:
 
 
 # -- real local models -------------------------------------------------------------------------
+def local_llm() -> Any:
+    """The bundled SmolLM2 in-process, on one thread: llama.cpp's spinning worker threads
+    collapse when the two cores are shared with other tests, one thread does not."""
+    return make_llm("local:smollm2", n_threads=1, n_ctx=2048)
+
+
+SEARCH = {"k": 1}  # one passage keeps the prompts (and the CPU time) small
+
+
 @pytest.mark.llm
 def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llama_server):  # noqa: F811
     db = tmp_path / "runs.db"
-    server_llm = make_llm("llamacpp:smollm2", base_url=llama_server)
+    # The server fixture runs one request at a time on one thread: no concurrency for it.
+    server_llm = make_llm("llamacpp:smollm2", base_url=llama_server, timeout=180)
     summary = run_compare(
-        kb, QUESTIONS, models=["local:smollm2", server_llm], efforts=None, db_path=db,
-        max_tokens=32, concurrency=2, progress=False,
+        kb, QUESTIONS, models=[local_llm(), server_llm], efforts=None, db_path=db,
+        max_tokens=32, concurrency=1, search_kwargs=SEARCH, progress=False,
     )
     assert summary.planned == 6 and summary.answered == 6 and summary.skipped == 0
     rows = db_rows(db, "SELECT * FROM answers WHERE run_id = ?", summary.run_id)
@@ -108,11 +118,14 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
         assert len(prompts) == 1
         user = json.loads(prompts.pop())[-1]["content"]
         hits = json.loads(next(r["hits"] for r in retrievals if r["qindex"] == qi))
-        assert hits and all(h["source"] in user for h in hits)  # the cited template names sources
+        assert len(hits) == 1 and all(h["source"] in user for h in hits)  # cited template names sources
 
     for r in rows:
-        assert r["prompt_tokens"] > 50  # system prompt + passages + question
-        assert 0 < r["completion_tokens"] <= 32 or "retried" in (r["warnings"] or "")
+        if r["model"] == "local:smollm2" or r["prompt_tokens"] is not None:
+            assert r["prompt_tokens"] > 50  # system prompt + passages + question
+            assert 0 < r["completion_tokens"] <= 32 or "retried" in (r["warnings"] or "")
+        else:  # llama-cpp-python's server sends no usage when streaming: unknown, not 0
+            assert r["completion_tokens"] is None and "no token usage" in r["warnings"]
         assert r["total_s"] > 0 and r["first_token_s"] is not None and r["first_token_s"] <= r["total_s"]
         assert r["cost"] == 0 and r["cost_source"] == "local"  # both run on this machine
         scores = json.loads(r["scores"])
@@ -125,9 +138,10 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
 
     # Tokens add up: the summary's totals are the sums of the stored rows.
     for col in ("prompt_tokens", "completion_tokens"):
-        stored = sum(r[col] for r in rows)
+        stored = sum(r[col] or 0 for r in rows)
+        assert stored > 0
         assert summary.totals[col] == stored
-        assert sum(s[f"{col}_total"] for s in summary.rows) == stored
+        assert sum(s[f"{col}_total"] or 0 for s in summary.rows) == stored
     assert summary.totals["cost"] == 0
     assert [(s["model"], s["answers"]) for s in summary.rows] == [
         ("local:smollm2", 3), ("llamacpp:smollm2", 3)]
@@ -142,8 +156,8 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
 @pytest.mark.llm
 def test_tutorial_template_has_no_citations(kb, tmp_path, smollm2_path):  # noqa: F811
     db = tmp_path / "runs.db"
-    summary = run_compare(kb, QUESTIONS[:2], models=["local:smollm2"], template="tutorial",
-                          db_path=db, max_tokens=24, progress=False)
+    summary = run_compare(kb, QUESTIONS[:2], models=[local_llm()], template="tutorial",
+                          db_path=db, max_tokens=24, search_kwargs=SEARCH, progress=False)
     rows = RunStore(db).answers(summary.run_id)
     assert len(rows) == 2
     for r in rows:
@@ -157,10 +171,15 @@ _CHILD = """
 import json, sys
 from ossrag import KnowledgeBase
 from ossrag.evaluation.compare import run_compare
+from ossrag.llms import make_llm
 kb = KnowledgeBase(uri=sys.argv[1], name="t")
-run_compare(kb, json.loads(sys.argv[2]), models=["local:smollm2"], efforts=["low", "medium", "high"],
-            db_path=sys.argv[3], run_id="resume-me", max_tokens=24, progress=True)
+run_compare(kb, json.loads(sys.argv[2]), models=[make_llm("local:smollm2", n_threads=1, n_ctx=2048)],
+            efforts=["low", "medium", "high"], db_path=sys.argv[3], run_id="resume-me",
+            max_tokens=24, search_kwargs={"k": 1}, progress=True)
 """
+
+
+RESUME_QS = [QUESTIONS[0], QUESTIONS[2]]  # x 3 efforts = 6 answers
 
 
 def _count(db: Path) -> int:
@@ -179,7 +198,7 @@ def test_killed_run_resumes_without_answering_twice(tmp_path, smollm2_path):  # 
     with open(log, "wb") as out:
         # Own session, so the kill reaches the child and anything it started, and nothing else.
         proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(kb_file), json.dumps(QUESTIONS), str(db)],
+            [sys.executable, "-c", _CHILD, str(kb_file), json.dumps(RESUME_QS), str(db)],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
@@ -196,35 +215,37 @@ def test_killed_run_resumes_without_answering_twice(tmp_path, smollm2_path):  # 
         (r["qindex"], r["model"], r["effort"]): (r["created"], r["answer"], r["total_s"])
         for r in db_rows(db, "SELECT * FROM answers")
     }
-    assert 1 <= len(before) < 9, "the child finished before it was killed; nothing to resume"
+    assert 1 <= len(before) < 6, "the child finished before it was killed; nothing to resume"
 
     kb = KnowledgeBase(uri=str(kb_file), name="t")
     try:
-        summary = run_compare(kb, QUESTIONS, models=["local:smollm2"], efforts=["low", "medium", "high"],
-                              db_path=db, run_id="resume-me", max_tokens=24, progress=False)
+        summary = run_compare(kb, RESUME_QS, models=[local_llm()], efforts=["low", "medium", "high"],
+                              db_path=db, run_id="resume-me", max_tokens=24, search_kwargs=SEARCH,
+                              progress=False)
     finally:
         kb.close()
     assert summary.skipped == len(before)
-    assert summary.answered == 9 - len(before)
+    assert summary.answered == 6 - len(before)
     after = db_rows(db, "SELECT * FROM answers WHERE run_id = 'resume-me'")
     keys = [(r["qindex"], r["model"], r["effort"]) for r in after]
-    assert len(keys) == len(set(keys)) == 9
+    assert len(keys) == len(set(keys)) == 6
     for r in after:  # what was answered before the kill is untouched
         key = (r["qindex"], r["model"], r["effort"])
         if key in before:
             assert (r["created"], r["answer"], r["total_s"]) == before[key]
     assert len(db_rows(db, "SELECT * FROM runs")) == 1
-    assert len(db_rows(db, "SELECT * FROM retrievals")) == 3
+    assert len(db_rows(db, "SELECT * FROM retrievals")) == 2
 
     # --resume finds the same run from its settings; everything is done, nothing runs.
     kb = KnowledgeBase(uri=str(kb_file), name="t")
     try:
-        again = run_compare(kb, QUESTIONS, models=["local:smollm2"], efforts=["low", "medium", "high"],
-                            db_path=db, resume=True, max_tokens=24, progress=False)
-        assert (again.run_id, again.answered, again.skipped) == ("resume-me", 0, 9)
+        again = run_compare(kb, RESUME_QS, models=[local_llm()], efforts=["low", "medium", "high"],
+                            db_path=db, resume=True, max_tokens=24, search_kwargs=SEARCH,
+                            progress=False)
+        assert (again.run_id, again.answered, again.skipped) == ("resume-me", 0, 6)
         with pytest.raises(ConfigError, match="other settings"):
-            run_compare(kb, QUESTIONS, models=["local:smollm2"], efforts=["low"], db_path=db,
-                        run_id="resume-me", max_tokens=24, progress=False)
+            run_compare(kb, RESUME_QS, models=[local_llm()], efforts=["low"], db_path=db,
+                        run_id="resume-me", max_tokens=24, search_kwargs=SEARCH, progress=False)
     finally:
         kb.close()
 
@@ -403,3 +424,21 @@ def test_parse_efforts_and_bad_settings(kb, tmp_path):
     with pytest.raises(ConfigError, match="unknown model provider"):
         run_compare(kb, QUESTIONS, models=["nosuch:model"], db_path=tmp_path / "r.db")
     assert not (tmp_path / "r.db").exists()  # nothing was started
+
+
+def test_sample_questions_ship_with_the_package():
+    from importlib import resources
+
+    from ossrag.evaluation.datasets import load_questions
+
+    path = resources.files("ossrag") / "data" / "sample_questions.jsonl"
+    questions = load_questions(str(path))
+    assert 8 <= len(questions) <= 12
+    unanswerable = [q for q in questions if not q.answerable]
+    assert 1 <= len(unanswerable) <= 2
+    docs = {p.name for p in DOCS.glob("*.md")}
+    for q in questions:
+        if q.answerable:
+            assert q.reference, q.question
+            # Every question points at a page of the docs it is about.
+            assert any(r in docs for r in q.relevant), q.relevant

@@ -10,6 +10,8 @@ test is skipped, unless ``OSSRAG_REQUIRE_BROWSER`` is set.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
 import shutil
@@ -17,9 +19,18 @@ from pathlib import Path
 
 import pytest
 
+from ossrag.config import Settings
 from ossrag.errors import ConfigError
-from ossrag.evaluation.report import summary_markdown, svg_bars, svg_scatter, write_report
+from ossrag.evaluation.compare import cmd_compare
+from ossrag.evaluation.report import (
+    cmd_report,
+    summary_markdown,
+    svg_bars,
+    svg_scatter,
+    write_report,
+)
 from ossrag.evaluation.scoring import JUDGE_PROMPT
+from replay_server import ReplayServer, load_recording
 from test_compare import PROVIDERS, QUESTIONS, kb, kb_path, keys, replay_run  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +147,8 @@ def test_report_in_headless_chromium(run_db, tmp_path):
 
             ARTIFACTS.mkdir(exist_ok=True)
             shot = ARTIFACTS / "report.png"
-            page.screenshot(path=str(shot), full_page=False)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
     assert requests and all(u.startswith("file://") for u in requests), requests
@@ -151,3 +163,31 @@ def test_svg_plots_handle_missing_data():
     one = svg_scatter([{"x": 0.0, "y": 0.5, "color": "m", "shape": "low", "label": "m <low>"}],
                       title="t", x_label="x", y_label="y")
     assert "m &lt;low&gt;" in one and "<circle" in one
+
+
+def test_cli_glue_compare_then_report(kb_path, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """cmd_compare / cmd_report with the Namespaces the CLI builds, against a replayed vLLM."""
+    monkeypatch.chdir(tmp_path)  # no ossrag.toml from the repo; the report lands here
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(q) for q in QUESTIONS[:2]) + "\n", encoding="utf-8")
+    db = tmp_path / "runs.db"
+    with ReplayServer() as server:
+        server.add(*[load_recording("vllm", "stream")] * 2)
+        settings = Settings.load({"uri": str(kb_path), "kb": "t", "base_url": server.url}, env={})
+        args = argparse.Namespace(
+            questions=str(questions), models="vllm:openai/gpt-oss-20b", efforts="low", judge=None,
+            db=str(db), run_id="cli-run", resume=False, concurrency=2, template="cited",
+            max_tokens=None, prices=None, json=True,
+        )
+        assert cmd_compare(args, settings) == 0
+        assert server.requests[0].body["reasoning_effort"] == "low"
+    out = json.loads(capsys.readouterr().out)
+    assert (out["run_id"], out["answered"], out["errors"]) == ("cli-run", 2, 0)
+    assert out["summary"][0]["model"] == "vllm:openai/gpt-oss-20b"
+
+    rargs = argparse.Namespace(run=None, output=str(tmp_path / "out" / "r.html"), db=str(db))
+    assert cmd_report(rargs, settings) == 0
+    md = capsys.readouterr().out
+    assert "| vllm:openai/gpt-oss-20b | low | 2 |" in md
+    page = (tmp_path / "out" / "r.html").read_text(encoding="utf-8")
+    assert "cli-run" in page and "<svg" in page

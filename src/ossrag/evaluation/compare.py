@@ -367,17 +367,32 @@ def _answer_one(
     answer = run.answer
     assert answer is not None
     citations = [dict(c.to_dict(), valid=c.valid) for c in answer.citations]
-    cost, cost_source = prices.cost(llm.model, answer.usage)
+    usage = answer.usage
+    warnings = list(answer.warnings)
+    prompt_tokens: int | None = usage.prompt_tokens
+    completion_tokens: int | None = usage.completion_tokens
+    cost, cost_source = prices.cost(llm.model, usage)
+    if not usage.prompt_tokens and not usage.completion_tokens and usage.cost is None and (
+        answer.text or answer.reasoning
+    ):
+        # Some servers (llama-cpp-python's) send no usage when streaming: unknown, not zero.
+        prompt_tokens = completion_tokens = None
+        warnings.append("the server reported no token usage")
+        if cost_source != "local":
+            cost, cost_source = None, "unknown"
     row.update(
         answer=answer.text, reasoning=answer.reasoning, citations=citations,
         first_token_s=answer.timings.get("first_token_s"), total_s=answer.timings.get("total_s"),
-        prompt_tokens=answer.usage.prompt_tokens, completion_tokens=answer.usage.completion_tokens,
-        reasoning_tokens=answer.usage.reasoning_tokens, cost=cost, cost_source=cost_source,
-        finish_reason=answer.finish_reason, complete=answer.complete, warnings=answer.warnings,
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens, cost=cost, cost_source=cost_source,
+        finish_reason=answer.finish_reason, complete=answer.complete, warnings=warnings,
     )
     if not answer.complete:
         # Kept with its partial text, but as an error so that a resumed run tries it again.
-        row["error"] = "; ".join(answer.warnings) or "the answer stream broke off"
+        why = getattr(llm, "last_error", None)  # OpenAICompatLLM says why (timeout, reset ...)
+        row["error"] = "; ".join([*answer.warnings, *([str(why)] if why else [])]) or (
+            "the answer stream broke off"
+        )
         return row
     row["scores"] = score_answer(
         q, answer.text, citations, [h.to_dict() for h in hits], template=template,

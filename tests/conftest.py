@@ -63,6 +63,8 @@ def _netns_main(data_dir: str, sock_path: str, proxy_port: int) -> None:
     """
     import contextlib
     import fcntl
+    import os
+    import signal
     import socket
     import struct
     import subprocess
@@ -116,7 +118,9 @@ def _netns_main(data_dir: str, sock_path: str, proxy_port: int) -> None:
 
     def watch_parent() -> None:
         sys.stdin.buffer.read()  # EOF: the test session ended or died
-        proc.kill()
+        # This process group is ours alone (the fixture starts a new session):
+        # take milvus-server and the milvus binary down with us.
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
     threading.Thread(target=watch_parent, daemon=True).start()
     sys.exit(proc.wait())

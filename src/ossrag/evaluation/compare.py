@@ -218,7 +218,12 @@ def run_compare(
     key = hashlib.sha256(
         json.dumps({k: settings[k] for k in _KEY_FIELDS}, sort_keys=True).encode()
     ).hexdigest()[:16]
+    file_hash = None
+    if questions_file and Path(questions_file).is_file():
+        file_hash = hashlib.sha256(Path(questions_file).read_bytes()).hexdigest()[:16]
     settings.update(concurrency=concurrency, questions=len(qdicts), base_urls=base_urls,
+                    questions_file=str(questions_file) if questions_file else None,
+                    questions_file_sha256=file_hash,
                     judge_base_url=getattr(judge_llm, "base_url", None),
                     prices=str(prices) if isinstance(prices, str | Path) else None,
                     embedder=getattr(getattr(kb, "embedder", None), "name", None))

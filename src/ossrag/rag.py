@@ -152,6 +152,11 @@ class AnswerRun:
         first_token: float | None = None
         warnings: list[str] = []
         max_tokens = self.max_tokens
+        # Backends keep a list of what they had to work around (effort not supported,
+        # a parameter the server rejected...); the part added during this run belongs
+        # to this answer.
+        llm_warnings: list[str] = getattr(self.llm, "warnings", None) or []
+        seen_warnings = len(llm_warnings)
         for attempt in range(2):
             text: list[str] = []
             reasoning: list[str] = []
@@ -189,7 +194,12 @@ class AnswerRun:
                 "no answer: reasoning used up the token budget again; raise --max-tokens or lower --effort"
             )
         if not complete:
-            warnings.append("the answer stream broke off midway; the answer is incomplete")
+            reason = getattr(self.llm, "last_error", None)
+            warnings.append(
+                "the answer stream broke off midway; the answer is incomplete"
+                + (f" ({reason})" if reason else "")
+            )
+        warnings = list(llm_warnings[seen_warnings:]) + warnings
         total = time.perf_counter() - started
         self.answer = Answer(
             question=self.question,

@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", parents=[common], help="compare models and efforts on your own questions")
     p.add_argument("questions", help='JSONL: {"question", "reference"?, "relevant"?, "answerable"?} per line')
-    p.add_argument("--models", required=True, help="comma-separated model strings, e.g. local:smollm2,ollama:gpt-oss:20b")
+    p.add_argument("--models", default=None,
+                   help="comma-separated model strings, e.g. local:smollm2,ollama:gpt-oss:20b (default: --model setting)")
     p.add_argument("--efforts", default=None, help="comma-separated efforts, e.g. low,medium,high")
     p.add_argument("--judge", default=None, help="model that grades correctness and faithfulness")
     p.add_argument("--runs-db", dest="db", default="ossrag-runs.db", help="SQLite file for runs (default ossrag-runs.db)")
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prices", default=None, help="JSON/TOML file overriding the price table")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server for models without a provider prefix")
     p.add_argument("--json", action="store_true")
+    _search_options(p)
 
     p = sub.add_parser("report", parents=[common], help="write the HTML report of a compare run")
     p.add_argument("run", nargs="?", default=None, help="run id (default: the latest)")

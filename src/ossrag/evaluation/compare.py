@@ -416,11 +416,10 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     questions = load_questions(args.questions)
     models = [m for m in (args.models or settings.model).split(",") if m.strip()]
     efforts = parse_efforts(args.efforts) if args.efforts else [settings.effort]
-    search: dict[str, Any] = {}
-    for name in ("top_k", "mode", "filter"):
-        value = getattr(args, name, None)
-        if value:
-            search["k" if name == "top_k" else name] = value
+    from ..commands import _search_kwargs
+
+    # The same retrieval options as `ossrag search` (-k, --mode, --filter, --source, --meta, ...).
+    search = _search_kwargs(args, settings) if hasattr(args, "source_glob") else {}
     kb = KnowledgeBase(settings=settings)
     try:
         summary = run_compare(

@@ -55,6 +55,22 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--filter", default="", help='Milvus boolean expression, e.g. \'source like "en/faq/%%"\'')
     g.add_argument("--source", dest="source_glob", default=None, help="only sources matching this glob")
     g.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="only chunks with this metadata")
+    g.add_argument("--fusion", choices=["weighted", "rrf"], default=None,
+                   help="how hybrid merges dense and BM25 results (default weighted, see docs/benchmarks.md)")
+    g.add_argument("--dense-weight", type=float, default=None, metavar="W",
+                   help="weight of dense scores in weighted fusion, 0-1 (default 0.7)")
+    g.add_argument("--rrf-k", type=int, default=None, help="RRF constant (default 60)")
+    g.add_argument("--min-score", type=float, default=None, metavar="S",
+                   help="drop passages scoring below S on the mode's scale (see search --json)")
+    g.add_argument("--mmr", action="store_true", help="prefer diverse passages (maximal marginal relevance)")
+    g.add_argument("--mmr-lambda", type=float, default=None, metavar="L",
+                   help="MMR trade-off, 1 = relevance only, 0 = diversity only (default 0.5)")
+    g.add_argument("--expand", type=int, default=0, metavar="N",
+                   help="merge N neighbouring chunks of the same section into each passage")
+    g.add_argument("--rerank", default=None, metavar="cross-encoder:PATH|llm",
+                   help="rerank candidates with a local cross-encoder or the LLM (off by default)")
+    g.add_argument("--rerank-candidates", type=int, default=None, metavar="N",
+                   help="candidates the reranker sees (default 20)")
 
 
 def _answer_options(p: argparse.ArgumentParser) -> None:

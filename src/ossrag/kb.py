@@ -17,6 +17,7 @@ refused with a message that says how to fix it.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from typing import Any
@@ -24,10 +25,11 @@ from typing import Any
 from .config import Settings
 from .embedders import make_embedder
 from .embedders.base import Embedder
+from .errors import ConfigError
 from .ingest.sync import IngestReport, sync
 from .llms.base import LLM, Message
 from .rag import AnswerRun
-from .retrieval import RetrievalOptions, retrieve
+from .retrieval import RetrievalOptions, SearchInfo, retrieve
 from .store import MilvusStore
 from .types import Answer, Hit
 
@@ -132,9 +134,21 @@ class KnowledgeBase:
         k: int | None = None,
         mode: str | None = None,
         filter: str = "",
+        timings: dict[str, float] | None = None,
         **options: Any,
     ) -> list[Hit]:
-        """Top ``k`` passages for ``query``; ``mode`` is dense, bm25 or hybrid (default: best available)."""
+        """Top ``k`` passages for ``query``; ``mode`` is dense, bm25 or hybrid (default: best available).
+
+        ``options`` are :class:`~ossrag.retrieval.RetrievalOptions` fields:
+        ``fusion``, ``dense_weight``, ``rrf_k``, ``candidates``, ``min_score``,
+        ``mmr``, ``mmr_lambda``, ``expand``, ``rerank`` (a
+        :class:`~ossrag.rerank.Reranker`, or the ``--rerank`` text
+        ``cross-encoder:PATH`` / ``llm``, which uses this KB's model) and
+        ``rerank_candidates``.  ``timings``, when given, receives seconds per
+        stage (``search_s``, ``rerank_s``, ``mmr_s``, ``expand_s``).
+
+            kb.search("where is data stored?", k=5, mmr=True, expand=1)
+        """
         mode = mode or self.default_mode
         if mode in ("bm25", "hybrid") and not self.store.capabilities.bm25:
             if mode == "bm25":
@@ -145,10 +159,26 @@ class KnowledgeBase:
                 file=sys.stderr,
             )
             mode = "dense"
+        unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RetrievalOptions)})
+        if unknown:
+            raise ConfigError(f"unknown search option(s): {', '.join(unknown)}",
+                              hint="see ossrag.retrieval.RetrievalOptions for the valid ones")
         if not self.store.exists(self.name):
             return []
+        if isinstance(options.get("rerank"), str):
+            from .rerank import make_reranker
+
+            spec = options["rerank"]
+            wants_llm = spec.strip().lower() == "llm"
+            options["rerank"] = make_reranker(spec, llm=self.llm() if wants_llm else None)
         opts = RetrievalOptions(k=k or self.settings.top_k, mode=mode, filter=filter, **options)
-        return retrieve(self.store, self.name, self.embedder, query, opts)
+        info = SearchInfo()
+        hits = retrieve(self.store, self.name, self.embedder, query, opts, info=info)
+        for warning in info.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        if timings is not None:
+            timings.update(info.timings)
+        return hits
 
     # -- answering --------------------------------------------------------------------------
     def stream(

@@ -1,0 +1,480 @@
+"""Agent mode: the model searches the knowledge base itself, then answers with citations.
+
+    from ossrag import KnowledgeBase
+    from ossrag.agent import Agent
+
+    kb = KnowledgeBase(uri="./ossrag.db", name="docs")
+    agent = Agent(kb, kb.llm("vllm:openai/gpt-oss-20b"), effort="low", max_steps=4)
+    run = agent.run("Which index types does Milvus Lite support?")
+    for event in run:            # reasoning / tool_call / text events, then usage and done
+        ...
+    answer = run.answer          # an AgentAnswer (an Answer with .steps)
+    answer.steps[0]["calls"][0]["query"], [c.source for c in answer.citations]
+
+    kb.agent_ask("...", model="local:smollm2")   # the same through the KnowledgeBase
+
+Two loops, one result:
+
+* **native tool calling** (gpt-oss on vLLM, OpenRouter, Ollama, LM Studio,
+  llama-server, Groq; the in-process harmony path): the model gets a
+  ``search(query, k?)`` tool and a ``read(passage)`` tool (the chunks around
+  a passage it was shown). Each tool-call turn is sent back with that turn's
+  reasoning (harmony: "pass the chain of thought back until the final
+  answer"); the provider preset (:meth:`~ossrag.llms.providers.Provider.prepare_messages`)
+  renames it to the field the server takes (``reasoning``, llama.cpp
+  ``thinking``, never both content and thinking on a llama.cpp tool call) or
+  strips it (DeepSeek, Groq answer HTTP 400). Malformed calls (bad JSON, no
+  ``query``, unknown tool) get an error result the model can recover from.
+* **prompt-driven** (models or servers without tool calling, e.g. the bundled
+  SmolLM2, DeepSeek R1, or a server that answers 400 to ``tools``): ossrag
+  searches for the question first, then the model replies ``SEARCH: <query>``
+  for more passages or ``ANSWER: <text>``. A reply with neither is the answer,
+  so small models always terminate.
+
+Passage numbers continue across searches (a passage shown twice keeps its
+first number), so every ``[n]`` in the answer maps to one passage. After
+``max_steps`` model turns that could search, the model is asked once more,
+without tools, to answer from what it has.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, LLMError, LLMResponseError
+from .llms.base import LLM, Completion, Message
+from .rag import extract_citations, format_passage
+from .types import Answer, Hit, StreamEvent, ToolCall, Usage
+
+__all__ = ["AGENT_SYSTEM", "PROMPT_SYSTEM", "TOOLS", "Agent", "AgentAnswer", "AgentRun", "add_usage"]
+
+MAX_K = 10  # the most passages one search may return
+
+AGENT_SYSTEM = (
+    "You answer questions about a collection of documents. Use the `search` tool to find "
+    "passages (search again with other words if the first results do not answer the question; "
+    "`read` shows the text around a passage). Every passage has a number; cite the passages "
+    "that support each statement in square brackets, like [1] or [2][3]. Answer only from the "
+    "passages. If they do not contain the answer, reply exactly: I don't know."
+)
+PROMPT_SYSTEM = (
+    "You answer questions about a collection of documents, using only numbered passages from "
+    "it. Cite the passages that support each statement in square brackets, like [1] or [2][3]. "
+    "If you need other passages, reply with one line: SEARCH: <words to search for>. "
+    "Otherwise reply: ANSWER: <your answer with citations>. If the passages do not contain the "
+    "answer, reply: ANSWER: I don't know."
+)
+PROMPT_NEXT = "Reply with SEARCH: <words to search for> or ANSWER: <your answer with citations>."
+FINAL_NUDGE = (
+    "No more searches are possible. Answer the question now from the passages above, citing "
+    "them as [n]. If they do not contain the answer, reply exactly: I don't know."
+)
+
+TOOLS: list[dict[str, Any]] = [
+    {"type": "function", "function": {
+        "name": "search",
+        "description": "Search the documents. Returns numbered passages with their source; "
+                       "cite them by number.",
+        "parameters": {"type": "object", "properties": {
+            "query": {"type": "string", "description": "what to look for, in a few words"},
+            "k": {"type": "integer", "description": f"passages to return (1-{MAX_K}, default 3)"},
+        }, "required": ["query"]},
+    }},
+    {"type": "function", "function": {
+        "name": "read",
+        "description": "Show the text just before and after a passage you were given.",
+        "parameters": {"type": "object", "properties": {
+            "passage": {"type": "integer", "description": "the number of the passage"},
+        }, "required": ["passage"]},
+    }},
+]  # fmt: skip
+
+_DIRECTIVE = re.compile(r"^[\s*#>_`-]*(SEARCH|ANSWER)[\s*_`]*:[ \t]*", re.I | re.M)
+# A server that cannot do tools says so with 400/422/501, usually naming them.
+_TOOLS_REJECTED = re.compile(r"HTTP (400|422|501)\b.*(tool|function)|tool.{0,40}(not supported|unsupported|requires)", re.I | re.S)  # fmt: skip
+_BUDGET_RETRY_FACTOR = 4
+_BUDGET_RETRY_MIN_EXTRA = 2048
+
+
+@dataclass
+class AgentAnswer(Answer):
+    """An :class:`~ossrag.types.Answer` with the agent's ``steps``; ``to_dict`` adds them."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    mode: str = "tools"  # tools | prompt
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["steps"] = self.steps
+        return out
+
+
+class _ToolsUnsupported(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def add_usage(total: Usage, u: Usage) -> None:
+    """Add ``u`` to ``total`` in place; reasoning tokens and cost stay None until one is reported."""
+    total.prompt_tokens += u.prompt_tokens
+    total.completion_tokens += u.completion_tokens
+    if u.reasoning_tokens is not None:
+        total.reasoning_tokens = (total.reasoning_tokens or 0) + u.reasoning_tokens
+    if u.cost is not None:
+        total.cost = (total.cost or 0.0) + u.cost
+
+
+class Agent:
+    """Answers questions by letting ``llm`` search ``kb``; see the module docstring.
+
+    ``mode``: ``auto`` (native tools when the backend has them, else the
+    prompt-driven loop, also after a server refused ``tools``), ``tools`` or
+    ``prompt``. ``k`` is the default passages per search; ``search_kwargs`` go
+    to every :meth:`KnowledgeBase.search` (mode, filter, ...).
+    """
+
+    def __init__(
+        self,
+        kb: Any,
+        llm: LLM,
+        *,
+        effort: str | None = None,
+        max_steps: int = 4,
+        k: int = 3,
+        search_kwargs: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        mode: str = "auto",
+    ) -> None:
+        if max_steps < 1:
+            raise ConfigError(f"max_steps must be at least 1, got {max_steps}", hint="e.g. --max-steps 4")
+        if mode not in ("auto", "tools", "prompt"):
+            raise ConfigError(f"unknown agent mode {mode!r}", hint="use auto, tools or prompt")
+        self.kb, self.llm, self.effort = kb, llm, effort
+        self.max_steps, self.max_tokens, self.mode = max_steps, max_tokens, mode
+        self.search_kwargs = dict(search_kwargs or {})
+        self.k = int(self.search_kwargs.pop("k", None) or k)
+
+    def run(self, question: str, *, t0: float | None = None) -> AgentRun:
+        """An :class:`AgentRun` to iterate; ``.answer`` is set when it ends."""
+        return AgentRun(self, question, t0=t0)
+
+    def ask(self, question: str) -> AgentAnswer:
+        run = self.run(question)
+        for _ in run:
+            pass
+        assert run.answer is not None
+        return run.answer
+
+
+class AgentRun:
+    """One question through the agent loop. Iterate for events; ``answer`` at the end.
+
+    ``messages`` holds the whole conversation afterwards (tool calls and results
+    included), e.g. to store the exact prompt with a comparison run.
+    """
+
+    def __init__(self, agent: Agent, question: str, *, t0: float | None = None) -> None:
+        self.agent = agent
+        self.question = question
+        self.t0 = t0
+        self.messages: list[Message] = []
+        self.answer: AgentAnswer | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.hits: list[Hit] = []
+        self._numbers: dict[str, int] = {}  # hit id -> the number it was shown with
+        self.steps: list[dict[str, Any]] = []
+        self.usage = Usage()
+        self._reasoning: list[str] = []
+        self._retrieve_s = 0.0
+        self._first_token: float | None = None
+        self._finish: str | None = None
+        self._complete = True
+
+    # -- the loops -------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[StreamEvent]:
+        a = self.agent
+        self._started = self.t0 if self.t0 is not None else time.perf_counter()
+        llm_warnings: list[str] = getattr(a.llm, "warnings", None) or []
+        seen = len(llm_warnings)
+        warnings: list[str] = []
+        use_tools = a.mode == "tools" or (a.mode == "auto" and a.llm.supports_tools)
+        mode = "tools" if use_tools else "prompt"
+        text = ""
+        if use_tools:
+            try:
+                text = yield from self._tool_loop(warnings)
+            except _ToolsUnsupported as exc:
+                if a.mode == "tools":
+                    raise LLMError(f"{a.llm.model} cannot call tools: {exc.reason}",
+                                   hint="use agent mode 'auto' or 'prompt'") from None  # fmt: skip
+                warnings.append(f"{a.llm.model} cannot call tools ({exc.reason}); "
+                                "used prompt-driven search instead")  # fmt: skip
+                self._reset()
+                mode = "prompt"
+        if mode == "prompt":
+            text = yield from self._prompt_loop(warnings)
+        if not self._complete:
+            reason = getattr(a.llm, "last_error", None)
+            warnings.append("the answer stream broke off midway; the answer is incomplete"
+                            + (f" ({reason})" if reason else ""))  # fmt: skip
+        elif not text.strip():
+            warnings.append("the model gave no answer; raise --max-tokens or --max-steps")
+        self.answer = AgentAnswer(
+            question=self.question, text=text.strip(), reasoning="\n\n".join(self._reasoning).strip(),
+            citations=extract_citations(text, self.hits), hits=list(self.hits), model=a.llm.model,
+            effort=a.effort, usage=self.usage,
+            timings={"retrieve_s": self._retrieve_s, "first_token_s": self._first_token,
+                     "total_s": time.perf_counter() - self._started},
+            complete=self._complete, finish_reason=self._finish,
+            warnings=[*llm_warnings[seen:], *warnings], steps=self.steps, mode=mode,
+        )  # fmt: skip
+        yield StreamEvent(type="usage", usage=self.usage)
+        yield StreamEvent(type="done", finish_reason=self._finish, complete=self._complete)
+
+    def _tool_loop(self, warnings: list[str]) -> Generator[StreamEvent, None, str]:
+        self.messages = [{"role": "system", "content": AGENT_SYSTEM},
+                         {"role": "user", "content": self.question}]  # fmt: skip
+        for step in range(self.agent.max_steps + 1):
+            forced = step == self.agent.max_steps
+            if forced:
+                self.messages.append({"role": "user", "content": FINAL_NUDGE})
+            t = time.perf_counter()
+            done = yield from self._turn(None if forced else TOOLS, live_text=forced,
+                                         first=step == 0)  # fmt: skip
+            rec: dict[str, Any] = {"step": step + 1, "finish_reason": done.finish_reason,
+                                   "usage": done.usage.to_dict()}  # fmt: skip
+            if done.tool_calls and not forced and done.complete:
+                calls = [self._as_call(c, step, i) for i, c in enumerate(done.tool_calls)]
+                msg: Message = {"role": "assistant", "content": done.text or None,
+                                "tool_calls": [self._call_dict(c) for c in calls]}  # fmt: skip
+                if done.reasoning:
+                    msg["reasoning"] = done.reasoning  # renamed or stripped per provider
+                self.messages.append(msg)
+                rec["kind"], rec["calls"] = "tool_calls", []
+                for call in calls:
+                    yield StreamEvent(type="tool_call", tool_call=call)
+                    content, info = self._run_call(call)
+                    rec["calls"].append(info)
+                    self.messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+                rec["elapsed_s"] = round(time.perf_counter() - t, 3)
+                self.steps.append(rec)
+                continue
+            if done.tool_calls and forced:
+                warnings.append("the model still called a tool after the last step; answered with its text")
+            rec["kind"] = "forced_answer" if forced else "answer"
+            rec["elapsed_s"] = round(time.perf_counter() - t, 3)
+            self.steps.append(rec)
+            self.messages.append({"role": "assistant", "content": done.text})
+            if not forced:
+                yield from self._emit_text(done.text)
+            return done.text
+        return ""  # pragma: no cover - the forced turn always returns
+
+    def _prompt_loop(self, warnings: list[str]) -> Generator[StreamEvent, None, str]:
+        a = self.agent
+        shown = self._search(self.question, a.k, {"step": 0, "by": "ossrag", "kind": "search"})
+        self.messages = [
+            {"role": "system", "content": PROMPT_SYSTEM},
+            {"role": "user", "content": f"Question: {self.question}\n\n{shown}\n\n{PROMPT_NEXT}"},
+        ]
+        for step in range(a.max_steps + 1):
+            forced = step == a.max_steps
+            if forced:
+                self.messages.append({"role": "user", "content": FINAL_NUDGE})
+            t = time.perf_counter()
+            done = yield from self._turn(None, live_text=False, first=False)
+            # Earlier replies go back as plain text; harmony drops their reasoning anyway.
+            self.messages.append({"role": "assistant", "content": done.text})
+            kind, rest = _directive(done.text)
+            rec: dict[str, Any] = {"step": step + 1, "finish_reason": done.finish_reason,
+                                   "usage": done.usage.to_dict()}  # fmt: skip
+            if kind == "search" and not forced and done.complete:
+                rec["kind"] = "search"
+                shown = self._search(rest, a.k, rec)
+                rec["elapsed_s"] = round(time.perf_counter() - t, 3)
+                self.steps.append(rec)
+                yield StreamEvent(type="tool_call", tool_call=ToolCall(
+                    id=f"prompt_{step + 1}", name="search", arguments=json.dumps({"query": rest})))
+                self.messages.append({"role": "user", "content": f"{shown}\n\n{PROMPT_NEXT}"})
+                continue
+            answer = rest if kind == "answer" else done.text
+            if kind == "search":  # asked for more after the last step: no answer
+                answer = ""
+                warnings.append("the model still asked to search after the last step")
+            rec["kind"] = "forced_answer" if forced else "answer"
+            rec["elapsed_s"] = round(time.perf_counter() - t, 3)
+            self.steps.append(rec)
+            yield from self._emit_text(answer.strip())
+            return answer
+        return ""  # pragma: no cover
+
+    # -- one model turn --------------------------------------------------------------------
+    def _turn(
+        self, tools: list[dict[str, Any]] | None, *, live_text: bool, first: bool
+    ) -> Generator[StreamEvent, None, Completion]:
+        """Call the model once (retrying once when reasoning ate the budget); reasoning streams live."""
+        a = self.agent
+        max_tokens = a.max_tokens
+        for attempt in range(2):
+            out = Completion()
+            text: list[str] = []
+            reasoning: list[str] = []
+            yielded = False
+            try:
+                stream = a.llm.stream(self.messages, effort=a.effort, tools=tools,
+                                      max_tokens=max_tokens)  # fmt: skip
+                for ev in stream:
+                    if ev.type in ("text", "reasoning") and ev.delta and self._first_token is None:
+                        self._first_token = time.perf_counter() - self._started
+                    if ev.type == "reasoning":
+                        if not reasoning and self._reasoning:
+                            yield StreamEvent(type="reasoning", delta="\n\n")
+                        reasoning.append(ev.delta)
+                        yielded = True
+                        yield ev
+                    elif ev.type == "text":
+                        text.append(ev.delta)
+                        if live_text:
+                            yielded = True
+                            yield ev
+                    elif ev.type == "tool_call" and ev.tool_call is not None:
+                        out.tool_calls.append(ev.tool_call)
+                    elif ev.type == "usage" and ev.usage is not None:
+                        out.usage = ev.usage
+                    elif ev.type == "done":
+                        out.finish_reason, out.complete = ev.finish_reason, ev.complete
+            except LLMError as exc:
+                if tools and first and not yielded and _rejects_tools(exc):
+                    raise _ToolsUnsupported(str(exc.message)) from exc
+                raise
+            out.text, out.reasoning = "".join(text), "".join(reasoning)
+            add_usage(self.usage, out.usage)
+            if out.reasoning:
+                self._reasoning.append(out.reasoning)
+            self._finish, self._complete = out.finish_reason, out.complete
+            if (attempt == 0 and out.finish_reason == "length" and out.complete
+                    and not out.text.strip() and not out.tool_calls):  # fmt: skip
+                budget = max_tokens or out.usage.completion_tokens or 1024
+                max_tokens = max(budget * _BUDGET_RETRY_FACTOR, budget + _BUDGET_RETRY_MIN_EXTRA)
+                continue
+            return out
+        return out
+
+    def _emit_text(self, text: str) -> Iterator[StreamEvent]:
+        if text:
+            if self._first_token is None:
+                self._first_token = time.perf_counter() - self._started
+            yield StreamEvent(type="text", delta=text)
+
+    # -- tools -----------------------------------------------------------------------------
+    @staticmethod
+    def _as_call(call: ToolCall, step: int, i: int) -> ToolCall:
+        return ToolCall(id=call.id or f"call_{step + 1}_{i}", name=call.name,
+                        arguments=call.arguments or "{}")  # fmt: skip
+
+    @staticmethod
+    def _call_dict(call: ToolCall) -> dict[str, Any]:
+        return {"id": call.id, "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments}}  # fmt: skip
+
+    def _run_call(self, call: ToolCall) -> tuple[str, dict[str, Any]]:
+        """Run one tool call: (tool result text, step record). Bad calls get an error result."""
+        info: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": call.arguments}
+        # Some stacks leak the harmony recipient ("functions.search") or spaces into the name.
+        name = call.name.strip().removeprefix("functions.").strip()
+
+        def error(msg: str) -> tuple[str, dict[str, Any]]:
+            info["error"] = msg
+            return f"error: {msg}", info
+
+        try:
+            args = json.loads(call.arguments) if call.arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            return error(f"the arguments are not valid JSON ({exc.msg}); call {name or 'search'} "
+                         'again with a JSON object such as {"query": "words to search for"}')
+        if not isinstance(args, dict):
+            return error('the arguments must be a JSON object such as {"query": "..."}')
+        if name == "search":
+            query = args.get("query")
+            if not isinstance(query, str) or not query.strip():
+                return error('search needs a "query" string, e.g. {"query": "backup schedule"}')
+            k: Any = args.get("k", args.get("top_k", self.agent.k))
+            try:
+                k = max(1, min(MAX_K, int(k)))
+            except (TypeError, ValueError):
+                k = self.agent.k
+            return self._search(query.strip(), k, info), info
+        if name == "read":
+            n = args.get("passage", args.get("n"))
+            if isinstance(n, str) and n.strip().strip("[]").isdigit():
+                n = int(n.strip().strip("[]"))
+            if not isinstance(n, int) or not 1 <= n <= len(self.hits):
+                return error(f"read needs a passage number between 1 and {len(self.hits)}"
+                             if self.hits else "no passages were shown yet; call search first")  # fmt: skip
+            return self._read(n, info), info
+        return error(f"unknown tool {call.name!r}; the tools are search and read")
+
+    def _search(self, query: str, k: int, info: dict[str, Any]) -> str:
+        t = time.perf_counter()
+        hits = self.agent.kb.search(query, **{**self.agent.search_kwargs, "k": k})
+        self._retrieve_s += time.perf_counter() - t
+        info.update(query=query, k=k)
+        if not hits:
+            info.update(hits=[], numbers=[])
+            return f'No passages found for "{query}". Try other words.'
+        return f'Passages for "{query}":\n\n' + self._show(hits, info)
+
+    def _read(self, n: int, info: dict[str, Any]) -> str:
+        hit = self.hits[n - 1]
+        t = time.perf_counter()
+        around = self.agent.kb.store.get_neighbours(
+            self.agent.kb.name, hit.origin, hit.source, [hit.chunk_index - 1, hit.chunk_index + 1])
+        self._retrieve_s += time.perf_counter() - t
+        around = [h for h in around if h.id != hit.id]
+        info.update(passage=n)
+        if not around:
+            info.update(hits=[], numbers=[])
+            return f"Passage [{n}] has no neighbouring text in {hit.source}."
+        return f"Text around passage [{n}]:\n\n" + self._show(around, info)
+
+    def _show(self, hits: list[Hit], info: dict[str, Any]) -> str:
+        """Number new passages after the earlier ones; a repeated passage keeps its number."""
+        parts, numbers = [], []
+        for h in hits:
+            n = self._numbers.get(h.id)
+            if n is not None:
+                parts.append(f"[{n}] (already shown above: {h.source})")
+            else:
+                self.hits.append(h)
+                n = self._numbers[h.id] = len(self.hits)
+                parts.append(format_passage(n, h))
+            numbers.append(n)
+        info.update(hits=[h.id for h in hits], numbers=numbers)
+        return "\n\n".join(parts)
+
+
+def _directive(text: str) -> tuple[str | None, str]:
+    """``SEARCH: q`` -> ("search", q); ``ANSWER: t`` -> ("answer", t); else (None, text)."""
+    m = _DIRECTIVE.search(text)
+    if m is None:
+        return None, text
+    if m.group(1).upper() == "ANSWER":
+        return "answer", text[m.end():].strip()
+    query = text[m.end():].split("\n", 1)[0].strip().strip("\"'`*<>[]").strip()
+    return ("search", query) if query else (None, text)
+
+
+def _rejects_tools(exc: LLMError) -> bool:
+    """A backend error that means "no tool calling here" (LocalLLM, HTTP 400 naming tools)."""
+    msg = str(exc)
+    if "cannot call tools" in msg:
+        return True
+    return isinstance(exc, LLMResponseError) and bool(_TOOLS_REJECTED.search(msg))

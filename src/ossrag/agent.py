@@ -39,10 +39,12 @@ without tools, to answer from what it has.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 from collections.abc import Generator, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +138,8 @@ class Agent:
     ``mode``: ``auto`` (native tools when the backend has them, else the
     prompt-driven loop, also after a server refused ``tools``), ``tools`` or
     ``prompt``. ``k`` is the default passages per search; ``search_kwargs`` go
-    to every :meth:`KnowledgeBase.search` (mode, filter, ...).
+    to every :meth:`KnowledgeBase.search` (mode, filter, ...); ``search_lock``
+    (e.g. a ``threading.Lock``) is held around each search.
     """
 
     def __init__(
@@ -150,6 +153,7 @@ class Agent:
         search_kwargs: dict[str, Any] | None = None,
         max_tokens: int | None = None,
         mode: str = "auto",
+        search_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1, got {max_steps}", hint="e.g. --max-steps 4")
@@ -158,6 +162,8 @@ class Agent:
         self.kb, self.llm, self.effort = kb, llm, effort
         self.max_steps, self.max_tokens, self.mode = max_steps, max_tokens, mode
         self.search_kwargs = dict(search_kwargs or {})
+        # Serialises searches when several agents share one KB from threads (ossrag compare).
+        self.search_lock: AbstractContextManager[Any] = search_lock or contextlib.nullcontext()
         self.k = int(self.search_kwargs.pop("k", None) or k)
 
     def run(self, question: str, *, t0: float | None = None) -> AgentRun:
@@ -280,7 +286,9 @@ class AgentRun:
 
     def _prompt_loop(self, warnings: list[str]) -> Generator[StreamEvent, None, str]:
         a = self.agent
-        shown = self._search(self.question, a.k, {"step": 0, "by": "ossrag", "kind": "search"})
+        seed: dict[str, Any] = {"step": 0, "kind": "search", "by": "ossrag"}
+        shown = self._search(self.question, a.k, seed)
+        self.steps.append(seed)
         self.messages = [
             {"role": "system", "content": PROMPT_SYSTEM},
             {"role": "user", "content": f"Question: {self.question}\n\n{shown}\n\n{PROMPT_NEXT}"},
@@ -424,7 +432,8 @@ class AgentRun:
 
     def _search(self, query: str, k: int, info: dict[str, Any]) -> str:
         t = time.perf_counter()
-        hits = self.agent.kb.search(query, **{**self.agent.search_kwargs, "k": k})
+        with self.agent.search_lock:
+            hits = self.agent.kb.search(query, **{**self.agent.search_kwargs, "k": k})
         self._retrieve_s += time.perf_counter() - t
         info.update(query=query, k=k)
         if not hits:
@@ -435,8 +444,9 @@ class AgentRun:
     def _read(self, n: int, info: dict[str, Any]) -> str:
         hit = self.hits[n - 1]
         t = time.perf_counter()
-        around = self.agent.kb.store.get_neighbours(
-            self.agent.kb.name, hit.origin, hit.source, [hit.chunk_index - 1, hit.chunk_index + 1])
+        with self.agent.search_lock:
+            around = self.agent.kb.store.get_neighbours(
+                self.agent.kb.name, hit.origin, hit.source, [hit.chunk_index - 1, hit.chunk_index + 1])
         self._retrieve_s += time.perf_counter() - t
         around = [h for h in around if h.id != hit.id]
         info.update(passage=n)
@@ -478,3 +488,66 @@ def _rejects_tools(exc: LLMError) -> bool:
     if "cannot call tools" in msg:
         return True
     return isinstance(exc, LLMResponseError) and bool(_TOOLS_REJECTED.search(msg))
+
+
+# -- CLI glue (ossrag ask --agent / --schema) --------------------------------------------------
+def cmd_ask_agent(args: Any, settings: Any) -> int:
+    """``ossrag ask --agent [--max-steps N]`` and ``ossrag ask --schema FILE`` (see structured.py)."""
+    import sys
+
+    from .cli import print_json
+    from .commands import DIM, RESET, _kb, _print_sources, _search_kwargs
+
+    if getattr(args, "agent", False) and getattr(args, "schema", None):
+        raise ConfigError("--agent and --schema cannot be combined yet",
+                          hint="drop one of them (--schema answers from the retrieved passages)")  # fmt: skip
+    kb = _kb(settings)
+    search = _search_kwargs(args, settings)
+    dim = sys.stderr.isatty()
+    shown = {"reasoning": False}
+
+    def show(ev: StreamEvent) -> None:
+        if args.json:
+            return
+        if ev.type == "reasoning" and args.show_reasoning:
+            sys.stderr.write((DIM if dim and not shown["reasoning"] else "") + ev.delta)
+            shown["reasoning"] = True
+            return
+        if shown["reasoning"] and ev.type in ("text", "tool_call"):
+            sys.stderr.write((RESET if dim else "") + "\n")
+            shown["reasoning"] = False
+        if ev.type == "tool_call" and ev.tool_call is not None:
+            sys.stderr.write(f"[{ev.tool_call.name}] {ev.tool_call.arguments}\n")
+        elif ev.type == "text" and not getattr(args, "schema", None):
+            sys.stdout.write(ev.delta)
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    answer: Answer
+    if getattr(args, "schema", None):
+        from .structured import ask_structured, load_schema
+
+        answer = ask_structured(kb, args.question, load_schema(args.schema), model=settings.model,
+                                base_url=settings.base_url, search=search, effort=settings.effort,
+                                max_tokens=args.max_tokens, on_event=show)  # fmt: skip
+    else:
+        run = kb.agent_stream(args.question, model=settings.model, effort=settings.effort,
+                              max_steps=args.max_steps, max_tokens=args.max_tokens,
+                              base_url=settings.base_url, search=search)  # fmt: skip
+        for ev in run:
+            show(ev)
+        answer = run.answer
+    show(StreamEvent(type="text", delta=""))  # closes a dimmed reasoning block
+    if args.json:
+        print_json(answer.to_dict())
+    elif getattr(args, "schema", None):
+        print(json.dumps(getattr(answer, "data", None), ensure_ascii=False, indent=2))
+    else:
+        print()
+        _print_sources(answer)
+    for w in answer.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not answer.complete:
+        print("warning: the answer is incomplete (the stream broke off)", file=sys.stderr)
+        return 1
+    return 0

@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "ask":
             p.add_argument("question")
             p.add_argument("--json", action="store_true", help="print one JSON object")
+            p.add_argument("--agent", action="store_true",
+                           help="agent mode: the model searches the knowledge base itself (tool calls)")
+            p.add_argument("--max-steps", type=int, default=4, metavar="N",
+                           help="agent mode: model turns that may search before it must answer (default 4)")
+            p.add_argument("--schema", default=None, metavar="FILE.json",
+                           help="answer as JSON valid against this JSON Schema (--json: under \"data\")")
         _search_options(p)
         _answer_options(p)
 
@@ -148,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=None)
     p.add_argument("--prices", default=None, help="JSON/TOML file overriding the price table")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server for models without a provider prefix")
+    p.add_argument("--agent", action="store_true",
+                   help="answer in agent mode (each model searches itself) instead of from fixed passages")
+    p.add_argument("--max-steps", type=int, default=4, metavar="N", help="agent mode: search turns per answer (default 4)")
     p.add_argument("--json", action="store_true")
     _search_options(p)
 

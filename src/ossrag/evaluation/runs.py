@@ -79,6 +79,7 @@ CREATE TABLE IF NOT EXISTS answers (
     warnings TEXT,                 -- JSON list
     error TEXT,
     scores TEXT,                   -- JSON
+    steps TEXT,                    -- JSON list: agent mode's searches and reads
     created TEXT NOT NULL,
     PRIMARY KEY (run_id, qindex, model, effort)
 );
@@ -88,9 +89,10 @@ CREATE TABLE IF NOT EXISTS answers (
 ANSWER_COLUMNS = (
     "run_id", "qindex", "model", "effort", "messages", "answer", "reasoning", "citations",
     "first_token_s", "total_s", "prompt_tokens", "completion_tokens", "reasoning_tokens",
-    "cost", "cost_source", "finish_reason", "complete", "warnings", "error", "scores", "created",
+    "cost", "cost_source", "finish_reason", "complete", "warnings", "error", "scores", "steps",
+    "created",
 )
-_JSON_ANSWER = ("messages", "citations", "warnings", "scores")
+_JSON_ANSWER = ("messages", "citations", "warnings", "scores", "steps")
 _JSON_RUN = ("models", "efforts", "versions", "settings")
 
 
@@ -124,6 +126,10 @@ class RunStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            # Databases written before agent mode lack the steps column.
+            cols = {r[1] for r in self._conn.execute("PRAGMA table_info(answers)")}
+            if "steps" not in cols:
+                self._conn.execute("ALTER TABLE answers ADD COLUMN steps TEXT")
             self._conn.commit()
 
     # -- runs ---------------------------------------------------------------------------------

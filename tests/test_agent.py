@@ -338,6 +338,7 @@ def test_compare_in_agent_mode_records_the_tool_calls(kb: KnowledgeBase, tmp_pat
     roles = [m["role"] for m in row["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant"]
     assert json.loads(row["messages"][2]["tool_calls"][0]["function"]["arguments"]) == {"query": Q1}
+    assert [call["query"] for st in row["steps"] for call in st.get("calls", [])] == [Q1]
     assert [c["id"] for c in row["citations"]] == [h.id for h in kb.search(Q1, k=3)[:2]]
     assert row["prompt_tokens"] == 402 + 780
 

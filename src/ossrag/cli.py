@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("compare", parents=[common], help="compare models and efforts on your own questions")
-    p.add_argument("questions", help='JSONL: {"question", "reference"?, "relevant"?, "answerable"?} per line')
+    p.add_argument("questions", help='JSONL: {"question", "reference"?, "relevant"?, "answerable"?} per line; '
+                   '"sample" uses the bundled questions about ossrag\'s docs')
     p.add_argument("--models", default=None,
                    help="comma-separated model strings, e.g. local:smollm2,ollama:gpt-oss:20b (default: --model setting)")
     p.add_argument("--efforts", default=None, help="comma-separated efforts, e.g. low,medium,high")

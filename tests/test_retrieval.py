@@ -24,6 +24,7 @@ from ossrag.cli import main as cli_main
 from ossrag.embedders import make_embedder
 from ossrag.embedders.base import Embedder
 from ossrag.errors import ConfigError, FilterError
+from ossrag.rerank import CrossEncoderReranker, LLMReranker, make_reranker, parse_ranking
 from ossrag.retrieval import (
     RetrievalOptions,
     dedupe,
@@ -33,7 +34,6 @@ from ossrag.retrieval import (
     mmr_select,
     term_coverage,
 )
-from ossrag.rerank import CrossEncoderReranker, LLMReranker, make_reranker, parse_ranking
 from ossrag.store import MilvusStore
 from ossrag.types import Hit
 from replay_server import ReplayServer

@@ -422,8 +422,9 @@ def retrieve(
     info.timings["search_s"] = time.perf_counter() - t0
 
     if opt.rerank is not None and hits:
+        # The reranker sees at least k passages, so every returned one is on its scale.
         head = [replace(h, metadata={**h.metadata, "retrieval_score": h.score})
-                for h in hits[: opt.rerank_candidates]]
+                for h in hits[: max(opt.rerank_candidates, opt.k)]]
         result = opt.rerank.rerank(query, head)
         info.timings["rerank_s"] = result.seconds
         if result.warning:

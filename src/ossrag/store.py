@@ -411,7 +411,7 @@ class MilvusStore:
         index = LITE_INDEX if self.kind == "lite" else SERVER_INDEX
         meta = {"embedder": embedder, "dim": dim, "schema": SCHEMA_VERSION,
                 "created_by": _ossrag_version(), "kb": self.normalize_kb(kb)}
-        with self._call("create_collection", kb) as c:
+        with self._call("create_collection") as c:
             # Milvus 2.3 keeps the description, Milvus Lite the properties: write both.
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False,
                                      description=json.dumps(meta))
@@ -442,7 +442,7 @@ class MilvusStore:
             c.create_collection(name, schema=schema, index_params=params,
                                 consistency_level="Strong", properties={META_KEY: json.dumps(meta)},
                                 timeout=self.timeout)
-        self._meta.pop(kb, None)
+        self._meta.pop(self.normalize_kb(kb), None)
 
     def _metadata(self, kb: str) -> dict[str, Any]:
         """Recorded metadata plus the layout read back from Milvus (cached per KB)."""

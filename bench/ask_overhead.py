@@ -76,7 +76,7 @@ def direct(client: openai.OpenAI, messages: list[dict], max_tokens: int) -> tupl
     t0 = time.perf_counter()
     first = None
     stream = client.chat.completions.create(model="smollm2", messages=messages, stream=True,  # type: ignore[arg-type]
-                                            max_tokens=max_tokens, temperature=0.0, seed=0)
+                                            max_tokens=max_tokens, temperature=0.0)
     for ch in stream:
         if first is None and ch.choices and ch.choices[0].delta.content:
             first = time.perf_counter() - t0

@@ -501,8 +501,7 @@ def cmd_ask_agent(args: Any, settings: Any) -> int:
     """``ossrag ask --agent [--max-steps N]`` and ``ossrag ask --schema FILE`` (see structured.py)."""
     import sys
 
-    from .cli import print_json
-    from .commands import DIM, RESET, _kb, _print_sources, _search_kwargs
+    from .commands import DIM, RESET, _kb, _search_kwargs, finish_answer
 
     if getattr(args, "agent", False) and getattr(args, "schema", None):
         raise ConfigError("--agent and --schema cannot be combined yet",
@@ -544,16 +543,4 @@ def cmd_ask_agent(args: Any, settings: Any) -> int:
             show(ev)
         answer = run.answer
     show(StreamEvent(type="text", delta=""))  # closes a dimmed reasoning block
-    if args.json:
-        print_json(answer.to_dict())
-    elif getattr(args, "schema", None):
-        print(json.dumps(getattr(answer, "data", None), ensure_ascii=False, indent=2))
-    else:
-        print()
-        _print_sources(answer)
-    for w in answer.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    if not answer.complete:
-        print("warning: the answer is incomplete (the stream broke off)", file=sys.stderr)
-        return 1
-    return 0
+    return finish_answer(answer, args)

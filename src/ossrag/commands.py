@@ -7,6 +7,7 @@ warnings and reasoning to stderr, so ``ossrag search --json ... | jq`` works.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -150,8 +151,18 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         return cmd_ask_agent(args, settings)
     kb = _kb(settings)
     answer = _stream_answer(kb, args.question, args, settings, quiet=args.json)
+    return finish_answer(answer, args)
+
+
+def finish_answer(answer: Answer, args: argparse.Namespace) -> int:
+    """Print what follows a streamed answer (JSON, or sources) and its warnings.
+
+    Exit code 1 when the answer is incomplete (the stream broke off).
+    """
     if args.json:
         print_json(answer.to_dict())
+    elif getattr(args, "schema", None):
+        print(json.dumps(getattr(answer, "data", None), ensure_ascii=False, indent=2))
     else:
         print()
         _print_sources(answer)

@@ -149,12 +149,12 @@ class KnowledgeBase:
 
             kb.search("where is data stored?", k=5, mmr=True, expand=1)
         """
-        if mode is None and not self.settings.mode and not self.store.capabilities.bm25:
-            # The default would be hybrid: say once per KnowledgeBase why it is dense here.
-            if not getattr(self, "_warned_no_bm25", False):
-                print(f"warning: {self.store.capabilities.describe()}; hybrid search needs BM25, "
-                      "using dense search", file=sys.stderr)
-                self._warned_no_bm25 = True
+        # The default would be hybrid: say once per KnowledgeBase why it is dense here.
+        if (mode is None and not self.settings.mode and not self.store.capabilities.bm25
+                and not getattr(self, "_warned_no_bm25", False)):
+            print(f"warning: {self.store.capabilities.describe()}; hybrid search needs BM25, "
+                  "using dense search", file=sys.stderr)
+            self._warned_no_bm25 = True
         mode = mode or self.default_mode
         if mode in ("bm25", "hybrid") and not self.store.capabilities.bm25:
             if mode == "bm25":

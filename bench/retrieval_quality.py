@@ -18,7 +18,12 @@ question of bench/data/milvus_docs_questions.jsonl goes through:
   ``RRFRanker(60)`` / ``WeightedRanker(0.7, 0.3)``), for quality and latency.
 
 Quality: R@1, R@3, R@10, MRR@10, nDCG@10 (ossrag.evaluation.metrics), for all
-questions, English only and non-English only.  Latency: every timed config is
+questions, English only and non-English only, and how many questions each
+config moves up/down against dense.  Two labellings: the dev set's own
+(sections: a heading or a page), and pages only (each heading label replaced
+by the pages that have that heading, read from the first splitter's KB, which
+must be heading-aware: ``auto``) -- the tutorial splitter's chunks have no
+heading, so only page labels compare the splitters fairly.  Latency: every timed config is
 run ``--repeat`` times per question, round-robin (so load from other processes
 hits every config alike); p50/p95 of one search with the query vector given
 (search only) and of the whole ``kb.search`` call (query embedding included);
@@ -34,6 +39,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +50,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ossrag import KnowledgeBase  # noqa: E402
 from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
-from ossrag.evaluation.metrics import ndcg_at, recall_at, reciprocal_rank  # noqa: E402
+from ossrag.evaluation.metrics import matches, ndcg_at, recall_at, reciprocal_rank  # noqa: E402
 from ossrag.retrieval import RetrievalOptions, dedupe, hit_vectors, retrieve  # noqa: E402
 from ossrag.store import MilvusStore, _hit  # noqa: E402
 from ossrag.types import Hit  # noqa: E402
@@ -132,24 +138,49 @@ def pct(values: list[float], p: float) -> float:
 
 def time_configs(kb: KnowledgeBase, questions: list[Question], vecs: list[np.ndarray],
                  repeat: int) -> dict[str, dict[str, list[float]]]:
-    """Latencies (ms) per config: ``search`` (vector given) and ``total`` (kb.search-like)."""
+    """Latencies (ms) per config: ``search`` (query vector given) and ``total``.
+
+    ``total`` is what ``kb.search`` pays: the query is embedded inside the
+    call (hybrid runs its BM25 search meanwhile).  Every round visits each
+    question once and, for it, every config in turn, so load from other
+    processes hits every config alike.
+    """
     out: dict[str, dict[str, list[float]]] = {c: {"search": [], "total": []} for c in TIMED}
     for _ in range(repeat):
         for q, vec in zip(questions, vecs, strict=True):
-            for c in TIMED:  # round-robin: background load hits every config alike
+            for c in TIMED:
                 t0 = time.perf_counter()
                 run_config(kb, c, q, vec)
                 out[c]["search"].append((time.perf_counter() - t0) * 1000)
-    # End to end, query embedding included (as kb.search runs; hybrid overlaps its
-    # BM25 search with the embedding): one round, embedding dominates.
+                t0 = time.perf_counter()
+                if c.startswith("srv-"):
+                    run_config(kb, c, q, kb.embedder.embed_query(q.question))
+                else:
+                    retrieve(kb.store, KB, kb.embedder, q.question,
+                             RetrievalOptions(k=K, **CONFIGS[c]))
+                out[c]["total"].append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def page_labels(kb: KnowledgeBase, questions: list[Question]) -> list[Question]:
+    """The questions with each relevant item replaced by the pages (sources) it names.
+
+    Section labels (headings) cannot match the tutorial splitter's chunks,
+    which have no heading; page labels compare both splitters fairly.  The
+    pages come from the (source, heading) pairs of ``kb`` (ossrag's chunker).
+    """
+    rows: set[tuple[str, str]] = set()
+    with kb.store._call("query_iterator", KB) as c:
+        it = c.query_iterator(kb.store.collection_name(KB), batch_size=5000, filter="",
+                              output_fields=["source", "heading"])
+        while batch := it.next():
+            rows.update((r["source"], r["heading"]) for r in batch)
+        it.close()
+    out = []
     for q in questions:
-        for c in TIMED:
-            t0 = time.perf_counter()
-            if c.startswith("srv-"):
-                run_config(kb, c, q, kb.embedder.embed_query(q.question))
-            else:
-                retrieve(kb.store, KB, kb.embedder, q.question, RetrievalOptions(k=K, **CONFIGS[c]))
-            out[c]["total"].append((time.perf_counter() - t0) * 1000)
+        pages = sorted({src for src, head in rows
+                        if any(matches({"source": src, "heading": head}, item) for item in q.relevant)})
+        out.append(replace(q, relevant=pages))
     return out
 
 
@@ -179,8 +210,9 @@ def fmt_table(rows: list[dict[str, Any]], cols: list[str]) -> str:
                       *(line(r) for r in cells)])
 
 
-def evaluate(splitter: str, kb: KnowledgeBase, questions: list[Question], repeat: int,
-             log: Callable[[str], None]) -> dict[str, Any]:
+def evaluate(splitter: str, kb: KnowledgeBase, questions: list[Question],
+             pages: list[Question], repeat: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Quality (section and page labels) and latency of every config on one knowledge base."""
     emb = kb.embedder
     emb.embed_query("warm up")
     t0 = time.perf_counter()
@@ -189,23 +221,28 @@ def evaluate(splitter: str, kb: KnowledgeBase, questions: list[Question], repeat
     for c in TIMED:  # warm every code path (BM25 analyzer, hybrid_search) before timing
         run_config(kb, c, questions[0], vecs[0])
     quality: dict[str, Any] = {}
-    per_question: dict[str, list[int | None]] = {}
+    ranks: dict[str, dict[str, list[int | None]]] = {}
     for name in [*CONFIGS, *SERVER_CONFIGS]:
-        rows = [(q, run_config(kb, name, q, v)) for q, v in zip(questions, vecs, strict=True)]
-        quality[name] = {
-            "all": metrics(rows),
-            "en": metrics([r for r in rows if r[0].lang == "en"]),
-            "other": metrics([r for r in rows if r[0].lang != "en"]),
-        }
-        per_question[name] = [_rank(h, q) for q, h in rows]
-        log(f"[{splitter}] {name}: MRR@10 {quality[name]['all']['MRR@10']:.3f}")
+        hits = [run_config(kb, name, q, v) for q, v in zip(questions, vecs, strict=True)]
+        quality[name] = {}
+        for label, qs in (("section", questions), ("page", pages)):
+            rows = list(zip(qs, hits, strict=True))
+            quality[name][label] = {
+                "all": metrics(rows),
+                "en": metrics([r for r in rows if r[0].lang == "en"]),
+                "other": metrics([r for r in rows if r[0].lang != "en"]),
+            }
+        ranks[name] = {"section": [_rank(h, q) for q, h in zip(questions, hits, strict=True)],
+                       "page": [_rank(h, q) for q, h in zip(pages, hits, strict=True)]}
+        log(f"[{splitter}] {name}: section MRR@10 {quality[name]['section']['all']['MRR@10']:.3f}, "
+            f"page MRR@10 {quality[name]['page']['all']['MRR@10']:.3f}")
     lat = time_configs(kb, questions, vecs, repeat)
     latency = {c: {"search_p50": statistics.median(v["search"]), "search_p95": pct(v["search"], 95),
                    "total_p50": statistics.median(v["total"]), "total_p95": pct(v["total"], 95)}
                for c, v in lat.items()}
     return {"splitter": splitter, "chunks": kb.store.count(KB), "quality": quality,
-            "latency": latency, "query_embed_ms": embed_ms,
-            "mmr_vectors": time_mmr_vectors(kb, questions, vecs), "ranks": per_question}
+            "latency": latency, "query_embed_ms": embed_ms, "repeat": repeat,
+            "mmr_vectors": time_mmr_vectors(kb, questions, vecs), "ranks": ranks}
 
 
 def _rank(hits: list[Hit], q: Question) -> int | None:
@@ -215,34 +252,75 @@ def _rank(hits: list[Hit], q: Question) -> int | None:
     return None
 
 
+def wins_losses(ranks: list[int | None], base: list[int | None]) -> tuple[int, int]:
+    """Questions where the first relevant hit moved up / down against ``base`` (dense)."""
+    def val(r: int | None) -> int:
+        return r if r is not None else K + 1
+    better = sum(val(r) < val(b) for r, b in zip(ranks, base, strict=True))
+    worse = sum(val(r) > val(b) for r, b in zip(ranks, base, strict=True))
+    return better, worse
+
+
+METRICS = ("R@1", "R@3", "R@10", "MRR@10", "nDCG@10")
+
+
+def quality_table(res: dict[str, Any], label: str) -> str:
+    rows = []
+    base = res["ranks"]["dense"][label]
+    for name, q in res["quality"].items():
+        up, down = wins_losses(res["ranks"][name][label], base)
+        rows.append({"config": name, **{m: q[label]["all"][m] for m in METRICS},
+                     "MRR en": q[label]["en"]["MRR@10"], "MRR non-en": q[label]["other"]["MRR@10"],
+                     "R@3 non-en": q[label]["other"]["R@3"],
+                     "vs dense +/-": "" if name == "dense" else f"+{up}/-{down}"})
+    return fmt_table(rows, ["config", *METRICS, "MRR en", "MRR non-en", "R@3 non-en", "vs dense +/-"])
+
+
+def latency_table(res: dict[str, Any]) -> str:
+    lat = res["latency"]
+    d = lat["dense"]
+    rows = [{"config": c, "search p50": f"{v['search_p50']:.1f}", "search p95": f"{v['search_p95']:.1f}",
+             "x dense": f"{v['search_p50'] / d['search_p50']:.2f}",
+             "kb.search p50": f"{v['total_p50']:.1f}", "kb.search p95": f"{v['total_p95']:.1f}",
+             "x dense ": f"{v['total_p50'] / d['total_p50']:.2f}"} for c, v in lat.items()]
+    return fmt_table(rows, ["config", "search p50", "search p95", "x dense", "kb.search p50",
+                            "kb.search p95", "x dense "])
+
+
+def splitter_table(results: list[dict[str, Any]]) -> str:
+    """Page-level quality side by side for the splitters."""
+    rows = []
+    for name in [*CONFIGS, *SERVER_CONFIGS]:
+        row: dict[str, Any] = {"config": name}
+        for res in results:
+            q = res["quality"][name]["page"]["all"]
+            for m in ("R@3", "MRR@10", "nDCG@10"):
+                row[f"{res['splitter']} {m}"] = q[m]
+        rows.append(row)
+    cols = ["config"] + [f"{r['splitter']} {m}" for r in results for m in ("R@3", "MRR@10", "nDCG@10")]
+    return fmt_table(rows, cols)
+
+
 def report(results: list[dict[str, Any]]) -> str:
     out: list[str] = []
     for res in results:
-        s = res["splitter"]
-        out.append(f"\n### splitter={s} ({res['chunks']} chunks)\n")
-        rows = []
-        for name, q in res["quality"].items():
-            lat = res["latency"].get(name, {})
-            rows.append({"mode": name, **{m: q["all"][m] for m in ("R@1", "R@3", "R@10", "MRR@10", "nDCG@10")},
-                         "MRR en": q["en"]["MRR@10"], "MRR other": q["other"]["MRR@10"],
-                         "R@3 other": q["other"]["R@3"],
-                         "p50 ms": f"{lat['search_p50']:.1f}" if lat else "",
-                         "p95 ms": f"{lat['search_p95']:.1f}" if lat else "",
-                         "p50 ms +embed": f"{lat['total_p50']:.1f}" if lat else ""})
-        out.append(fmt_table(rows, ["mode", "R@1", "R@3", "R@10", "MRR@10", "nDCG@10", "MRR en",
-                                    "MRR other", "R@3 other", "p50 ms", "p95 ms", "p50 ms +embed"]))
-        n_en = res["quality"]["dense"]["en"]["n"]
-        n_other = res["quality"]["dense"]["other"]["n"]
-        lat = res["latency"]
-        dense = lat["dense"]
-        ratios = ", ".join(f"{c} {lat[c]['search_p50'] / dense['search_p50']:.2f}x "
-                           f"({lat[c]['total_p50'] / dense['total_p50']:.2f}x with embedding)"
-                           for c in lat if c != "dense")
-        out.append(f"\n{n_en} English + {n_other} non-English questions. "
-                   f"p50 latency relative to dense (search only): {ratios}. "
-                   f"Query embedding: {res['query_embed_ms']:.0f} ms/query. "
-                   f"MMR vectors for 20 candidates: read back {res['mmr_vectors']['store_p50_ms']:.1f} ms, "
-                   f"re-embedded {res['mmr_vectors']['embed_p50_ms']:.0f} ms (p50).")
+        n_en = res["quality"]["dense"]["section"]["en"]["n"]
+        n_other = res["quality"]["dense"]["section"]["other"]["n"]
+        out.append(f"\n### splitter={res['splitter']} ({res['chunks']} chunks): section labels\n")
+        out.append(f"{n_en} English + {n_other} non-English questions, k={K}; "
+                   "'vs dense +/-': questions whose first relevant hit moved up/down.\n")
+        out.append(quality_table(res, "section"))
+        out.append(f"\n#### splitter={res['splitter']}: page labels\n")
+        out.append(quality_table(res, "page"))
+        out.append(f"\n#### splitter={res['splitter']}: latency (ms, {res['repeat']} rounds)\n")
+        out.append(latency_table(res))
+        mv = res["mmr_vectors"]
+        out.append(f"\nQuery embedding {res['query_embed_ms']:.0f} ms/query. Vectors of 20 MMR "
+                   f"candidates: read back from Milvus {mv['store_p50_ms']:.1f} ms, re-embedded "
+                   f"{mv['embed_p50_ms']:.0f} ms (p50).")
+    if len(results) > 1:
+        out.append("\n### splitters compared (page labels)\n")
+        out.append(splitter_table(results))
     return "\n".join(out)
 
 
@@ -260,11 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     questions = [q for q in load_questions(args.dataset) if q.relevant]
     results = []
+    pages: list[Question] = []
     for splitter in args.splitters.split(","):
         kb = open_kb(splitter, args.results, reingest=args.reingest, corpus=args.corpus)
         print(f"[{splitter}] {kb.store.count(KB)} chunks", file=sys.stderr)
+        if not pages:  # page labels from the first (heading-aware) knowledge base
+            pages = page_labels(kb, questions)
         if not args.ingest_only:
-            results.append(evaluate(splitter, kb, questions, args.repeat,
+            results.append(evaluate(splitter, kb, questions, pages, args.repeat,
                                     lambda m: print(m, file=sys.stderr)))
         kb.close()
     if results:

@@ -137,7 +137,7 @@ class SearchInfo:
 
 
 def _norm_text(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
+    return " ".join(text.split()).lower()
 
 
 def dedupe(hits: list[Hit], *, overlap: float = 0.9) -> list[Hit]:
@@ -149,20 +149,20 @@ def dedupe(hits: list[Hit], *, overlap: float = 0.9) -> list[Hit]:
     hit is kept; order is otherwise unchanged.
     """
     kept: list[Hit] = []
+    seen: set[str] = set()
     norms: list[str] = []
     for hit in hits:
         t = _norm_text(hit.text)
-        dup = False
-        for other in norms:
-            if t == other:
-                dup = True
-                break
+        dup = t in seen
+        for other in norms if not dup else ():
             short, long_ = (t, other) if len(t) <= len(other) else (other, t)
-            if len(short) >= 40 and short in long_ and len(short) >= overlap * len(long_):
+            # Cheap length tests first: the substring test is the costly one.
+            if len(short) >= 40 and len(short) >= overlap * len(long_) and short in long_:
                 dup = True
                 break
         if not dup:
             kept.append(hit)
+            seen.add(t)
             norms.append(t)
     return kept
 
@@ -368,9 +368,9 @@ def _search(store: MilvusStore, kb: str, embedder: Embedder, query: str, opt: Re
         return store.search_bm25(kb, query, k=n, filter=opt.filter)
     bm25_only_weight = opt.dense_weight >= 1.0 and opt.fusion == "weighted"
     future: Future[list[Hit]] | None = None
-    if opt.mode == "hybrid" and not bm25_only_weight and query_vector is None:
-        # BM25 needs no query vector: run it while the query is embedded (the
-        # embedder's C code releases the GIL), so hybrid costs little more than dense.
+    if opt.mode == "hybrid" and not bm25_only_weight:
+        # BM25 needs no query vector: run it while the query is embedded and the
+        # dense search runs (the embedder's C code and numpy release the GIL).
         future = _pool().submit(store.search_bm25, kb, query, k=n, filter=opt.filter)
     vec = embedder.embed_query(query) if query_vector is None else query_vector
     dense = store.search_dense(kb, vec, k=n, filter=opt.filter)

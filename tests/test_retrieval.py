@@ -233,7 +233,7 @@ def test_mmr_picks_a_diverse_second_passage(lite_kb: KnowledgeBase) -> None:
     plain = lite_kb.search(q, k=2, mode="dense")
     assert {h.source for h in plain} == {"guide/install.md", "guide/setup.md"}  # two near-copies
     timings: dict[str, float] = {}
-    diverse = lite_kb.search(q, k=2, mode="dense", mmr=True, timings=timings)
+    diverse = lite_kb.search(q, k=2, mode="dense", mmr=True, mmr_lambda=0.5, timings=timings)
     assert diverse[0].id == plain[0].id
     assert "pip install" not in diverse[1].text  # not the near-duplicate
     assert "mmr_s" in timings

@@ -64,7 +64,7 @@ def _search_options(p: argparse.ArgumentParser) -> None:
                    help="drop passages scoring below S on the mode's scale (see search --json)")
     g.add_argument("--mmr", action="store_true", help="prefer diverse passages (maximal marginal relevance)")
     g.add_argument("--mmr-lambda", type=float, default=None, metavar="L",
-                   help="MMR trade-off, 1 = relevance only, 0 = diversity only (default 0.5)")
+                   help="MMR trade-off, 1 = relevance only, 0 = diversity only (default 0.7)")
     g.add_argument("--expand", type=int, default=0, metavar="N",
                    help="merge N neighbouring chunks of the same section into each passage")
     g.add_argument("--rerank", default=None, metavar="cross-encoder:PATH|llm",

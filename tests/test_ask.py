@@ -214,5 +214,6 @@ def test_ask_json_on_faq_with_local_model(tmp_path: Path) -> None:
     assert 0 < data["usage"]["completion_tokens"] <= 48 and data["usage"]["prompt_tokens"] > 100
     t = data["timings"]
     assert 0 < t["retrieve_s"] <= t["first_token_s"] <= t["total_s"]
+    assert 0 < t["search_s"] <= t["retrieve_s"] and "rerank_s" not in t  # reranking is off
     for c in data["citations"]:
         assert set(c) == {"n", "id", "source", "heading"}

@@ -24,6 +24,7 @@ from ossrag.cli import main as cli_main
 from ossrag.embedders import make_embedder
 from ossrag.embedders.base import Embedder
 from ossrag.errors import ConfigError, FilterError
+from ossrag.lexical import keyword_query
 from ossrag.rerank import CrossEncoderReranker, LLMReranker, make_reranker, parse_ranking
 from ossrag.retrieval import (
     RetrievalOptions,
@@ -145,6 +146,29 @@ def test_fuse_weighted_exact_scores_and_order() -> None:
     assert [h.id for h in fuse_weighted(dense, [], dense_weight=0.7)] == ["a", "b", "c"]
 
 
+def test_fuse_weighted_divides_bm25_by_its_best_unless_minmax_is_asked() -> None:
+    dense = [_hit("a", 0.9), _hit("b", 0.8)]  # min-max: 1.0, 0.0
+    sparse = [_hit("b", 10.0), _hit("a", 6.0)]  # by max: 1.0, 0.6; min-max: 1.0, 0.0
+    got = {h.id: h.score for h in fuse_weighted(dense, sparse, dense_weight=0.5)}
+    assert got == pytest.approx({"a": 0.5 + 0.5 * 0.6, "b": 0.5})
+    got = {h.id: h.score for h in fuse_weighted(dense, sparse, dense_weight=0.5,
+                                                 sparse_norm="minmax")}
+    assert got == pytest.approx({"a": 0.5, "b": 0.5})
+    with pytest.raises(ConfigError, match="normalisation"):
+        fuse_weighted(dense, sparse, dense_weight=0.5, sparse_norm="z")
+    with pytest.raises(ConfigError, match="max or minmax"):
+        RetrievalOptions(bm25_norm="z").check()
+
+
+def test_keyword_query_drops_stop_words_in_several_languages() -> None:
+    assert keyword_query("How does Milvus store the data?") == "milvus store data"
+    assert keyword_query("¿Cómo instalo Milvus en Docker?") == "instalo milvus docker"
+    assert keyword_query("Wie skaliert man Milvus?") == "skaliert man milvus"  # "man" stays
+    assert keyword_query("Bagaimana cara membuat koleksi di Milvus?") == "cara membuat koleksi milvus"
+    assert keyword_query("How do I scale out?") == "scale out"  # "out" is meaningful here
+    assert keyword_query("what is it?") == "what is it?"  # only stop words: sent unchanged
+
+
 def test_term_coverage_weights_bm25_down_for_foreign_queries() -> None:
     bm25 = [_hit("x", 3.0, "Milvus stores data in MinIO."), _hit("y", 1.0, "Install Milvus Lite.")]
     assert term_coverage("Where does Milvus store data?", bm25) == pytest.approx(2 / 5)
@@ -207,6 +231,55 @@ def test_hybrid_on_lite(lite_kb: KnowledgeBase, capsys: pytest.CaptureFixture[st
     bm25 = lite_kb.search("ZQX4471", k=3, mode="bm25")
     assert bm25[0].source == "faq/errors.md" and bm25[0].score > 0  # Lite's negative distance, made positive
     assert "warning" not in capsys.readouterr().err
+
+
+def test_bm25_searches_headings_with_stop_words_dropped(lite_kb: KnowledgeBase) -> None:
+    # "large" is only in the heading "How large can a collection be?", not in its body.
+    hits = lite_kb.search("How large?", k=2, mode="bm25")
+    assert hits and "How large" in hits[0].heading and "large" not in hits[0].text.lower()
+    assert hits[0].text.startswith("A collection can hold")  # the text stays the body alone
+    # Stop words carry no score: "the ... of ... ZQX4471" ranks like "ZQX4471" alone.
+    a = lite_kb.search("what is the meaning of ZQX4471", k=3, mode="bm25")
+    b = lite_kb.search("ZQX4471 meaning", k=3, mode="bm25")
+    assert [h.id for h in a] == [h.id for h in b]
+    assert a[0].score == pytest.approx(b[0].score, rel=1e-5)
+
+
+def test_bm25_on_a_schema_1_knowledge_base(tmp_path: Path, embedder: Embedder) -> None:
+    """KBs created before schema 2 analysed ``text`` itself; they still ingest and search."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    db = str(tmp_path / "old.db")
+    c = MilvusClient(db)
+    meta = json.dumps({"embedder": embedder.name, "dim": embedder.dim, "schema": 1})
+    schema = c.create_schema(auto_id=False, enable_dynamic_field=False, description=meta)
+    schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
+    schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=embedder.dim)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["text"], output_field_names=["sparse"]))
+    for name in ("source", "origin", "heading"):
+        schema.add_field(name, DataType.VARCHAR, max_length=2048)
+    schema.add_field("chunk_index", DataType.INT64)
+    schema.add_field("content_hash", DataType.VARCHAR, max_length=32)
+    schema.add_field("source_hash", DataType.VARCHAR, max_length=32)
+    schema.add_field("metadata", DataType.JSON)
+    params = c.prepare_index_params()
+    params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+    params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    c.create_collection("ossrag_old", schema=schema, index_params=params,
+                        properties={"ossrag.meta": meta})
+    c.close()
+    kb = KnowledgeBase(uri=db, name="old", embedder=embedder)
+    try:
+        assert kb.store.info("old").bm25
+        kb.ingest(str(_write(tmp_path / "docs", {"errors.md": CORPUS["faq/errors.md"]})))
+        hits = kb.search("ZQX4471", k=2, mode="bm25")
+        assert hits and hits[0].source == "errors.md" and hits[0].score > 0
+        assert kb.search("What does error ZQX4471 mean?", k=1)[0].source == "errors.md"
+    finally:
+        kb.close()
 
 
 def test_filters_on_lite(lite_kb: KnowledgeBase) -> None:
@@ -418,6 +491,21 @@ def test_rerank_llm_spec_uses_the_kb_model(lite_kb: KnowledgeBase) -> None:
             lite_kb.settings.model, lite_kb.settings.base_url = model, url
         assert [h.id for h in hits] == [base[1].id, base[0].id]
         assert len(server.requests) == 1
+
+
+def test_answer_timings_include_the_rerank_stage(lite_kb: KnowledgeBase) -> None:
+    """``ask --json`` reports the retrieval stages that ran (here search and LLM rerank)."""
+    with ReplayServer() as server:
+        server.add(_llamacpp_sse("[2, 1, 3]"), _llamacpp_sse("Milvus stores data in MinIO [1]."))
+        answer = lite_kb.ask("Where does Milvus store data?", model="llamacpp:gpt-oss-20b",
+                             base_url=server.url,
+                             search={"k": 3, "mode": "dense", "rerank": "llm",
+                                     "rerank_candidates": 3})
+        assert len(server.requests) == 2  # the reranker's call, then the answer's
+    t = answer.to_dict()["timings"]
+    assert 0 < t["rerank_s"] <= t["retrieve_s"] <= t["total_s"]
+    assert 0 < t["search_s"] <= t["retrieve_s"] and "mmr_s" not in t
+    assert answer.text.startswith("Milvus stores data")
 
 
 def test_cross_encoder_reranker(tmp_path: Path, lite_kb: KnowledgeBase) -> None:

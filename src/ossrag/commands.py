@@ -78,13 +78,16 @@ def _search_kwargs(args: argparse.Namespace, settings: Settings) -> dict[str, An
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     kb = _kb(settings)
     kwargs = _search_kwargs(args, settings)
-    mode = kwargs["mode"] or kb.default_mode
     if not kb.store.exists(kb.name):
         raise StoreError(
             f"knowledge base {kb.name!r} does not exist at {settings.uri}",
             hint="ingest documents first: ossrag ingest PATH (or check --kb / --db)",
         )
-    hits = kb.search(args.query, **{**kwargs, "mode": mode})
+    # kb.search picks the default mode itself, so it can warn when hybrid is unavailable.
+    hits = kb.search(args.query, **kwargs)
+    mode = kwargs["mode"] or kb.default_mode
+    if mode == "hybrid" and not kb.store.capabilities.bm25:
+        mode = "dense"  # what kb.search fell back to (it warned)
     if args.json:
         print_json({"query": args.query, "kb": kb.name, "mode": mode, "hits": [h.to_dict() for h in hits]})
         return 0
@@ -219,6 +222,9 @@ def cmd_kb(args: argparse.Namespace, settings: Settings) -> int:
             for key, value in vars(info).items():
                 print(f"{key}: {value}")
             print(f"target: {store.capabilities.describe()}")
+            if info.bm25 and info.schema < 2:
+                print(f"note: BM25 in this knowledge base ignores headings (schema {info.schema}); "
+                      f"to upgrade: ossrag kb drop {kb.name} --yes, then ingest again")
         return 0
     if not args.yes:
         if not sys.stdin.isatty():

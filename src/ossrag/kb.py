@@ -202,7 +202,13 @@ class KnowledgeBase:
         """Retrieve, then return an :class:`AnswerRun` to iterate for events; ``.answer`` at the end."""
         t0 = time.perf_counter()
         llm = self.llm(model, base_url=base_url)  # fail on a bad model string before searching
-        hits = self.search(question, **(search or {}))
+        stages: dict[str, float] = {}  # search_s, rerank_s, mmr_s, expand_s: in ask --json
+        search = dict(search or {})
+        if str(search.get("rerank", "")).strip().lower() == "llm":
+            from .rerank import make_reranker
+
+            search["rerank"] = make_reranker("llm", llm=llm)  # rerank with the answering model
+        hits = self.search(question, **search, timings=stages)
         retrieve_s = time.perf_counter() - t0
         return AnswerRun(
             llm,
@@ -213,6 +219,7 @@ class KnowledgeBase:
             max_tokens=max_tokens,
             history=history,
             retrieve_s=retrieve_s,
+            stage_timings=stages,
             t0=t0,
         )
 

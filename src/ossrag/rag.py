@@ -133,6 +133,7 @@ class AnswerRun:
         retrieve_s: float | None = None,
         llm_kwargs: dict[str, Any] | None = None,
         t0: float | None = None,
+        stage_timings: dict[str, float] | None = None,
     ) -> None:
         self.llm = llm
         self.question = question
@@ -142,6 +143,7 @@ class AnswerRun:
         self.max_tokens = max_tokens
         self.messages = build_messages(question, hits, template=template, history=history)
         self.retrieve_s = retrieve_s
+        self.stage_timings = dict(stage_timings or {})  # retrieval stages (search_s, rerank_s, ...)
         self.llm_kwargs = llm_kwargs or {}
         self.answer: Answer | None = None
         # Timings count from t0 (the start of retrieval when given): what the user waits.
@@ -210,7 +212,8 @@ class AnswerRun:
             model=self.llm.model,
             effort=self.effort,
             usage=usage,
-            timings={"retrieve_s": self.retrieve_s, "first_token_s": first_token, "total_s": total},
+            timings={**self.stage_timings, "retrieve_s": self.retrieve_s,
+                     "first_token_s": first_token, "total_s": total},
             complete=complete,
             finish_reason=finish,
             warnings=warnings,

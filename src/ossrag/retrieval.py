@@ -14,11 +14,13 @@ Score scales (``Hit.score``, shown by ``search --json``; always higher is better
 * ``bm25``: the BM25 relevance Milvus computes, >= 0, unbounded; only the
   order is meaningful across queries.  Milvus Lite reports it as a negative
   distance and the server as a positive score; the store makes both positive.
+  BM25 searches the heading path and the text, with the query's stop words
+  removed (:mod:`ossrag.lexical`).
 * ``hybrid`` with ``fusion="weighted"`` (the default): ``w * dense' +
-  (1 - w) * bm25'`` where each list's scores are min-max normalised over its
-  own candidates, so the result is in [0, 1] and *relative to this query*: 1.0
-  means "best in both lists", a passage found by one list only gets at most
-  that list's weight.
+  (1 - w) * bm25'`` where the dense scores are min-max normalised over their
+  own candidates and the BM25 scores divided by their best, so the result is in
+  [0, 1] and *relative to this query*: 1.0 means "best in both lists", a
+  passage found by one list only gets at most that list's weight.
 * ``hybrid`` with ``fusion="rrf"``: reciprocal rank fusion ``Σ 1 / (rrf_k +
   rank)``, at most ``2 / (rrf_k + 1)`` (about 0.033 for ``rrf_k=60``).
 * after ``rerank``: the reranker's score (a cross-encoder's sigmoid, or for the
@@ -39,17 +41,17 @@ The defaults and the reasons for them are in docs/benchmarks.md
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .embedders.base import Embedder, normalize
 from .errors import ConfigError
+from .lexical import keyword_query, term_coverage
 from .store import MilvusStore
 from .types import Hit
 
@@ -77,6 +79,8 @@ __all__ = [
 DEFAULT_FUSION = "weighted"
 DEFAULT_DENSE_WEIGHT = 0.7
 DEFAULT_RRF_K = 60
+DEFAULT_BM25_NORM = "max"  # measured against "minmax" (docs/benchmarks.md)
+BM25_NORMS = ("max", "minmax")
 DEFAULT_MMR_LAMBDA = 0.7  # measured: 0.7 beat 0.5 on the dev set (docs/benchmarks.md)
 DEFAULT_RERANK_CANDIDATES = 20
 MODES = ("dense", "bm25", "hybrid")
@@ -96,6 +100,7 @@ class RetrievalOptions:
     candidates: int = 0  # 0: automatic (max(4k, 20), and at least rerank_candidates)
     min_score: float | None = None
     coverage_weighting: bool = False  # scale BM25's weight by term_coverage (hybrid only)
+    bm25_norm: str = DEFAULT_BM25_NORM  # weighted fusion: BM25 scores / best ("max") or min-max
     dedupe: bool = True
     mmr: bool = False
     mmr_lambda: float = DEFAULT_MMR_LAMBDA  # 1.0: relevance only, 0.0: diversity only
@@ -114,6 +119,9 @@ class RetrievalOptions:
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ConfigError(f"dense weight {self.dense_weight} is outside [0, 1]",
                               hint="e.g. 0.7 (0: BM25 only, 1: dense only)")
+        if self.bm25_norm not in BM25_NORMS:
+            raise ConfigError(f"unknown BM25 normalisation {self.bm25_norm!r}",
+                              hint="use max or minmax")
         if self.rrf_k < 0:
             raise ConfigError(f"rrf_k must be >= 0, got {self.rrf_k}", hint="e.g. 60")
         if not 0.0 <= self.mmr_lambda <= 1.0:
@@ -176,15 +184,31 @@ def _minmax(values: list[float]) -> list[float]:
     return [(v - lo) / (hi - lo) for v in values]
 
 
-def fuse_weighted(dense: list[Hit], sparse: list[Hit], *, dense_weight: float) -> list[Hit]:
-    """Weighted sum of min-max normalised scores; a hit missing from one list scores 0 there.
+def _by_max(values: list[float]) -> list[float]:
+    hi = max(values, default=0.0)
+    return [v / hi if hi > 0 else 0.0 for v in values]
 
-    Ties keep the order of first appearance (dense list first).
+
+def fuse_weighted(dense: list[Hit], sparse: list[Hit], *, dense_weight: float,
+                  sparse_norm: str = DEFAULT_BM25_NORM) -> list[Hit]:
+    """Weighted sum of normalised scores; a hit missing from one list scores 0 there.
+
+    Dense scores are min-max normalised over their list (cosines of related
+    passages crowd into a narrow band, so only their spread says anything).
+    BM25 scores are divided by the list's best (``sparse_norm="max"``, the
+    default): BM25 has a true zero (no query word matched), so a weak keyword
+    match stays weak instead of being stretched to 1 - measured better than
+    min-max (``"minmax"``) on the dev set (docs/benchmarks.md).  Ties keep the
+    order of first appearance (dense list first).
     """
+    if sparse_norm not in BM25_NORMS:
+        raise ConfigError(f"unknown BM25 normalisation {sparse_norm!r}", hint="use max or minmax")
     by_id: dict[str, Hit] = {}
     score: dict[str, float] = {}
-    for hits, weight in ((dense, dense_weight), (sparse, 1.0 - dense_weight)):
-        for hit, s in zip(hits, _minmax([h.score for h in hits]), strict=True):
+    sparse_fn = _by_max if sparse_norm == "max" else _minmax
+    for hits, weight, norm in ((dense, dense_weight, _minmax),
+                               (sparse, 1.0 - dense_weight, sparse_fn)):
+        for hit, s in zip(hits, norm([h.score for h in hits]), strict=True):
             by_id.setdefault(hit.id, hit)
             score[hit.id] = score.get(hit.id, 0.0) + weight * s
     ranked = sorted(score, key=lambda i: score[i], reverse=True)
@@ -208,28 +232,6 @@ def fuse_rrf(*lists: list[Hit], rrf_k: int = DEFAULT_RRF_K,
     return [replace(by_id[i], score=score[i]) for i in ranked]
 
 
-_WORD = re.compile(r"\w+")
-
-
-def term_coverage(query: str, hits: list[Hit]) -> float:
-    """Share of the query's distinct words that occur in any of ``hits``' texts, in [0, 1].
-
-    Words are lower-cased ``\\w+`` runs, close to Milvus' standard analyzer.  A
-    question in a language the corpus does not use shares few words with it
-    (often only product names), so its BM25 ranking is mostly noise; this
-    measures that without detecting languages.
-    """
-    terms = set(_WORD.findall(query.lower()))
-    if not terms:
-        return 0.0
-    found: set[str] = set()
-    for hit in hits:
-        found |= terms.intersection(_WORD.findall(hit.text.lower()))
-        if len(found) == len(terms):
-            break
-    return len(found) / len(terms)
-
-
 # ── maximal marginal relevance ──────────────────────────────────────────────
 
 
@@ -242,19 +244,12 @@ def hit_vectors(store: MilvusStore, kb: str, hits: list[Hit]) -> np.ndarray:
     """
     if not hits:
         return np.zeros((0, 0), dtype=np.float32)
-    ids = list(dict.fromkeys(h.id for h in hits))
-    expr = "id in [" + ", ".join('"' + i.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                                 for i in ids) + "]"
-    # MilvusStore has no public "get vectors" call; its _call wrapper maps errors.
-    with store._call("query", kb) as c:
-        rows = c.query(store.collection_name(kb), filter=expr, output_fields=["id", "vector"],
-                       consistency_level="Strong", timeout=store.timeout)
-    by_id: dict[str, Any] = {str(r["id"]): r["vector"] for r in rows}
+    by_id = store.get_vectors(kb, list(dict.fromkeys(h.id for h in hits)))
     dim = len(next(iter(by_id.values()))) if by_id else 0
     out = np.zeros((len(hits), dim), dtype=np.float32)
     for row, h in enumerate(hits):
         if h.id in by_id:
-            out[row] = np.asarray(by_id[h.id], dtype=np.float32)
+            out[row] = by_id[h.id]
     return normalize(out)
 
 
@@ -364,29 +359,30 @@ def _pool() -> ThreadPoolExecutor:
 
 def _search(store: MilvusStore, kb: str, embedder: Embedder, query: str, opt: RetrievalOptions,
             n: int, query_vector: np.ndarray | None) -> list[Hit]:
+    keywords = keyword_query(query)  # BM25 gets the query without stop words
     if opt.mode == "bm25":
-        return store.search_bm25(kb, query, k=n, filter=opt.filter)
+        return store.search_bm25(kb, keywords, k=n, filter=opt.filter)
     bm25_only_weight = opt.dense_weight >= 1.0 and opt.fusion == "weighted"
     future: Future[list[Hit]] | None = None
     if opt.mode == "hybrid" and not bm25_only_weight:
         # BM25 needs no query vector: run it while the query is embedded and the
         # dense search runs (the embedder's C code and numpy release the GIL).
-        future = _pool().submit(store.search_bm25, kb, query, k=n, filter=opt.filter)
+        future = _pool().submit(store.search_bm25, kb, keywords, k=n, filter=opt.filter)
     vec = embedder.embed_query(query) if query_vector is None else query_vector
     dense = store.search_dense(kb, vec, k=n, filter=opt.filter)
     if opt.mode == "dense":
         return dense
     if bm25_only_weight:
         return fuse_weighted(dense, [], dense_weight=1.0)  # BM25 weighs nothing: skip it
-    sparse = future.result() if future else store.search_bm25(kb, query, k=n, filter=opt.filter)
+    sparse = future.result() if future else store.search_bm25(kb, keywords, k=n, filter=opt.filter)
     # BM25's say shrinks with the share of query words the corpus has (see term_coverage).
-    cov = term_coverage(query, sparse) if opt.coverage_weighting else 1.0
+    cov = term_coverage(keywords, sparse) if opt.coverage_weighting else 1.0
     if opt.fusion == "rrf":
         return fuse_rrf(dense, sparse, rrf_k=opt.rrf_k, weights=(1.0, cov))
     w = opt.dense_weight
     if cov < 1.0:  # weights w : (1 - w) * cov, rescaled to sum to 1 (scores stay in [0, 1])
         w = w / (w + (1.0 - w) * cov)
-    return fuse_weighted(dense, sparse, dense_weight=w)
+    return fuse_weighted(dense, sparse, dense_weight=w, sparse_norm=opt.bm25_norm)
 
 
 def retrieve(

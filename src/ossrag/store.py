@@ -53,8 +53,9 @@ __all__ = [
     "MilvusStore",
 ]
 
-#: Bumped when the collection layout changes incompatibly.
-SCHEMA_VERSION = 1
+#: Bumped when the collection layout changes. 2: BM25 reads ``bm25_text`` (the
+#: heading path, then the body) instead of ``text``; schema-1 KBs still work.
+SCHEMA_VERSION = 2
 PREFIX = "ossrag_"
 META_KEY = "ossrag.meta"  # collection property holding the JSON metadata
 
@@ -129,6 +130,7 @@ class CollectionInfo:
     bm25: bool
     index: str
     created_by: str  # ossrag version that created the collection
+    schema: int = 1  # collection layout (SCHEMA_VERSION when created); see SCHEMA_VERSION
 
 
 def _version_tuple(text: str) -> tuple[int, int, int] | None:
@@ -420,16 +422,18 @@ class MilvusStore:
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False,
                                      description=json.dumps(meta))
             schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
-            if caps.bm25:
-                schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES,
-                                 enable_analyzer=True)
-            else:
-                schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
+            schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
             if caps.bm25:
+                # BM25 reads the heading path as well as the body: an FAQ entry's
+                # question lives in its heading (the whole-corpus dev set: BM25
+                # MRR@10 0.455 -> 0.521, docs/benchmarks.md).  ``text`` stays the
+                # body alone, for display and prompts.
+                schema.add_field("bm25_text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES,
+                                 enable_analyzer=True)
                 schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
                 schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                             input_field_names=["text"],
+                                             input_field_names=["bm25_text"],
                                              output_field_names=["sparse"]))
             for fname in ("source", "origin", "heading"):
                 schema.add_field(fname, DataType.VARCHAR, max_length=MAX_STR_BYTES)
@@ -474,6 +478,7 @@ class MilvusStore:
             )
         fields = {f["name"] for f in desc.get("fields", [])}
         meta["bm25"] = "sparse" in fields
+        meta["bm25_text"] = "bm25_text" in fields  # schema 2; schema 1 analysed ``text``
         meta["index_type"] = str(index.get("index_type", "?"))
         params = {k: v for k, v in index.items() if k in ("M", "efConstruction", "nlist")}
         meta["index"] = meta["index_type"] + (
@@ -491,6 +496,7 @@ class MilvusStore:
             embedder=str(meta.get("embedder", "")), dim=int(meta.get("dim", 0)),
             rows=self.count(kb), sources=len(sources), bm25=bool(meta["bm25"]),
             index=str(meta["index"]), created_by=str(meta.get("created_by", "")),
+            schema=int(meta.get("schema", 1)),
         )
 
     def drop(self, kb: str, *, missing_ok: bool = False) -> None:
@@ -511,16 +517,18 @@ class MilvusStore:
         Row keys: ``id``, ``text``, ``vector`` (float32, the KB's dim), ``source``,
         ``origin``, ``heading``, ``chunk_index``, ``content_hash``, ``source_hash``,
         ``metadata`` (a JSON-able dict). Over-long strings are cut to the field's
-        size in UTF-8 bytes rather than failing the whole batch.
+        size in UTF-8 bytes rather than failing the whole batch.  Where the KB has
+        BM25 (schema 2), the store also writes ``bm25_text``: the heading, then the text.
         """
         if not rows:
             return
-        dim = int(self._metadata(kb)["dim"])
+        meta = self._metadata(kb)
+        dim, with_bm25_text = int(meta["dim"]), bool(meta["bm25_text"])
         name = self.collection_name(kb)
         batch: list[dict[str, Any]] = []
         size = 0
         for row in rows:
-            record = self._record(row, dim)
+            record = self._record(row, dim, bm25_text=with_bm25_text)
             batch.append(record)
             size += len(record["text"]) * 4 + dim * 4 + 1024
             # Stay well under the server's 64 MB gRPC message limit.
@@ -535,7 +543,7 @@ class MilvusStore:
             c.upsert(name, batch, timeout=self.timeout)
 
     @staticmethod
-    def _record(row: dict[str, Any], dim: int) -> dict[str, Any]:
+    def _record(row: dict[str, Any], dim: int, *, bm25_text: bool = False) -> dict[str, Any]:
         rid = str(row["id"])
         if not rid or len(rid.encode("utf-8")) > 64:
             raise StoreError(f"row id must be 1-64 bytes: {rid[:80]!r}")
@@ -550,7 +558,7 @@ class MilvusStore:
             metadata = json.loads(json.dumps(metadata, default=str))
         except (TypeError, ValueError) as exc:
             raise StoreError(f"row {rid}: metadata is not JSON-serialisable: {exc}") from exc
-        return {
+        record = {
             "id": rid,
             "text": _clip(row.get("text", ""), MAX_TEXT_BYTES),
             "vector": vec,
@@ -562,6 +570,12 @@ class MilvusStore:
             "source_hash": _clip(row.get("source_hash", ""), 32),
             "metadata": metadata if isinstance(metadata, dict) else {"value": metadata},
         }
+        if bm25_text:
+            heading = str(row.get("heading", ""))
+            body = str(row.get("text", ""))
+            record["bm25_text"] = _clip(f"{heading}\n\n{body}" if heading else body,
+                                        MAX_TEXT_BYTES)
+        return record
 
     def delete_ids(self, kb: str, ids: list[str]) -> None:
         name = self.collection_name(kb)
@@ -651,6 +665,21 @@ class MilvusStore:
             score = abs(float(h["distance"])) if bm25 else float(h["distance"])
             hits.append(_hit(h["id"], score, h.get("entity") or {}))
         return hits
+
+    def get_vectors(self, kb: str, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored dense vectors of ``ids`` (float32, as stored); unknown ids are absent."""
+        if not ids:
+            return {}
+        self._metadata(kb)
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(ids), 1000):
+            expr = "id in [" + ", ".join(_quote(i) for i in ids[start : start + 1000]) + "]"
+            with self._call("query", kb) as c:
+                rows = c.query(self.collection_name(kb), filter=expr,
+                               output_fields=["id", "vector"], consistency_level="Strong",
+                               timeout=self.timeout)
+            out.update((str(r["id"]), np.asarray(r["vector"], dtype=np.float32)) for r in rows)
+        return out
 
     def get_neighbours(self, kb: str, origin: str, source: str,
                        chunk_indexes: list[int]) -> list[Hit]:

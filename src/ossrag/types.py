@@ -206,10 +206,14 @@ class Answer:
             "model": self.model,
             "effort": self.effort,
             "usage": self.usage.to_dict(),
+            # Always these three; retrieval stages (search_s, rerank_s, mmr_s,
+            # expand_s) when they ran.
             "timings": {
                 "retrieve_s": self.timings.get("retrieve_s"),
                 "first_token_s": self.timings.get("first_token_s"),
                 "total_s": self.timings.get("total_s"),
+                **{k: v for k, v in self.timings.items()
+                   if k in ("search_s", "rerank_s", "mmr_s", "expand_s")},
             },
         }
 

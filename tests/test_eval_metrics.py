@@ -340,3 +340,26 @@ def test_run_cli_prints_table_misses_and_json(tiny_kb, tmp_path: Path, capsys) -
     dense = result["modes"]["dense"]
     assert set(dense["recall"]) == {"1", "3"}
     assert [m["question"] for m in dense["misses"]] == ["How fast do zebras run?"]
+
+
+def test_eval_cli_takes_the_retrieval_flags(tiny_kb, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`eval retrieval` measures tuned retrieval too: hybrid at dense weight 1 ranks like dense."""
+    import json
+
+    from ossrag.cli import main as cli_main
+
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "Why do zebras have stripes?", "relevant": ["zebra.md"]}\n'
+                    '{"question": "How fast do zebras run?", "relevant": ["cheetah.md"]}\n',
+                    encoding="utf-8")
+    base = ["eval", "retrieval", str(data), "--db", tiny_kb.settings.uri, "--kb", "t", "--json"]
+    assert cli_main([*base, "--modes", "dense"]) == 0
+    dense = json.loads(capsys.readouterr().out)["modes"]["dense"]
+    assert cli_main([*base, "--modes", "hybrid", "--dense-weight", "1", "--mmr",
+                     "--mmr-lambda", "1", "--source", "*.md"]) == 0
+    tuned = json.loads(capsys.readouterr().out)["modes"]["hybrid"]
+    for key in ("recall", "mrr", "ndcg"):
+        assert tuned[key] == dense[key], key
+    assert cli_main([*base, "--modes", "dense", "--source", "nothing/*"]) == 0
+    none = json.loads(capsys.readouterr().out)["modes"]["dense"]
+    assert none["mrr"] == 0.0 and len(none["misses"]) == 2

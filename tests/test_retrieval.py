@@ -417,6 +417,13 @@ def test_server_hybrid_falls_back_to_dense(milvus_server: str, tmp_path: Path, e
         assert only and {h.source for h in only} <= {"guide/install.md", "guide/setup.md"}
         with pytest.raises(FilterError, match="invalid filter"):
             kb.search("data", k=3, mode="dense", filter="source ==")
+        # `ossrag search` without --mode: the same one-line warning, and the mode it used.
+        capsys.readouterr()
+        code = cli_main(["search", "Where does Milvus store data?", "--uri", milvus_server,
+                         "--kb", name, "-k", "2", "--json"])
+        cap = capsys.readouterr()
+        assert code == 0 and json.loads(cap.out)["mode"] == "dense"
+        assert cap.err.count("warning: ") == 1 and "BM25" in cap.err
     finally:
         store.drop(name, missing_ok=True)
         kb.close()

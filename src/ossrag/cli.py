@@ -52,6 +52,11 @@ def _search_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("-k", "--top-k", dest="top_k", type=int, default=None, help="passages to return (default 3)")
     g.add_argument("--mode", choices=["dense", "bm25", "hybrid"], default=None,
                    help="default: hybrid where the Milvus target supports BM25, else dense")
+    _retrieval_options(g)
+
+
+def _retrieval_options(g: argparse._ActionsContainer) -> None:
+    """Filters and retrieval tuning, shared by search, ask, chat, compare and eval."""
     g.add_argument("--filter", default="", help='Milvus boolean expression, e.g. \'source like "en/faq/%%"\'')
     g.add_argument("--source", dest="source_glob", default=None, help="only sources matching this glob")
     g.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="only chunks with this metadata")
@@ -71,6 +76,20 @@ def _search_options(p: argparse.ArgumentParser) -> None:
                    help="rerank candidates with a local cross-encoder or the LLM (off by default)")
     g.add_argument("--rerank-candidates", type=int, default=None, metavar="N",
                    help="candidates the reranker sees (default 20)")
+
+
+def retrieval_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The retrieval flags that were given, as ``kb.search`` keywords (filter included)."""
+    kwargs: dict[str, Any] = {"filter": search_filter(args)}
+    for flag in ("fusion", "dense_weight", "rrf_k", "min_score", "mmr_lambda", "rerank",
+                 "rerank_candidates"):
+        if getattr(args, flag, None) is not None:
+            kwargs[flag] = getattr(args, flag)
+    if getattr(args, "mmr", False):
+        kwargs["mmr"] = True
+    if getattr(args, "expand", 0):
+        kwargs["expand"] = args.expand
+    return kwargs
 
 
 def _answer_options(p: argparse.ArgumentParser) -> None:
@@ -135,10 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help='JSONL, one {"question": ..., "relevant": [...]} per line')
     p.add_argument("--modes", default="dense,bm25,hybrid", help="comma-separated search modes")
     p.add_argument("-k", "--top-k", dest="top_k", type=int, default=10, help="cut-off (default 10)")
-    p.add_argument("--filter", default="", help="Milvus boolean expression applied to every search")
-    p.add_argument("--source", dest="source_glob", default=None, help="only sources matching this glob")
-    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _retrieval_options(p.add_argument_group("retrieval (applied to every mode)"))
 
     p = sub.add_parser("compare", parents=[common], help="compare models and efforts on your own questions")
     p.add_argument("questions", help='JSONL: {"question", "reference"?, "relevant"?, "answerable"?} per line; '
@@ -186,12 +203,13 @@ def _parse_meta(items: Sequence[str]) -> dict[str, str]:
 
 def search_filter(args: argparse.Namespace) -> str:
     """Combine ``--filter``, ``--source`` and ``--meta`` into one Milvus expression."""
-    parts = [f"({args.filter})"] if args.filter else []
-    if args.source_glob:
-        like = args.source_glob.replace("\\", "\\\\").replace('"', '\\"').replace("%", "\\%")
+    expr, glob = getattr(args, "filter", ""), getattr(args, "source_glob", None)
+    parts = [f"({expr})"] if expr else []
+    if glob:
+        like = glob.replace("\\", "\\\\").replace('"', '\\"').replace("%", "\\%")
         like = like.replace("**", "*").replace("*", "%").replace("?", "_")
         parts.append(f'source like "{like}"')
-    for key, value in _parse_meta(args.meta).items():
+    for key, value in _parse_meta(getattr(args, "meta", None) or []).items():
         if not key.replace("_", "").isalnum():
             raise ConfigError(f"invalid metadata key {key!r}", hint="use letters, digits and _")
         parts.append(f'metadata["{key}"] == {json.dumps(value)}')

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from .cli import _parse_meta, print_json, search_filter
+from .cli import _parse_meta, print_json, retrieval_kwargs
 from .config import Settings
 from .errors import ConfigError, StoreError
 from .kb import KnowledgeBase
@@ -61,18 +61,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search_kwargs(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"k": settings.top_k, "mode": settings.mode, "filter": search_filter(args)}
-    # Retrieval flags (cli._search_options) -> RetrievalOptions fields; unset flags keep defaults.
-    for flag, key in (("fusion", "fusion"), ("dense_weight", "dense_weight"), ("rrf_k", "rrf_k"),
-                      ("min_score", "min_score"), ("mmr_lambda", "mmr_lambda"),
-                      ("rerank", "rerank"), ("rerank_candidates", "rerank_candidates")):
-        if getattr(args, flag, None) is not None:
-            kwargs[key] = getattr(args, flag)
-    if getattr(args, "mmr", False):
-        kwargs["mmr"] = True
-    if getattr(args, "expand", 0):
-        kwargs["expand"] = args.expand
-    return kwargs
+    return {"k": settings.top_k, "mode": settings.mode, **retrieval_kwargs(args)}
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:

@@ -285,8 +285,9 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
 
     Reads ``args.dataset``, ``args.modes`` (comma-separated or a list; default
     all three), ``args.top_k`` or ``args.k`` (default 10, not the search
-    default of 3), ``args.json`` and, when present, the search filter options
-    ``filter`` / ``source_glob`` / ``meta``.  Prints the table and the missed
+    default of 3), ``args.json`` and, when present, the retrieval flags
+    (``--filter``/``--source``/``--meta``, ``--fusion``, ``--dense-weight``,
+    ``--mmr``, ``--expand``, ``--rerank`` ...), applied to every mode.  Prints the table and the missed
     questions per mode (or one JSON object) to stdout; returns the exit code.
     """
     from ..kb import KnowledgeBase
@@ -297,11 +298,11 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     questions = load_questions(dataset)
     k = getattr(args, "top_k", None) or getattr(args, "k", None) or 10
     modes = _parse_modes(getattr(args, "modes", None))
-    search_kwargs: dict[str, Any] = {}
-    if any(getattr(args, name, None) for name in ("filter", "source_glob", "meta")):
-        from ..cli import search_filter
+    from ..cli import retrieval_kwargs
 
-        search_kwargs["filter"] = search_filter(args)
+    search_kwargs: dict[str, Any] = retrieval_kwargs(args)
+    if not search_kwargs.get("filter"):
+        search_kwargs.pop("filter", None)
 
     kb = KnowledgeBase(settings=settings)
     labelled = sum(1 for q in questions if q.relevant)

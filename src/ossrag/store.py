@@ -20,15 +20,15 @@ Scores on :class:`~ossrag.types.Hit` are higher-is-better on two scales:
   a negative distance, the server as a positive score; both become positive).
 
 Capabilities (BM25 full-text search, sparse vectors, hybrid search) are
-detected from the target and version and reported by :class:`Capabilities`;
-what is missing raises a clear error instead of silently degrading.
+detected from the target and version and reported by :class:`Capabilities`
+(from :mod:`ossrag.store_caps`, re-exported here); what is missing raises a
+clear error instead of silently degrading.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import threading
@@ -40,7 +40,15 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+# Private names here as before the split (error reading moved to _milvus_errors,
+# capabilities to store_caps), so the code below and its callers read the same.
+from ._milvus_errors import is_connection_error as _is_connection_error
+from ._milvus_errors import lite_failure as _lite_failure
+from ._milvus_errors import looks_like_filter_error as _looks_like_filter_error
+from ._milvus_errors import quiet_pymilvus as _quiet_pymilvus
+from ._milvus_errors import reason as _reason
 from .errors import ConfigError, EmbedderMismatchError, FilterError, StoreError
+from .store_caps import Capabilities, detect_capabilities
 from .types import Hit
 
 __all__ = [
@@ -95,31 +103,6 @@ _LITE_LOCK = threading.Lock()
 
 
 @dataclass
-class Capabilities:
-    """What the Milvus target can do; ``reason`` explains what is missing."""
-
-    kind: str  # "lite" | "server"
-    server_version: str
-    bm25: bool
-    sparse: bool
-    hybrid: bool
-    reason: str = ""
-
-    def describe(self) -> str:
-        """One line for ``ossrag doctor``, e.g. ``Milvus Lite 3.2.2: dense, BM25, hybrid``."""
-        name = (
-            f"Milvus Lite {self.server_version}"
-            if self.kind == "lite"
-            else f"Milvus {self.server_version} server"
-        )
-        feats = ["dense"] + [f for f, ok in (("BM25", self.bm25), ("hybrid", self.hybrid)) if ok]
-        if self.sparse and not self.bm25:
-            feats.insert(1, "sparse")
-        text = f"{name}: {', '.join(feats)}" if len(feats) > 1 else f"{name}: dense only"
-        return f"{text} ({self.reason})" if self.reason else text
-
-
-@dataclass
 class CollectionInfo:
     kb: str
     collection: str
@@ -131,33 +114,6 @@ class CollectionInfo:
     index: str
     created_by: str  # ossrag version that created the collection
     schema: int = 1  # collection layout (SCHEMA_VERSION when created); see SCHEMA_VERSION
-
-
-def _version_tuple(text: str) -> tuple[int, int, int] | None:
-    m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)) if m else None
-
-
-def detect_capabilities(kind: str, version_text: str) -> Capabilities:
-    """Capabilities from the target kind and ``get_server_version()`` text.
-
-    Milvus Lite 3.x (pure Python) implements BM25 functions, sparse vectors and
-    hybrid search. Servers: sparse vectors and hybrid search from 2.4, the BM25
-    function from 2.5.
-    """
-    ver = _version_tuple(version_text)
-    shown = ".".join(map(str, ver)) if ver else (version_text or "unknown")
-    if ver is None:
-        return Capabilities(kind, shown, False, False, False,
-                            f"unknown version {version_text!r}; assuming dense search only")
-    if kind == "lite":
-        ok = ver >= (3, 0, 0)
-        return Capabilities(kind, shown, ok, ok, ok,
-                            "" if ok else "BM25 needs milvus-lite 3+: pip install -U milvus-lite")
-    sparse = ver >= (2, 4, 0)
-    bm25 = ver >= (2, 5, 0)
-    return Capabilities(kind, shown, bm25, sparse, sparse,
-                        "" if bm25 else "BM25 needs Milvus 2.5+")
 
 
 def _ossrag_version() -> str:
@@ -705,46 +661,3 @@ def _hit(hid: Any, score: float, e: dict[str, Any]) -> Hit:
     return Hit(id=str(hid), score=score, text=e.get("text", ""), source=e.get("source", ""),
                heading=e.get("heading", ""), chunk_index=int(e.get("chunk_index", 0)),
                origin=e.get("origin", ""), metadata=md if isinstance(md, dict) else {})
-
-
-def _lite_failure(path: str, exc: BaseException) -> str:
-    """Why Milvus Lite could not open ``path``: pymilvus only says "Open local milvus
-    failed" (the cause is logged by milvus_lite), so open it directly to see the error."""
-    try:
-        from milvus_lite import MilvusLite
-
-        MilvusLite(path).close()
-    except Exception as inner:
-        return _reason(inner)
-    return _reason(exc)
-
-
-def _quiet_pymilvus() -> None:
-    """pymilvus logs every failed RPC with a traceback (and configures its logger on
-    import, hence after the import); ossrag raises its own error with a hint instead."""
-    if not os.environ.get("OSSRAG_DEBUG"):
-        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-        logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
-        # Milvus Lite's in-process gRPC server logs calls it does not implement
-        # (pymilvus' query iterator probes AllocTimestamp, then falls back).
-        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
-
-
-def _reason(exc: BaseException) -> str:
-    """The server's message on one line, without the indented expression/caret echo."""
-    msg = str(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
-    lines = [ln.strip() for ln in msg.splitlines() if ln.strip() and not ln[:1].isspace()]
-    return "; ".join(lines) or msg.strip()
-
-
-def _is_connection_error(exc: BaseException, low: str) -> bool:
-    code = getattr(exc, "code", None)
-    return code == 2 or any(s in low for s in (
-        "fail connecting", "server unavailable", "connection refused", "deadline exceeded",
-        "failed to connect", "unavailable"))
-
-
-def _looks_like_filter_error(exc: BaseException, low: str) -> bool:
-    code = getattr(exc, "code", None)
-    return code in (6, 1100) or any(s in low for s in (
-        "expression", "query plan", "parse", "unknown field", "not exist", "unexpected"))

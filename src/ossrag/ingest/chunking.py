@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 
 from ossrag.errors import ConfigError
-from ossrag.ingest.loaders import split_front_matter
+from ossrag.ingest.parsers import split_front_matter
 from ossrag.types import Chunk, Document
 
 __all__ = ["SPLITTERS", "chunk_document", "is_meaningful", "split_text"]

@@ -33,7 +33,8 @@ from ..progress import Progress
 from ..store import MilvusStore
 from ..types import Chunk, RawSource, Skipped, chunk_id, content_hash
 from .chunking import chunk_document
-from .loaders import SourceSet, discover, parse
+from .loaders import SourceSet, discover
+from .parsers import parse
 
 __all__ = ["IngestReport", "sync"]
 

@@ -84,8 +84,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # --mmr on the default hybrid (diversity; nDCG gives a second passage of an
     # already-found page nothing, so it can only show up there and in recall).
     "w0.70mmr": {"mode": "hybrid", "fusion": "weighted", "dense_weight": 0.7, "mmr": True},
-    "w0.70mmr.7": {"mode": "hybrid", "fusion": "weighted", "dense_weight": 0.7, "mmr": True,
-                   "mmr_lambda": 0.7},
+    "w0.70mmr.5": {"mode": "hybrid", "fusion": "weighted", "dense_weight": 0.7, "mmr": True,
+                   "mmr_lambda": 0.5},
 }
 SERVER_CONFIGS = ("srv-rrf60", "srv-w0.7")
 TIMED = ("dense", "bm25", "rrf60", "w0.70", "w0.70c", "w0.80", "srv-rrf60", "srv-w0.7")

@@ -74,9 +74,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         )
     # kb.search picks the default mode itself, so it can warn when hybrid is unavailable.
     hits = kb.search(args.query, **kwargs)
-    mode = kwargs["mode"] or kb.default_mode
-    if mode == "hybrid" and not kb.store.capabilities.bm25:
-        mode = "dense"  # what kb.search fell back to (it warned)
+    mode = kb.search_mode(kwargs["mode"])
     if args.json:
         print_json({"query": args.query, "kb": kb.name, "mode": mode, "hits": [h.to_dict() for h in hits]})
         return 0

@@ -89,12 +89,25 @@ class KnowledgeBase:
             )
         return self._llms[key]
 
+    def _reranker(self, spec: str, llm: LLM | None = None) -> Any:
+        """A reranker from its ``--rerank`` text; ``llm`` reranks with ``llm``, else this KB's model."""
+        from .rerank import make_reranker
+
+        wants_llm = spec.strip().lower() == "llm"
+        return make_reranker(spec, llm=(llm or self.llm()) if wants_llm else None)
+
     @property
     def default_mode(self) -> str:
         """``hybrid`` where the Milvus target has BM25, else ``dense``."""
         if self.settings.mode:
             return self.settings.mode
         return "hybrid" if self.store.capabilities.bm25 else "dense"
+
+    def search_mode(self, mode: str | None = None) -> str:
+        """The mode a search asked for ``mode`` runs in: the default when None, and
+        ``dense`` for ``hybrid`` where the target has no BM25 (``bm25`` stays: it fails)."""
+        mode = mode or self.default_mode
+        return "dense" if mode == "hybrid" and not self.store.capabilities.bm25 else mode
 
     # -- indexing ---------------------------------------------------------------------------
     def ingest(
@@ -155,16 +168,16 @@ class KnowledgeBase:
             print(f"warning: {self.store.capabilities.describe()}; hybrid search needs BM25, "
                   "using dense search", file=sys.stderr)
             self._warned_no_bm25 = True
-        mode = mode or self.default_mode
-        if mode in ("bm25", "hybrid") and not self.store.capabilities.bm25:
-            if mode == "bm25":
-                # Let the store raise its explanation of what is missing.
-                self.store.search_bm25(self.name, query, k=1)
+        wanted = mode or self.default_mode
+        if wanted == "bm25" and not self.store.capabilities.bm25:
+            # Let the store raise its explanation of what is missing.
+            self.store.search_bm25(self.name, query, k=1)
+        mode = self.search_mode(mode)
+        if mode != wanted:
             print(
                 f"warning: {self.store.capabilities.describe()}; using dense search",
                 file=sys.stderr,
             )
-            mode = "dense"
         unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RetrievalOptions)})
         if unknown:
             raise ConfigError(f"unknown search option(s): {', '.join(unknown)}",
@@ -172,11 +185,7 @@ class KnowledgeBase:
         if not self.store.exists(self.name):
             return []
         if isinstance(options.get("rerank"), str):
-            from .rerank import make_reranker
-
-            spec = options["rerank"]
-            wants_llm = spec.strip().lower() == "llm"
-            options["rerank"] = make_reranker(spec, llm=self.llm() if wants_llm else None)
+            options["rerank"] = self._reranker(options["rerank"])
         opts = RetrievalOptions(k=k or self.settings.top_k, mode=mode, filter=filter, **options)
         info = SearchInfo()
         hits = retrieve(self.store, self.name, self.embedder, query, opts, info=info)
@@ -204,10 +213,8 @@ class KnowledgeBase:
         llm = self.llm(model, base_url=base_url)  # fail on a bad model string before searching
         stages: dict[str, float] = {}  # search_s, rerank_s, mmr_s, expand_s: in ask --json
         search = dict(search or {})
-        if str(search.get("rerank", "")).strip().lower() == "llm":
-            from .rerank import make_reranker
-
-            search["rerank"] = make_reranker("llm", llm=llm)  # rerank with the answering model
+        if isinstance(search.get("rerank"), str):
+            search["rerank"] = self._reranker(search["rerank"], llm)  # the answering model
         hits = self.search(question, **search, timings=stages)
         retrieve_s = time.perf_counter() - t0
         return AnswerRun(

@@ -119,9 +119,7 @@ class RetrievalOptions:
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ConfigError(f"dense weight {self.dense_weight} is outside [0, 1]",
                               hint="e.g. 0.7 (0: BM25 only, 1: dense only)")
-        if self.bm25_norm not in BM25_NORMS:
-            raise ConfigError(f"unknown BM25 normalisation {self.bm25_norm!r}",
-                              hint="use max or minmax")
+        _check_bm25_norm(self.bm25_norm)
         if self.rrf_k < 0:
             raise ConfigError(f"rrf_k must be >= 0, got {self.rrf_k}", hint="e.g. 60")
         if not 0.0 <= self.mmr_lambda <= 1.0:
@@ -184,6 +182,11 @@ def _minmax(values: list[float]) -> list[float]:
     return [(v - lo) / (hi - lo) for v in values]
 
 
+def _check_bm25_norm(value: str) -> None:
+    if value not in BM25_NORMS:
+        raise ConfigError(f"unknown BM25 normalisation {value!r}", hint="use max or minmax")
+
+
 def _by_max(values: list[float]) -> list[float]:
     hi = max(values, default=0.0)
     return [v / hi if hi > 0 else 0.0 for v in values]
@@ -201,8 +204,7 @@ def fuse_weighted(dense: list[Hit], sparse: list[Hit], *, dense_weight: float,
     min-max (``"minmax"``) on the dev set (docs/benchmarks.md).  Ties keep the
     order of first appearance (dense list first).
     """
-    if sparse_norm not in BM25_NORMS:
-        raise ConfigError(f"unknown BM25 normalisation {sparse_norm!r}", hint="use max or minmax")
+    _check_bm25_norm(sparse_norm)
     by_id: dict[str, Hit] = {}
     score: dict[str, float] = {}
     sparse_fn = _by_max if sparse_norm == "max" else _minmax
@@ -359,7 +361,8 @@ def _pool() -> ThreadPoolExecutor:
 
 def _search(store: MilvusStore, kb: str, embedder: Embedder, query: str, opt: RetrievalOptions,
             n: int, query_vector: np.ndarray | None) -> list[Hit]:
-    keywords = keyword_query(query)  # BM25 gets the query without stop words
+    # BM25 gets the query without stop words (dense never sends one).
+    keywords = keyword_query(query) if opt.mode != "dense" else ""
     if opt.mode == "bm25":
         return store.search_bm25(kb, keywords, k=n, filter=opt.filter)
     bm25_only_weight = opt.dense_weight >= 1.0 and opt.fusion == "weighted"

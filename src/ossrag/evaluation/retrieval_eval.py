@@ -301,8 +301,6 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     from ..cli import retrieval_kwargs
 
     search_kwargs: dict[str, Any] = retrieval_kwargs(args)
-    if not search_kwargs.get("filter"):
-        search_kwargs.pop("filter", None)
 
     kb = KnowledgeBase(settings=settings)
     labelled = sum(1 for q in questions if q.relevant)

@@ -52,6 +52,7 @@ from typing import Any
 from ..errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoundError
 from ..types import StreamEvent, Usage
 from .base import Completion, Message, collect
+from . import llama_params
 from .harmony import EFFORTS, HarmonyStreamParser, render_prompt
 from .reasoning import InlineReasoningSplitter
 
@@ -171,6 +172,8 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int, verbose: bool) -> t
     key = (str(path), n_ctx)
     with _CACHE_LOCK:
         if key not in _CACHE:
+            # Extra buffer types crash llama.cpp on AMX CPUs (see llama_params.py).
+            llama_params.apply(llama_cpp)
             try:
                 model = llama_cpp.Llama(
                     model_path=str(path),

@@ -69,8 +69,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     models = args.model or [bundled_model()]
-    amx = sorted(f for f in open("/proc/cpuinfo").read().split() if f.startswith("amx"))
-    print(f"CPU: {platform.processor() or platform.machine()}, AMX flags: {', '.join(set(amx)) or 'none'}, "
+    from ossrag.llms.llama_params import cpu_flags
+
+    amx = sorted(f for f in cpu_flags() if f.startswith("amx"))
+    print(f"CPU: {platform.processor() or platform.machine()}, AMX flags: {', '.join(amx) or 'none'}, "
           f"threads {args.threads}, rounds {args.rounds}\n")
     print("| model | extra bufts | prompt tok/s | gen tok/s |")
     print("|---|---|---|---|")

@@ -29,6 +29,9 @@ from pathlib import Path
 
 import pytest
 
+# Tests marked `isolated` (native model code in-process) run in child processes.
+pytest_plugins = ["isolation"]
+
 # ════════════════════════════════════════════════════════════════════════════
 # 1. Milvus
 # ════════════════════════════════════════════════════════════════════════════
@@ -224,8 +227,13 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Milvus 2.3 standalone server reachable at ``http://127.0.0.1:PORT``.
 
     Skips when the ``milvus`` package or ``unshare`` is missing, unless
-    ``OSSRAG_REQUIRE_SERVER`` is set (CI), where it fails instead.
+    ``OSSRAG_REQUIRE_SERVER`` is set (CI), where it fails instead. Child
+    processes of ``isolated`` tests reuse the parent's server
+    (``OSSRAG_TEST_MILVUS_URI``) instead of starting their own.
     """
+    if os.environ.get("OSSRAG_ISOLATED_CHILD") and os.environ.get("OSSRAG_TEST_MILVUS_URI"):
+        yield os.environ["OSSRAG_TEST_MILVUS_URI"]
+        return
     if importlib.util.find_spec("milvus") is None:
         _server_unavailable("the `milvus` package (milvus-server) is not installed: "
                             "pip install 'ossrag[server]'")
@@ -253,9 +261,11 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         bridge.close()
         _stop_group(proc)
         pytest.fail(f"Milvus server did not start: {exc}")
+    os.environ["OSSRAG_TEST_MILVUS_URI"] = uri  # for the children of isolated tests
     try:
         yield uri
     finally:
+        os.environ.pop("OSSRAG_TEST_MILVUS_URI", None)
         bridge.close()
         _stop_group(proc)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["llama_server", "smollm2_path", "unavailable"]
+__all__ = ["free_port", "llama_server", "smollm2_path", "unavailable", "wait_for_models"]
 
 SERVER_THREADS = 1  # keep the server off the second core; tests run beside it
 SERVER_CTX = 2048
@@ -61,7 +61,7 @@ def smollm2_path() -> Path:
     return path
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -69,7 +69,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python -m llama_cpp.server`` with SmolLM2 on 127.0.0.1; yields its ``/v1`` base URL."""
+    """llama-cpp-python's server with SmolLM2 on 127.0.0.1; yields its ``/v1`` base URL.
+
+    Started through ``ossrag llama-server``, which applies ossrag's llama.cpp
+    protections (no extra buffer types on AMX CPUs), as the docs tell users to.
+    """
     missing = [
         m
         for m in ("fastapi", "uvicorn", "sse_starlette", "pydantic_settings", "starlette_context")
@@ -79,10 +83,10 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
         unavailable(
             f"llama_cpp.server needs {', '.join(missing)} (pip install 'llama-cpp-python[server]')"
         )
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
     cmd = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "ossrag.llama_server",
         "--model", str(smollm2_path),
         "--model_alias", SERVER_ALIAS,
         "--host", "127.0.0.1",
@@ -96,25 +100,7 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"llama_cpp.server exited with {proc.returncode}:\n"
-                        + log_path.read_text(errors="replace")[-2000:]
-                    )
-                try:
-                    with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "llama_cpp.server did not answer /v1/models within 60 s:\n"
-                        + log_path.read_text(errors="replace")[-2000:]
-                    )
-                time.sleep(0.2)
+            wait_for_models(base, proc, log_path)
             yield base
         finally:
             proc.terminate()
@@ -123,3 +109,22 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def wait_for_models(base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+    """Wait until the server at ``base`` answers ``/models``; fail with its log if it dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ossrag llama-server exited with {proc.returncode}:\n"
+                               + log_path.read_text(errors="replace")[-2000:])
+        try:
+            with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ossrag llama-server did not answer /v1/models within {timeout:.0f} s:\n"
+                               + log_path.read_text(errors="replace")[-2000:])
+        time.sleep(0.2)

@@ -344,6 +344,7 @@ def test_compare_in_agent_mode_records_the_tool_calls(kb: KnowledgeBase, tmp_pat
 
 
 # -- the real local model ----------------------------------------------------------------------
+@pytest.mark.isolated
 @pytest.mark.llm
 def test_local_smollm2_runs_the_prompt_loop(kb: KnowledgeBase, smollm2_path: Path) -> None:  # noqa: F811
     from ossrag.llms.local import LocalLLM
@@ -391,6 +392,7 @@ class GrammarPerCall:
         return self.llm.stream(messages, temperature=0, **kwargs)
 
 
+@pytest.mark.isolated
 @pytest.mark.llm
 def test_harmony_tool_loop_in_process(kb: KnowledgeBase, smollm2_path: Path) -> None:  # noqa: F811
     from ossrag.llms.harmony import render_prompt

@@ -95,6 +95,7 @@ def local_llm() -> Any:
 SEARCH = {"k": 1}  # one passage keeps the prompts (and the CPU time) small
 
 
+@pytest.mark.isolated
 @pytest.mark.llm
 def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llama_server):  # noqa: F811
     db = tmp_path / "runs.db"
@@ -153,6 +154,7 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
     assert json.loads(run["settings"])["base_urls"]["llamacpp:smollm2"] == llama_server
 
 
+@pytest.mark.isolated
 @pytest.mark.llm
 def test_tutorial_template_has_no_citations(kb, tmp_path, smollm2_path):  # noqa: F811
     db = tmp_path / "runs.db"
@@ -189,6 +191,7 @@ def _count(db: Path) -> int:
         return 0
 
 
+@pytest.mark.isolated
 @pytest.mark.llm
 def test_killed_run_resumes_without_answering_twice(tmp_path, smollm2_path):  # noqa: F811
     kb_file = tmp_path / "kb.db"

@@ -62,6 +62,7 @@ def test_streaming_with_include_usage(client, reference) -> None:
         assert usages[-1].completion_tokens == reference.usage.completion_tokens
 
 
+@pytest.mark.isolated
 def test_usage_numbers_match_the_in_process_model(reference, smollm2_path: Path) -> None:  # noqa: F811
     usage = reference.usage
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens

@@ -13,7 +13,8 @@ from ossrag.errors import ConfigError, LLMError, MissingDependencyError, ModelNo
 from ossrag.llms.base import LLM, collect
 from ossrag.types import StreamEvent
 
-pytestmark = pytest.mark.llm
+# In-process llama.cpp: a native crash must fail one test, not end the run.
+pytestmark = [pytest.mark.llm, pytest.mark.isolated]
 
 Q = [{"role": "user", "content": "Name three colours of the rainbow."}]
 

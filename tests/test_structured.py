@@ -212,6 +212,7 @@ def test_cli_ask_schema(kb: KnowledgeBase, tmp_path: Path, capsys: pytest.Captur
 
 
 # -- the real local model ---------------------------------------------------------------------------
+@pytest.mark.isolated
 @pytest.mark.llm
 def test_local_smollm2_grammar_gives_valid_json(kb: KnowledgeBase, smollm2_path: Path) -> None:  # noqa: F811
     from ossrag.llms.local import LocalLLM

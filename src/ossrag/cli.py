@@ -185,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", parents=[common], help="check versions, Milvus target, embedder and models")
 
+    # Its flags are llama_cpp.server's; main() hands them over unparsed.
+    sub.add_parser("llama-server", add_help=False,
+                   help="llama-cpp-python's OpenAI-compatible server, safe on AMX CPUs (--help: its flags)")
+
     p = sub.add_parser("demo", parents=[common], help="offline demo on the bundled docs")
     p.add_argument("-m", "--model", default=None, help="model for the demo answer (default local:smollm2)")
     p.add_argument("--no-answer", action="store_true", help="skip the answering step")
@@ -235,6 +239,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["llama-server"]:
+        from .llama_server import run
+
+        try:
+            run(argv[1:])
+        except OssragError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

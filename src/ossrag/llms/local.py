@@ -51,8 +51,8 @@ from typing import Any
 
 from ..errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoundError
 from ..types import StreamEvent, Usage
-from .base import Completion, Message, collect
 from . import llama_params
+from .base import Completion, Message, collect
 from .harmony import EFFORTS, HarmonyStreamParser, render_prompt
 from .reasoning import InlineReasoningSplitter
 

@@ -54,7 +54,8 @@ from ossrag import KnowledgeBase  # noqa: E402
 from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
 from ossrag.evaluation.metrics import matches, ndcg_at, recall_at, reciprocal_rank  # noqa: E402
 from ossrag.retrieval import RetrievalOptions, dedupe, hit_vectors, retrieve  # noqa: E402
-from ossrag.store import SCHEMA_VERSION, MilvusStore, _hit  # noqa: E402
+from ossrag.stores.milvus import SCHEMA_VERSION, MilvusStore  # noqa: E402
+from ossrag.stores.milvus.store import _hit  # noqa: E402
 from ossrag.types import Hit  # noqa: E402
 
 CORPUS = Path("/work/shared/corpora/milvus_docs")
@@ -67,7 +68,7 @@ K = 10
 # name -> RetrievalOptions overrides (client-side, as `ossrag search` runs them)
 CONFIGS: dict[str, dict[str, Any]] = {
     "dense": {"mode": "dense"},
-    "bm25": {"mode": "bm25"},  # the query without stop words (ossrag.lexical)
+    "bm25": {"mode": "bm25"},  # the query without stop words (ossrag.retrieval.lexical)
     "bm25-raw": {"mode": "bm25"},  # the whole question, stop words included (run_config)
     "rrf60": {"mode": "hybrid", "fusion": "rrf", "rrf_k": 60},
     "rrf20": {"mode": "hybrid", "fusion": "rrf", "rrf_k": 20},

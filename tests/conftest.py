@@ -282,7 +282,7 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[obj
 
     On the server, knowledge bases a test creates are dropped afterwards.
     """
-    from ossrag.store import MilvusStore
+    from ossrag.stores.milvus import MilvusStore
 
     if request.param == "lite":
         store = MilvusStore(str(tmp_path / "ossrag.db"), timeout=30.0)

@@ -86,7 +86,7 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     port = free_port()
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
     cmd = [
-        sys.executable, "-m", "ossrag.llama_server",
+        sys.executable, "-m", "ossrag.cli.llama_server",
         "--model", str(smollm2_path),
         "--model_alias", SERVER_ALIAS,
         "--host", "127.0.0.1",

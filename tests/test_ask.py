@@ -17,7 +17,7 @@ import pytest
 
 from fixtures_llm import smollm2_path  # noqa: F401  (fixture)
 from ossrag import KnowledgeBase, LLMConnectionError
-from ossrag.rag import build_messages, extract_citations
+from ossrag.answering.prompts import build_messages, extract_citations
 from ossrag.types import Hit
 from replay_server import ReplayServer
 

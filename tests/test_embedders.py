@@ -33,7 +33,7 @@ import pytest
 
 from ossrag.embedders import SPECS, Embedder, embed_all, make_embedder
 from ossrag.errors import ConfigError, EmbedderError, MissingDependencyError
-from ossrag.progress import Progress
+from ossrag.cli.progress import Progress
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -351,7 +351,8 @@ def test_embed_all_batches_with_progress(
     monkeypatch.setenv("OSSRAG_PROGRESS", "1")  # force the bar although stderr is captured
     buf = io.StringIO()
     monkeypatch.setattr(sys, "stderr", buf)
-    out = embed_all(emb, texts, label="embedding")
+    with Progress(0, label="embedding", unit="texts") as bar:
+        out = embed_all(emb, texts, progress=bar.set)
     assert out.shape == (len(texts), emb.dim)
     np.testing.assert_allclose(out, emb.embed_documents(texts), atol=2e-3)
     assert f"{len(texts)}/{len(texts)} texts" in buf.getvalue()

@@ -310,7 +310,7 @@ def test_run_cli_prints_table_misses_and_json(tiny_kb, tmp_path: Path, capsys) -
     import json
 
     from ossrag.config import Settings
-    from ossrag.evaluation.retrieval_eval import run_cli
+    from ossrag.cli.evaluate import run as run_cli
 
     data = tmp_path / "q.jsonl"
     data.write_text(

@@ -13,10 +13,10 @@ from ossrag.errors import ConfigError
 from ossrag.llms.harmony import (
     HarmonyStreamParser,
     looks_like_harmony,
-    neutralize,
     parse_harmony,
     render_prompt,
 )
+from ossrag.safety import neutralize
 from ossrag.types import StreamEvent
 
 ANALYSIS_FINAL = (

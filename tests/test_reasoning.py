@@ -9,12 +9,12 @@ import pytest
 from ossrag.llms.openai_compat import OpenAICompatLLM
 from ossrag.llms.reasoning import (
     InlineReasoningSplitter,
-    complete_with_budget_retry,
     details_text,
     reasoning_from,
     split_inline,
     usage_from,
 )
+from ossrag.llms.stream import complete_with_budget_retry
 from replay_server import ReplayServer, load_recording
 
 REASONING = "The user asks for 2+2. Easy."

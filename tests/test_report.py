@@ -21,9 +21,9 @@ import pytest
 
 from ossrag.config import Settings
 from ossrag.errors import ConfigError
-from ossrag.evaluation.compare import cmd_compare
+from ossrag.cli.compare import run as cmd_compare
+from ossrag.cli.compare import run_report as cmd_report
 from ossrag.evaluation.report import (
-    cmd_report,
     summary_markdown,
     svg_bars,
     svg_scatter,

@@ -24,7 +24,9 @@ from ossrag.errors import (
     FilterError,
     StoreError,
 )
-from ossrag.store import MilvusStore, _clip, detect_capabilities
+from ossrag.stores.milvus import MilvusStore
+from ossrag.stores.milvus.caps import detect_capabilities
+from ossrag.stores.milvus.store import _clip
 from ossrag.types import chunk_id, content_hash
 
 DIM = 32
@@ -137,7 +139,7 @@ def test_lite_file_in_use_by_another_process(tmp_path: Path) -> None:
     try:
         code = textwrap.dedent(f"""
             from ossrag.errors import StoreError
-            from ossrag.store import MilvusStore
+            from ossrag.stores.milvus import MilvusStore
             try:
                 MilvusStore({str(db)!r}, timeout=10).list_kbs()
             except StoreError as exc:
@@ -149,7 +151,7 @@ def test_lite_file_in_use_by_another_process(tmp_path: Path) -> None:
     finally:
         store.close()
     # Once closed, the lock is released and another process can open the file.
-    code = f"from ossrag.store import MilvusStore; print(MilvusStore({str(db)!r}).list_kbs())"
+    code = f"from ossrag.stores.milvus import MilvusStore; print(MilvusStore({str(db)!r}).list_kbs())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
 

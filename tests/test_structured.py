@@ -13,17 +13,15 @@ from fixtures_llm import smollm2_path  # noqa: F401  (fixture)
 from ossrag import KnowledgeBase
 from ossrag.errors import ConfigError, LLMResponseError
 from ossrag.llms.openai_compat import OpenAICompatLLM
-from ossrag.structured import (
-    StructuredAnswer,
-    ask_structured,
+from ossrag.answering.schema import (
     extract_json,
     load_schema,
     parse_reply,
     response_format,
-    structured_answer,
     validate,
     with_citations,
 )
+from ossrag.answering.structured import StructuredAnswer, ask_structured, structured_answer
 from replay_server import ReplayServer
 
 DATA = Path(__file__).parent / "data" / "agent"

@@ -12,6 +12,7 @@ other names are internal and may change.
 
 from __future__ import annotations
 
+from ._version import __version__
 from .config import Settings
 from .errors import (
     ConfigError,
@@ -34,8 +35,6 @@ from .errors import (
 )
 from .kb import KnowledgeBase
 from .types import Answer, Chunk, Citation, Document, Hit, StreamEvent, ToolCall, Usage
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Answer",

@@ -24,7 +24,12 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULTS", "Settings"]
+__all__ = ["DEFAULTS", "DEFAULT_RUNS_DB", "EFFORTS", "Settings"]
+
+#: Reasoning efforts gpt-oss understands (and every provider preset maps).
+EFFORTS = ("low", "medium", "high")
+#: Where ``ossrag compare`` keeps its runs, and ``ossrag report`` reads them.
+DEFAULT_RUNS_DB = "ossrag-runs.db"
 
 DEFAULTS: dict[str, Any] = {
     "uri": "./ossrag.db",
@@ -130,7 +135,7 @@ class Settings:
             raise ConfigError(f"invalid number in settings: {exc}") from exc
         if self.effort in ("", "none", "None"):
             self.effort = None
-        if self.effort not in (None, "low", "medium", "high"):
+        if self.effort is not None and self.effort not in EFFORTS:
             raise ConfigError(
                 f"invalid effort {self.effort!r}", hint="use one of: low, medium, high"
             )

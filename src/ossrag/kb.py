@@ -18,22 +18,28 @@ refused with a message that says how to fix it.
 from __future__ import annotations
 
 import dataclasses
-import sys
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
+from .answering.agent import Agent, AgentAnswer, AgentRun
+from .answering.run import AnswerRun
 from .config import Settings
 from .embedders import make_embedder
 from .embedders.base import Embedder
 from .errors import ConfigError
 from .ingest.sync import IngestReport, sync
+from .llms import make_llm
 from .llms.base import LLM, Message
-from .rag import AnswerRun
 from .retrieval import RetrievalOptions, SearchInfo, retrieve
-from .store import MilvusStore
+from .retrieval.rerank import Reranker, make_reranker
+from .stores import CollectionInfo, VectorStore, make_store
 from .types import Answer, Hit
 
 __all__ = ["KnowledgeBase"]
+
+log = logging.getLogger("ossrag")
 
 
 class KnowledgeBase:
@@ -47,15 +53,19 @@ class KnowledgeBase:
         token: str | None = None,
         embedder: str | Embedder | None = None,
         settings: Settings | None = None,
-        store: MilvusStore | None = None,
+        store: VectorStore | None = None,
     ) -> None:
-        self.settings = settings or Settings.load({"uri": uri, "kb": name, "token": token})
-        if uri is not None:
-            self.settings.uri = uri
-        if name is not None:
-            self.settings.kb = name
+        if settings is None:
+            settings = Settings.load({"uri": uri, "kb": name, "token": token})
+        elif uri is not None or name is not None or token is not None:
+            # A copy: the caller's Settings stay as they were given.
+            given = {"uri": uri, "kb": name, "token": token}
+            settings = dataclasses.replace(settings, **{k: v for k, v in given.items() if v is not None})
+        self.settings = settings
         self.name = self.settings.kb
-        self.store = store or MilvusStore(self.settings.uri, self.settings.token, timeout=30.0)
+        self.store: VectorStore = store or make_store(self.settings.uri, self.settings.token,
+                                                      timeout=30.0)
+        self._warned_no_bm25 = False
         self._embedder_arg = embedder
         self._embedder: Embedder | None = embedder if not isinstance(embedder, str | None) else None
         self._llms: dict[str, LLM] = {}
@@ -79,8 +89,7 @@ class KnowledgeBase:
         return self._embedder
 
     def llm(self, model: str | None = None, *, base_url: str | None = None) -> LLM:
-        from .llms import make_llm
-
+        """The answering model for ``model`` (default: the settings'), made once and kept."""
         spec = model or self.settings.model
         key = f"{spec}|{base_url or self.settings.base_url}"
         if key not in self._llms:
@@ -89,10 +98,8 @@ class KnowledgeBase:
             )
         return self._llms[key]
 
-    def _reranker(self, spec: str, llm: LLM | None = None) -> Any:
+    def _reranker(self, spec: str, llm: LLM | None = None) -> Reranker | None:
         """A reranker from its ``--rerank`` text; ``llm`` reranks with ``llm``, else this KB's model."""
-        from .rerank import make_reranker
-
         wants_llm = spec.strip().lower() == "llm"
         return make_reranker(spec, llm=(llm or self.llm()) if wants_llm else None)
 
@@ -120,9 +127,12 @@ class KnowledgeBase:
         chunk_overlap: int | None = None,
         metadata: dict[str, Any] | None = None,
         prune: bool = True,
-        progress: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> IngestReport:
-        """Add or update ``sources`` (paths, globs, zips, URLs); see :func:`ossrag.ingest.sync.sync`."""
+        """Add or update ``sources`` (paths, globs, zips, URLs); see :func:`ossrag.ingest.sync.sync`.
+
+        ``progress(done, total)`` is called as chunks are embedded and written.
+        """
         s = self.settings
         return sync(
             self.store,
@@ -148,6 +158,7 @@ class KnowledgeBase:
         mode: str | None = None,
         filter: str = "",
         timings: dict[str, float] | None = None,
+        warnings: list[str] | None = None,
         **options: Any,
     ) -> list[Hit]:
         """Top ``k`` passages for ``query``; ``mode`` is dense, bm25 or hybrid (default: best available).
@@ -155,18 +166,21 @@ class KnowledgeBase:
         ``options`` are :class:`~ossrag.retrieval.RetrievalOptions` fields:
         ``fusion``, ``dense_weight``, ``rrf_k``, ``candidates``, ``min_score``,
         ``mmr``, ``mmr_lambda``, ``expand``, ``rerank`` (a
-        :class:`~ossrag.rerank.Reranker`, or the ``--rerank`` text
+        :class:`~ossrag.retrieval.rerank.Reranker`, or the ``--rerank`` text
         ``cross-encoder:PATH`` / ``llm``, which uses this KB's model) and
         ``rerank_candidates``.  ``timings``, when given, receives seconds per
-        stage (``search_s``, ``rerank_s``, ``mmr_s``, ``expand_s``).
+        stage (``search_s``, ``rerank_s``, ``mmr_s``, ``expand_s``). Warnings
+        (hybrid unavailable, a reranker that failed) go to ``warnings`` when
+        it is given, else to the ``ossrag`` logger.
 
             kb.search("where is data stored?", k=5, mmr=True, expand=1)
         """
+        said: list[str] = []
         # The default would be hybrid: say once per KnowledgeBase why it is dense here.
         if (mode is None and not self.settings.mode and not self.store.capabilities.bm25
-                and not getattr(self, "_warned_no_bm25", False)):
-            print(f"warning: {self.store.capabilities.describe()}; hybrid search needs BM25, "
-                  "using dense search", file=sys.stderr)
+                and not self._warned_no_bm25):
+            said.append(f"{self.store.capabilities.describe()}; hybrid search needs BM25, "
+                        "using dense search")
             self._warned_no_bm25 = True
         wanted = mode or self.default_mode
         if wanted == "bm25" and not self.store.capabilities.bm25:
@@ -174,26 +188,31 @@ class KnowledgeBase:
             self.store.search_bm25(self.name, query, k=1)
         mode = self.search_mode(mode)
         if mode != wanted:
-            print(
-                f"warning: {self.store.capabilities.describe()}; using dense search",
-                file=sys.stderr,
-            )
+            said.append(f"{self.store.capabilities.describe()}; using dense search")
         unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RetrievalOptions)})
         if unknown:
             raise ConfigError(f"unknown search option(s): {', '.join(unknown)}",
                               hint="see ossrag.retrieval.RetrievalOptions for the valid ones")
         if not self.store.exists(self.name):
+            self._report(said, warnings)
             return []
         if isinstance(options.get("rerank"), str):
             options["rerank"] = self._reranker(options["rerank"])
         opts = RetrievalOptions(k=k or self.settings.top_k, mode=mode, filter=filter, **options)
         info = SearchInfo()
         hits = retrieve(self.store, self.name, self.embedder, query, opts, info=info)
-        for warning in info.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        self._report([*said, *info.warnings], warnings)
         if timings is not None:
             timings.update(info.timings)
         return hits
+
+    @staticmethod
+    def _report(said: list[str], warnings: list[str] | None) -> None:
+        if warnings is not None:
+            warnings.extend(said)
+        else:
+            for warning in said:
+                log.warning(warning)
 
     # -- answering --------------------------------------------------------------------------
     def stream(
@@ -215,7 +234,8 @@ class KnowledgeBase:
         search = dict(search or {})
         if isinstance(search.get("rerank"), str):
             search["rerank"] = self._reranker(search["rerank"], llm)  # the answering model
-        hits = self.search(question, **search, timings=stages)
+        said: list[str] = []
+        hits = self.search(question, **search, timings=stages, warnings=said)
         retrieve_s = time.perf_counter() - t0
         return AnswerRun(
             llm,
@@ -228,6 +248,7 @@ class KnowledgeBase:
             retrieve_s=retrieve_s,
             stage_timings=stages,
             t0=t0,
+            warnings=said,
         )
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
@@ -249,31 +270,34 @@ class KnowledgeBase:
         base_url: str | None = None,
         search: dict[str, Any] | None = None,
         mode: str = "auto",
-    ) -> Any:
-        """Agent mode: the model searches this KB itself (:class:`ossrag.agent.AgentRun`).
+    ) -> AgentRun:
+        """Agent mode: the model searches this KB itself (:class:`ossrag.answering.agent.AgentRun`).
 
         ``search`` options apply to every search the model makes (its own ``k`` wins).
         """
-        from .agent import Agent
-
         t0 = time.perf_counter()
         agent = Agent(
-            self, self.llm(model, base_url=base_url),
+            self,
+            self.llm(model, base_url=base_url),
             effort=effort if effort is not None else self.settings.effort,
-            max_steps=max_steps, max_tokens=max_tokens, k=self.settings.top_k,
-            search_kwargs=search, mode=mode,
-        )  # fmt: skip
+            max_steps=max_steps,
+            max_tokens=max_tokens,
+            k=self.settings.top_k,
+            search_kwargs=search,
+            mode=mode,
+        )
         return agent.run(question, t0=t0)
 
-    def agent_ask(self, question: str, **kwargs: Any) -> Any:
-        """Answer in agent mode; same options as :meth:`agent_stream`. Returns an ``AgentAnswer``."""
+    def agent_ask(self, question: str, **kwargs: Any) -> AgentAnswer:
+        """Answer in agent mode; same options as :meth:`agent_stream`."""
         run = self.agent_stream(question, **kwargs)
         for _ in run:
             pass
+        assert run.answer is not None
         return run.answer
 
     # -- management -------------------------------------------------------------------------
-    def info(self) -> Any:
+    def info(self) -> CollectionInfo:
         return self.store.info(self.name)
 
     def drop(self) -> None:

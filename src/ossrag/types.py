@@ -142,6 +142,15 @@ class Usage:
     reasoning_tokens: int | None = None  # None: the server does not report it
     cost: float | None = None  # provider-reported cost (e.g. OpenRouter usage.cost)
 
+    def add(self, other: Usage) -> None:
+        """Add ``other`` in place; reasoning tokens and cost stay None until one is reported."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        if other.reasoning_tokens is not None:
+            self.reasoning_tokens = (self.reasoning_tokens or 0) + other.reasoning_tokens
+        if other.cost is not None:
+            self.cost = (self.cost or 0.0) + other.cost
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens,

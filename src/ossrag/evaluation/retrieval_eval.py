@@ -24,13 +24,12 @@ one ``kb.search`` call, embedding the query included.
 A mode the Milvus target cannot serve (``bm25`` and ``hybrid`` need BM25,
 Milvus 2.5 or later) is reported as skipped with the reason instead of being
 silently answered by dense search.  This is the ``ossrag eval retrieval``
-command; :func:`run_cli` does its printing.
+command; :mod:`ossrag.cli.eval` does its printing.
 """
 
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,9 +39,6 @@ from .datasets import Question, load_questions
 from .metrics import first_relevant_rank, ndcg_at, recall_at, reciprocal_rank
 
 if TYPE_CHECKING:
-    import argparse
-
-    from ..config import Settings
     from ..kb import KnowledgeBase
 
 __all__ = [
@@ -52,7 +48,7 @@ __all__ = [
     "evaluate_retrieval",
     "format_misses",
     "format_table",
-    "run_cli",
+    "parse_modes",
     "to_json",
 ]
 
@@ -270,7 +266,8 @@ def to_json(results: list[ModeResult]) -> dict[str, Any]:
     }
 
 
-def _parse_modes(value: Any) -> tuple[str, ...]:
+def parse_modes(value: Any) -> tuple[str, ...]:
+    """``"dense,bm25"`` (or a list) as a tuple of modes; None means all three."""
     if value is None:
         return MODES
     items = value.split(",") if isinstance(value, str) else list(value)
@@ -278,49 +275,3 @@ def _parse_modes(value: Any) -> tuple[str, ...]:
     if not modes:
         raise ConfigError("--modes is empty", hint="e.g. --modes dense,bm25,hybrid")
     return modes
-
-
-def run_cli(args: argparse.Namespace, settings: Settings) -> int:
-    """``ossrag eval retrieval DATASET.jsonl [--modes dense,bm25,hybrid] [-k 10] [--json]``.
-
-    Reads ``args.dataset``, ``args.modes`` (comma-separated or a list; default
-    all three), ``args.top_k`` or ``args.k`` (default 10, not the search
-    default of 3), ``args.json`` and, when present, the retrieval flags
-    (``--filter``/``--source``/``--meta``, ``--fusion``, ``--dense-weight``,
-    ``--mmr``, ``--expand``, ``--rerank`` ...), applied to every mode.  Prints the table and the missed
-    questions per mode (or one JSON object) to stdout; returns the exit code.
-    """
-    from ..kb import KnowledgeBase
-
-    dataset = getattr(args, "dataset", None)
-    if not dataset:
-        raise ConfigError("no dataset given", hint="ossrag eval retrieval DATASET.jsonl")
-    questions = load_questions(dataset)
-    k = getattr(args, "top_k", None) or getattr(args, "k", None) or 10
-    modes = _parse_modes(getattr(args, "modes", None))
-    from ..cli import retrieval_kwargs
-
-    search_kwargs: dict[str, Any] = retrieval_kwargs(args)
-
-    kb = KnowledgeBase(settings=settings)
-    labelled = sum(1 for q in questions if q.relevant)
-    if labelled < len(questions):
-        print(f"note: {len(questions) - labelled} question(s) without \"relevant\" labels are not scored",
-              file=sys.stderr)
-    results = evaluate_retrieval(kb, questions, modes=modes, k=int(k), search_kwargs=search_kwargs)
-
-    if getattr(args, "json", False):
-        import json
-
-        data = to_json(results)
-        data.update({"dataset": str(dataset), "kb": kb.name})
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        print(f"{kb.name}: {labelled} questions from {dataset}, top {k}")
-        print()
-        print(format_table(results))
-        for r in results:
-            if not r.skipped:
-                print()
-                print(format_misses(r))
-    return 0 if any(not r.skipped for r in results) else 1

@@ -30,6 +30,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..config import DEFAULT_RUNS_DB
+
 __all__ = ["ANSWER_COLUMNS", "RunStore", "effort_key", "effort_label"]
 
 _SCHEMA = """
@@ -113,7 +115,7 @@ def _loads(value: Any) -> Any:
 class RunStore:
     """One SQLite file of runs; safe to share between threads (writes are serialised)."""
 
-    def __init__(self, path: str | Path = "ossrag-runs.db") -> None:
+    def __init__(self, path: str | Path = DEFAULT_RUNS_DB) -> None:
         self.path = Path(path)
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)

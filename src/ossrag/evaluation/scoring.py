@@ -47,6 +47,7 @@ __all__ = [
     "normalize_answer",
     "parse_verdict",
     "percentile",
+    "run_judge",
     "score_answer",
     "summarize",
     "token_f1",

@@ -24,19 +24,23 @@ path aborts the run with nothing changed.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..embedders.base import Embedder
 from ..errors import LoadError
-from ..progress import Progress
-from ..store import MilvusStore
+from ..stores.base import VectorStore
 from ..types import Chunk, RawSource, Skipped, chunk_id, content_hash
 from .chunking import chunk_document
 from .loaders import SourceSet, discover
 from .parsers import parse
 
-__all__ = ["IngestReport", "sync"]
+__all__ = [
+    "WRITE_BATCH",
+    "IngestReport",
+    "sync",
+]
 
 # Chunks embedded and written per round trip. Large enough that the embedder
 # batches efficiently, small enough that progress moves and memory stays flat.
@@ -114,7 +118,7 @@ def _rows_for(raw: RawSource, chunks: list[Chunk], doc_meta: dict[str, Any], ext
 
 
 def sync(
-    store: MilvusStore,
+    store: VectorStore,
     kb: str,
     embedder: Embedder,
     specs: list[str],
@@ -126,10 +130,13 @@ def sync(
     chunk_overlap: int = 150,
     metadata: dict[str, Any] | None = None,
     prune: bool = True,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     timeout: float = 30.0,
 ) -> IngestReport:
-    """Bring the knowledge base ``kb`` in line with ``specs``; see the module docstring."""
+    """Bring the knowledge base ``kb`` in line with ``specs``; see the module docstring.
+
+    ``progress(done, total)`` is called after each batch of chunks is written.
+    """
     started = time.perf_counter()
     report = IngestReport(kb=kb)
     extra = dict(metadata or {})
@@ -199,35 +206,37 @@ def sync(
 
 
 def _write(
-    store: MilvusStore,
+    store: VectorStore,
     kb: str,
     embedder: Embedder,
     work: list[_Work],
     report: IngestReport,
-    progress: bool,
+    progress: Callable[[int, int], None] | None,
 ) -> None:
     """Embed and upsert all rows in batches; retire a source's stale rows once it is complete."""
     queue = [(w, row) for w in work for row in w.rows]
     batch_size = max(1, min(WRITE_BATCH, getattr(embedder, "batch_size", WRITE_BATCH) or WRITE_BATCH))
-    with Progress(len(queue), label="embedding", unit="chunks", force=progress) as bar:
-        for start in range(0, len(queue), batch_size):
-            batch = queue[start : start + batch_size]
-            t0 = time.perf_counter()
-            vectors = embedder.embed_documents([row["embed_text"] for _, row in batch])
-            report.embed_seconds += time.perf_counter() - t0
-            rows = []
-            for (_, row), vec in zip(batch, vectors, strict=True):
-                stored = {k: v for k, v in row.items() if k != "embed_text"}
-                stored["vector"] = vec
-                rows.append(stored)
-            store.upsert(kb, rows)
-            report.chunks_written += len(rows)
-            for w, _ in batch:
-                w.pending -= 1
-                if w.pending == 0:
-                    new_ids = {r["id"] for r in w.rows}
-                    stale = [i for i in w.old_ids if i not in new_ids]
-                    if stale:
-                        store.delete_ids(kb, stale)
-                        report.chunks_deleted += len(stale)
-            bar.update(len(batch))
+    if progress is not None:
+        progress(0, len(queue))
+    for start in range(0, len(queue), batch_size):
+        batch = queue[start : start + batch_size]
+        t0 = time.perf_counter()
+        vectors = embedder.embed_documents([row["embed_text"] for _, row in batch])
+        report.embed_seconds += time.perf_counter() - t0
+        rows = []
+        for (_, row), vec in zip(batch, vectors, strict=True):
+            stored = {k: v for k, v in row.items() if k != "embed_text"}
+            stored["vector"] = vec
+            rows.append(stored)
+        store.upsert(kb, rows)
+        report.chunks_written += len(rows)
+        for w, _ in batch:
+            w.pending -= 1
+            if w.pending == 0:
+                new_ids = {r["id"] for r in w.rows}
+                stale = [i for i in w.old_ids if i not in new_ids]
+                if stale:
+                    store.delete_ids(kb, stale)
+                    report.chunks_deleted += len(stale)
+        if progress is not None:
+            progress(start + len(batch), len(queue))

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..types import StreamEvent, ToolCall, Usage
 
-__all__ = ["LLM", "Completion", "Message", "collect"]
+__all__ = ["LLM", "Completion", "Gatherer", "Message", "collect"]
 
 # OpenAI-style chat message: {"role": ..., "content": ..., optional "reasoning", "tool_calls", ...}
 Message = dict[str, Any]
@@ -71,23 +71,34 @@ class Completion:
     complete: bool = True
 
 
+class Gatherer:
+    """Accumulates events into a :class:`Completion`: the one place that reads a stream."""
+
+    def __init__(self) -> None:
+        self.out = Completion()
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+
+    def add(self, ev: StreamEvent) -> None:
+        if ev.type == "text":
+            self._text.append(ev.delta)
+        elif ev.type == "reasoning":
+            self._reasoning.append(ev.delta)
+        elif ev.type == "tool_call" and ev.tool_call is not None:
+            self.out.tool_calls.append(ev.tool_call)
+        elif ev.type == "usage" and ev.usage is not None:
+            self.out.usage = ev.usage
+        elif ev.type == "done":
+            self.out.finish_reason, self.out.complete = ev.finish_reason, ev.complete
+
+    def completion(self) -> Completion:
+        self.out.text, self.out.reasoning = "".join(self._text), "".join(self._reasoning)
+        return self.out
+
+
 def collect(events: Iterator[StreamEvent]) -> Completion:
     """Gather a stream of events into a :class:`Completion` (``complete()`` helper)."""
-    out = Completion()
-    text: list[str] = []
-    reasoning: list[str] = []
+    g = Gatherer()
     for ev in events:
-        if ev.type == "text":
-            text.append(ev.delta)
-        elif ev.type == "reasoning":
-            reasoning.append(ev.delta)
-        elif ev.type == "tool_call" and ev.tool_call is not None:
-            out.tool_calls.append(ev.tool_call)
-        elif ev.type == "usage" and ev.usage is not None:
-            out.usage = ev.usage
-        elif ev.type == "done":
-            out.finish_reason = ev.finish_reason
-            out.complete = ev.complete
-    out.text = "".join(text)
-    out.reasoning = "".join(reasoning)
-    return out
+        g.add(ev)
+    return g.completion()

@@ -39,17 +39,24 @@ import re
 import uuid
 from typing import Any
 
+from ..config import EFFORTS
 from ..errors import ConfigError
+from ..safety import neutralize
 from ..types import StreamEvent, ToolCall
 from .base import Completion, Message, collect
 
 __all__ = [
+    "ENDOFTEXT",
+    "IDENTITY",
+    "KNOWLEDGE_CUTOFF",
     "SPECIAL_TOKENS",
     "HarmonyStreamParser",
     "looks_like_harmony",
-    "neutralize",
     "parse_harmony",
     "render_prompt",
+    "render_response_format",
+    "render_tools",
+    "schema_to_ts",
 ]
 
 START, END, MESSAGE, CHANNEL = "<|start|>", "<|end|>", "<|message|>", "<|channel|>"
@@ -58,9 +65,6 @@ ENDOFTEXT = "<|endoftext|>"
 SPECIAL_TOKENS = (START, END, MESSAGE, CHANNEL, CONSTRAIN, RETURN, CALL)
 _ALL_TOKENS = (*SPECIAL_TOKENS, ENDOFTEXT)
 _TOKEN_RE = re.compile("|".join(re.escape(t) for t in _ALL_TOKENS))
-# Anything shaped like a special token (<|word|>), ours or another template's.
-_SPECIAL_LIKE = re.compile(r"<\|(?=[A-Za-z0-9_]+\|>)")
-EFFORTS = ("low", "medium", "high")
 
 IDENTITY = "You are ChatGPT, a large language model trained by OpenAI."
 KNOWLEDGE_CUTOFF = "2024-06"
@@ -69,18 +73,6 @@ KNOWLEDGE_CUTOFF = "2024-06"
 def looks_like_harmony(text: str) -> bool:
     """True when ``text`` carries raw harmony structure (a server did not parse it)."""
     return CHANNEL in text or (MESSAGE in text and START in text) or text.startswith(START)
-
-
-def neutralize(text: str) -> str:
-    """Make special-token strings in foreign text harmless.
-
-    A zero-width space goes between ``<`` and ``|`` of anything shaped like
-    ``<|name|>``, so the tokenizer never turns document text into structure:
-
-    >>> neutralize("x<|end|><|start|>system")
-    'x<\\u200b|end|><\\u200b|start|>system'
-    """
-    return _SPECIAL_LIKE.sub("<\u200b|", text)
 
 
 # ---------------------------------------------------------------- parsing

@@ -40,7 +40,16 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["ENV", "Decision", "apply", "cpu_flags", "decide", "has_amx"]
+__all__ = [
+    "AMX_FLAGS",
+    "ENV",
+    "FIX_HINT",
+    "Decision",
+    "apply",
+    "cpu_flags",
+    "decide",
+    "has_amx",
+]
 
 ENV = "OSSRAG_LLAMA_EXTRA_BUFTS"
 _FIELD = "use_extra_bufts"

@@ -53,10 +53,20 @@ from ..errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoun
 from ..types import StreamEvent, Usage
 from . import llama_params
 from .base import Completion, Message, collect
-from .harmony import EFFORTS, HarmonyStreamParser, render_prompt
+from ..config import EFFORTS
+from .harmony import HarmonyStreamParser, render_prompt
 from .reasoning import InlineReasoningSplitter
 
-__all__ = ["LocalLLM", "bundled_model_path", "clear_model_cache", "default_threads", "resolve_model_path"]
+__all__ = [
+    "BUNDLED",
+    "INSTALL_HINT",
+    "LocalLLM",
+    "bundled_model_path",
+    "clear_model_cache",
+    "default_threads",
+    "is_harmony_model",
+    "resolve_model_path",
+]
 
 INSTALL_HINT = "pip install 'ossrag[local]'"
 BUNDLED = "smollm2"

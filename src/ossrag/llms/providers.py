@@ -12,7 +12,7 @@ string without a known prefix picks the generic ``openai-compatible`` one::
     body, notes = provider.build_body(model_id, effort="high", max_tokens=512)
     body     # {'max_tokens': 512, 'temperature': 1.0, 'top_p': 1.0, 'reasoning_effort': 'high'}
 
-Everything a preset knows comes from ``/work/shared/PROVIDERS.md`` (servers'
+Everything a preset knows comes from the servers' documentation (docs/models.md; servers'
 docs, source and issue trackers): how the server takes the reasoning effort,
 which fields carry reasoning back, whether earlier reasoning may be sent back
 in the history (DeepSeek and Groq answer HTTP 400), and model-family quirks
@@ -28,11 +28,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import EFFORTS
 from ..errors import ConfigError, LLMAuthError
 
 __all__ = [
-    "EFFORTS",
+    "BASE_URL_ENV",
+    "DUMMY_KEY",
     "GENERIC",
+    "KEY_OVERRIDE_ENV",
     "PROVIDERS",
     "Provider",
     "is_gpt_oss",
@@ -40,7 +43,6 @@ __all__ = [
     "resolve",
 ]
 
-EFFORTS = ("low", "medium", "high")
 #: Sent as the key to local servers that need none (the openai client insists on one).
 DUMMY_KEY = "sk-no-key-required"
 #: Overrides every provider's key / base URL.

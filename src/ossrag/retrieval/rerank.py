@@ -1,6 +1,6 @@
 """Optional second-stage reranking of retrieved passages (off by default).
 
-    from ossrag.rerank import CrossEncoderReranker, LLMReranker, make_reranker
+    from ossrag.retrieval.rerank import CrossEncoderReranker, LLMReranker, make_reranker
 
     reranker = CrossEncoderReranker("/models/ms-marco-MiniLM-L-6-v2")  # a local directory
     reranker = LLMReranker(make_llm("ollama:gpt-oss:20b"))              # listwise, by the LLM
@@ -35,11 +35,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .errors import ConfigError, MissingDependencyError, OssragError
-from .types import Hit
+from ..errors import ConfigError, MissingDependencyError, OssragError
+from ..types import Hit
 
 if TYPE_CHECKING:
-    from .llms.base import LLM
+    from ..llms.base import LLM
 
 __all__ = [
     "CrossEncoderReranker",

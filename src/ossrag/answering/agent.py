@@ -1,7 +1,7 @@
 """Agent mode: the model searches the knowledge base itself, then answers with citations.
 
     from ossrag import KnowledgeBase
-    from ossrag.agent import Agent
+    from ossrag.answering.agent import Agent
 
     kb = KnowledgeBase(uri="./ossrag.db", name="docs")
     agent = Agent(kb, kb.llm("vllm:openai/gpt-oss-20b"), effort="low", max_steps=4)
@@ -48,12 +48,23 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError, LLMError, LLMResponseError
-from .llms.base import LLM, Completion, Message
-from .rag import extract_citations, format_passage
-from .types import Answer, Hit, StreamEvent, ToolCall, Usage
+from ..errors import ConfigError, LLMError, LLMResponseError
+from ..llms.base import LLM, Completion, Message
+from ..llms.stream import TurnStream
+from ..types import Answer, Hit, StreamEvent, ToolCall, Usage
+from .prompts import extract_citations, format_passage
 
-__all__ = ["AGENT_SYSTEM", "PROMPT_SYSTEM", "TOOLS", "Agent", "AgentAnswer", "AgentRun", "add_usage"]
+__all__ = [
+    "AGENT_SYSTEM",
+    "FINAL_NUDGE",
+    "MAX_K",
+    "PROMPT_NEXT",
+    "PROMPT_SYSTEM",
+    "TOOLS",
+    "Agent",
+    "AgentAnswer",
+    "AgentRun",
+]
 
 MAX_K = 10  # the most passages one search may return
 
@@ -99,8 +110,6 @@ TOOLS: list[dict[str, Any]] = [
 _DIRECTIVE = re.compile(r"^[\s*#>_`-]*(SEARCH|ANSWER)[\s*_`]*:[ \t]*", re.I | re.M)
 # A server that cannot do tools says so with 400/422/501, usually naming them.
 _TOOLS_REJECTED = re.compile(r"HTTP (400|422|501)\b.*(tool|function)|tool.{0,40}(not supported|unsupported|requires)", re.I | re.S)  # fmt: skip
-_BUDGET_RETRY_FACTOR = 4
-_BUDGET_RETRY_MIN_EXTRA = 2048
 
 
 @dataclass
@@ -120,16 +129,6 @@ class _ToolsUnsupported(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def add_usage(total: Usage, u: Usage) -> None:
-    """Add ``u`` to ``total`` in place; reasoning tokens and cost stay None until one is reported."""
-    total.prompt_tokens += u.prompt_tokens
-    total.completion_tokens += u.completion_tokens
-    if u.reasoning_tokens is not None:
-        total.reasoning_tokens = (total.reasoning_tokens or 0) + u.reasoning_tokens
-    if u.cost is not None:
-        total.cost = (total.cost or 0.0) + u.cost
 
 
 class Agent:
@@ -328,58 +327,33 @@ class AgentRun:
     def _turn(
         self, tools: list[dict[str, Any]] | None, *, live_text: bool, first: bool
     ) -> Generator[StreamEvent, None, Completion]:
-        """Call the model once (retrying once when reasoning ate the budget); reasoning streams live."""
+        """Call the model once (the budget policy may retry); reasoning streams live."""
         a = self.agent
-        max_tokens = a.max_tokens
-        for attempt in range(2):
-            out = Completion()
-            text: list[str] = []
-            reasoning: list[str] = []
-            yielded = False
-            stream: Iterator[StreamEvent] | None = None
-            try:
-                stream = a.llm.stream(self.messages, effort=a.effort, tools=tools,
-                                      max_tokens=max_tokens)  # fmt: skip
-                for ev in stream:
-                    if ev.type in ("text", "reasoning") and ev.delta and self._first_token is None:
-                        self._first_token = time.perf_counter() - self._started
-                    if ev.type == "reasoning":
-                        if not reasoning and self._reasoning:
-                            yield StreamEvent(type="reasoning", delta="\n\n")
-                        reasoning.append(ev.delta)
-                        yielded = True
-                        yield ev
-                    elif ev.type == "text":
-                        text.append(ev.delta)
-                        if live_text:
-                            yielded = True
-                            yield ev
-                    elif ev.type == "tool_call" and ev.tool_call is not None:
-                        out.tool_calls.append(ev.tool_call)
-                    elif ev.type == "usage" and ev.usage is not None:
-                        out.usage = ev.usage
-                    elif ev.type == "done":
-                        out.finish_reason, out.complete = ev.finish_reason, ev.complete
-            except LLMError as exc:
-                if tools and first and not yielded and _rejects_tools(exc):
-                    raise _ToolsUnsupported(str(exc.message)) from exc
-                raise
-            finally:
-                # An abandoned run must not leave a local model busy (LocalLLM's lock).
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()
-            out.text, out.reasoning = "".join(text), "".join(reasoning)
-            add_usage(self.usage, out.usage)
-            if out.reasoning:
-                self._reasoning.append(out.reasoning)
-            self._finish, self._complete = out.finish_reason, out.complete
-            if (attempt == 0 and out.finish_reason == "length" and out.complete
-                    and not out.text.strip() and not out.tool_calls):  # fmt: skip
-                budget = max_tokens or out.usage.completion_tokens or 1024
-                max_tokens = max(budget * _BUDGET_RETRY_FACTOR, budget + _BUDGET_RETRY_MIN_EXTRA)
-                continue
-            return out
+        turn = TurnStream(a.llm, self.messages, effort=a.effort, tools=tools, max_tokens=a.max_tokens,
+                          notice=False, started=self._started)
+        yielded = False
+        try:
+            for ev in turn:
+                if ev.type == "reasoning":
+                    if not yielded and self._reasoning:
+                        yield StreamEvent(type="reasoning", delta="\n\n")  # between turns
+                    yielded = True
+                    yield ev
+                elif ev.type == "text" and live_text:
+                    yielded = True
+                    yield ev
+        except LLMError as exc:
+            if tools and first and not yielded and _rejects_tools(exc):
+                raise _ToolsUnsupported(str(exc.message)) from exc
+            raise
+        out = turn.completion
+        assert out is not None
+        if self._first_token is None:
+            self._first_token = turn.first_token_s
+        self.usage.add(turn.usage)
+        if out.reasoning:
+            self._reasoning.append(out.reasoning)
+        self._finish, self._complete = out.finish_reason, out.complete
         return out
 
     def _emit_text(self, text: str) -> Iterator[StreamEvent]:
@@ -494,53 +468,3 @@ def _rejects_tools(exc: LLMError) -> bool:
     if "cannot call tools" in msg:
         return True
     return isinstance(exc, LLMResponseError) and bool(_TOOLS_REJECTED.search(msg))
-
-
-# -- CLI glue (ossrag ask --agent / --schema) --------------------------------------------------
-def cmd_ask_agent(args: Any, settings: Any) -> int:
-    """``ossrag ask --agent [--max-steps N]`` and ``ossrag ask --schema FILE`` (see structured.py)."""
-    import sys
-
-    from .commands import DIM, RESET, _kb, _search_kwargs, finish_answer
-
-    if getattr(args, "agent", False) and getattr(args, "schema", None):
-        raise ConfigError("--agent and --schema cannot be combined yet",
-                          hint="drop one of them (--schema answers from the retrieved passages)")  # fmt: skip
-    kb = _kb(settings)
-    search = _search_kwargs(args, settings)
-    dim = sys.stderr.isatty()
-    shown = {"reasoning": False}
-
-    def show(ev: StreamEvent) -> None:
-        if args.json:
-            return
-        if ev.type == "reasoning" and args.show_reasoning:
-            sys.stderr.write((DIM if dim and not shown["reasoning"] else "") + ev.delta)
-            shown["reasoning"] = True
-            return
-        if shown["reasoning"] and ev.type in ("text", "tool_call"):
-            sys.stderr.write((RESET if dim else "") + "\n")
-            shown["reasoning"] = False
-        if ev.type == "tool_call" and ev.tool_call is not None:
-            sys.stderr.write(f"[{ev.tool_call.name}] {ev.tool_call.arguments}\n")
-        elif ev.type == "text" and not getattr(args, "schema", None):
-            sys.stdout.write(ev.delta)
-        sys.stdout.flush()
-        sys.stderr.flush()
-
-    answer: Answer
-    if getattr(args, "schema", None):
-        from .structured import ask_structured, load_schema
-
-        answer = ask_structured(kb, args.question, load_schema(args.schema), model=settings.model,
-                                base_url=settings.base_url, search=search, effort=settings.effort,
-                                max_tokens=args.max_tokens, on_event=show)  # fmt: skip
-    else:
-        run = kb.agent_stream(args.question, model=settings.model, effort=settings.effort,
-                              max_steps=args.max_steps, max_tokens=args.max_tokens,
-                              base_url=settings.base_url, search=search)  # fmt: skip
-        for ev in run:
-            show(ev)
-        answer = run.answer
-    show(StreamEvent(type="text", delta=""))  # closes a dimmed reasoning block
-    return finish_answer(answer, args)

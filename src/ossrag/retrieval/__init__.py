@@ -15,7 +15,7 @@ Score scales (``Hit.score``, shown by ``search --json``; always higher is better
   order is meaningful across queries.  Milvus Lite reports it as a negative
   distance and the server as a positive score; the store makes both positive.
   BM25 searches the heading path and the text, with the query's stop words
-  removed (:mod:`ossrag.lexical`).
+  removed (:mod:`ossrag.retrieval.lexical`).
 * ``hybrid`` with ``fusion="weighted"`` (the default): ``w * dense' +
   (1 - w) * bm25'`` where the dense scores are min-max normalised over their
   own candidates and the BM25 scores divided by their best, so the result is in
@@ -49,19 +49,25 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .embedders.base import Embedder, normalize
-from .errors import ConfigError
+from ..embedders.base import Embedder, normalize
+from ..errors import ConfigError
+from ..stores.base import VectorStore
+from ..types import Hit
 from .lexical import keyword_query, term_coverage
-from .store import MilvusStore
-from .types import Hit
 
 if TYPE_CHECKING:
     from .rerank import Reranker
 
 __all__ = [
+    "BM25_NORMS",
+    "DEFAULT_BM25_NORM",
     "DEFAULT_DENSE_WEIGHT",
     "DEFAULT_FUSION",
+    "DEFAULT_MMR_LAMBDA",
+    "DEFAULT_RERANK_CANDIDATES",
     "DEFAULT_RRF_K",
+    "FUSIONS",
+    "MODES",
     "RetrievalOptions",
     "SearchInfo",
     "dedupe",
@@ -237,7 +243,7 @@ def fuse_rrf(*lists: list[Hit], rrf_k: int = DEFAULT_RRF_K,
 # ── maximal marginal relevance ──────────────────────────────────────────────
 
 
-def hit_vectors(store: MilvusStore, kb: str, hits: list[Hit]) -> np.ndarray:
+def hit_vectors(store: VectorStore, kb: str, hits: list[Hit]) -> np.ndarray:
     """The stored dense vectors of ``hits`` (rows in hit order, L2-normalised).
 
     Read back from Milvus by id: one query, ~1 ms for 20 hits on Milvus Lite,
@@ -305,7 +311,7 @@ def join_overlapping(first: str, second: str, *, min_overlap: int = 20) -> str:
     return f"{a}\n\n{b}"
 
 
-def expand_hits(store: MilvusStore, kb: str, hits: list[Hit], n: int) -> list[Hit]:
+def expand_hits(store: VectorStore, kb: str, hits: list[Hit], n: int) -> list[Hit]:
     """Merge each hit with up to ``n`` chunks before and after it from the same section.
 
     Neighbours come from the same ``(origin, source)`` and must carry the same
@@ -359,7 +365,7 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def _search(store: MilvusStore, kb: str, embedder: Embedder, query: str, opt: RetrievalOptions,
+def _search(store: VectorStore, kb: str, embedder: Embedder, query: str, opt: RetrievalOptions,
             n: int, query_vector: np.ndarray | None) -> list[Hit]:
     # BM25 gets the query without stop words (dense never sends one).
     keywords = keyword_query(query) if opt.mode != "dense" else ""
@@ -389,7 +395,7 @@ def _search(store: MilvusStore, kb: str, embedder: Embedder, query: str, opt: Re
 
 
 def retrieve(
-    store: MilvusStore,
+    store: VectorStore,
     kb: str,
     embedder: Embedder,
     query: str,

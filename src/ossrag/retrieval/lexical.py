@@ -1,6 +1,6 @@
 """The keyword side of retrieval: what ossrag sends to BM25, and how much of it matched.
 
-    from ossrag.lexical import keyword_query, term_coverage
+    from ossrag.retrieval.lexical import keyword_query, term_coverage
 
     keyword_query("How does Milvus store the data?")   # 'milvus store data'
     keyword_query("Wie speichert Milvus die Daten?")   # 'speichert milvus die daten'
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from .types import Hit
+from ..types import Hit
 
 __all__ = ["STOP_WORDS", "keyword_query", "term_coverage"]
 

@@ -21,8 +21,8 @@ Scores on :class:`~ossrag.types.Hit` are higher-is-better on two scales:
 
 Capabilities (BM25 full-text search, sparse vectors, hybrid search) are
 detected from the target and version and reported by :class:`Capabilities`
-(from :mod:`ossrag.store_caps`, re-exported here); what is missing raises a
-clear error instead of silently degrading.
+(:mod:`ossrag.stores.milvus.caps`); what is missing raises a clear error
+instead of silently degrading.
 """
 
 from __future__ import annotations
@@ -33,31 +33,33 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-# Private names here as before the split (error reading moved to _milvus_errors,
-# capabilities to store_caps), so the code below and its callers read the same.
-from ._milvus_errors import is_connection_error as _is_connection_error
-from ._milvus_errors import lite_failure as _lite_failure
-from ._milvus_errors import looks_like_filter_error as _looks_like_filter_error
-from ._milvus_errors import quiet_pymilvus as _quiet_pymilvus
-from ._milvus_errors import reason as _reason
-from .errors import ConfigError, EmbedderMismatchError, FilterError, StoreError
-from .store_caps import Capabilities, detect_capabilities
-from .types import Hit
+from ..._version import __version__
+from ...errors import ConfigError, EmbedderMismatchError, FilterError, StoreError
+from ...types import Hit
+from ..base import Capabilities, CollectionInfo
+from ._errors import is_connection_error as _is_connection_error
+from ._errors import lite_failure as _lite_failure
+from ._errors import looks_like_filter_error as _looks_like_filter_error
+from ._errors import quiet_pymilvus as _quiet_pymilvus
+from ._errors import reason as _reason
+from .caps import detect_capabilities
 
 __all__ = [
     "LITE_INDEX",
+    "MAX_STR_BYTES",
+    "MAX_TEXT_BYTES",
+    "MAX_TOPK",
+    "META_KEY",
+    "PREFIX",
     "SCHEMA_VERSION",
     "SERVER_INDEX",
     "SERVER_SEARCH_EF",
-    "Capabilities",
-    "CollectionInfo",
     "MilvusStore",
 ]
 
@@ -100,29 +102,6 @@ _CONNECT_HINT = "is the server running? For a local file use --db ./ossrag.db"
 # stores using each so the last close() releases the directory's lock.
 _LITE_USERS: dict[str, int] = {}
 _LITE_LOCK = threading.Lock()
-
-
-@dataclass
-class CollectionInfo:
-    kb: str
-    collection: str
-    embedder: str
-    dim: int
-    rows: int
-    sources: int
-    bm25: bool
-    index: str
-    created_by: str  # ossrag version that created the collection
-    schema: int = 1  # collection layout (SCHEMA_VERSION when created); see SCHEMA_VERSION
-
-
-def _ossrag_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("ossrag")
-    except Exception:
-        return "0+unknown"
 
 
 def _clip(value: Any, limit: int) -> str:
@@ -372,7 +351,7 @@ class MilvusStore:
         name = self.collection_name(kb)
         index = LITE_INDEX if self.kind == "lite" else SERVER_INDEX
         meta = {"embedder": embedder, "dim": dim, "schema": SCHEMA_VERSION,
-                "created_by": _ossrag_version(), "kb": self.normalize_kb(kb)}
+                "created_by": __version__, "kb": self.normalize_kb(kb)}
         with self._call("create_collection") as c:
             # Milvus 2.3 keeps the description, Milvus Lite the properties: write both.
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False,

@@ -1,9 +1,8 @@
 """What a Milvus target can do, from its kind and version.
 
-Used by :class:`~ossrag.store.MilvusStore` when it connects; import
-:class:`Capabilities` from :mod:`ossrag.store`, which re-exports it::
+Used by :class:`~ossrag.stores.milvus.MilvusStore` when it connects::
 
-    from ossrag.store_caps import detect_capabilities
+    from ossrag.stores.milvus.caps import detect_capabilities
 
     caps = detect_capabilities("server", "v2.4.9")
     caps.bm25, caps.hybrid    # (False, True)
@@ -17,34 +16,10 @@ in ``reason`` so that callers raise a clear error instead of silently degrading.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-__all__ = ["Capabilities", "detect_capabilities"]
+from ..base import Capabilities
 
-
-@dataclass
-class Capabilities:
-    """What the Milvus target can do; ``reason`` explains what is missing."""
-
-    kind: str  # "lite" | "server"
-    server_version: str
-    bm25: bool
-    sparse: bool
-    hybrid: bool
-    reason: str = ""
-
-    def describe(self) -> str:
-        """One line for ``ossrag doctor``, e.g. ``Milvus Lite 3.2.2: dense, BM25, hybrid``."""
-        name = (
-            f"Milvus Lite {self.server_version}"
-            if self.kind == "lite"
-            else f"Milvus {self.server_version} server"
-        )
-        feats = ["dense"] + [f for f, ok in (("BM25", self.bm25), ("hybrid", self.hybrid)) if ok]
-        if self.sparse and not self.bm25:
-            feats.insert(1, "sparse")
-        text = f"{name}: {', '.join(feats)}" if len(feats) > 1 else f"{name}: dense only"
-        return f"{text} ({self.reason})" if self.reason else text
+__all__ = ["detect_capabilities"]
 
 
 def _version_tuple(text: str) -> tuple[int, int, int] | None:

@@ -17,12 +17,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .errors import MissingDependencyError
-from .llms import llama_params
+from ..errors import MissingDependencyError
+from ..llms import llama_params
 
-__all__ = ["run"]
+__all__ = [
+    "INSTALL_HINT",
+    "run",
+]
 
-log = logging.getLogger("ossrag.llama_server")
+log = logging.getLogger("ossrag.cli.llama_server")
 INSTALL_HINT = "pip install 'ossrag[local]' 'llama-cpp-python[server]'"
 
 

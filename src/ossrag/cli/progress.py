@@ -1,9 +1,15 @@
-"""A tiny progress bar for long runs: done/total, rate and ETA on stderr.
+"""A tiny progress bar for long runs: done/total, rate and ETA on stderr (the CLI's own).
 
     with Progress(len(texts), label="embedding") as p:
         for batch in batches:
             embed(batch)
             p.update(len(batch))
+
+    with Progress(0, label="embedding", unit="chunks") as bar:
+        kb.ingest("docs/", progress=bar.set if bar.enabled else None)   # library callback
+
+The library never prints; it reports ``progress(done, total)`` to a callback
+and the front end draws.
 
 It draws only when stderr is a terminal (or when forced with ``force=True`` or
 ``OSSRAG_PROGRESS=1``), so pipes, CI logs and ``--json`` output stay clean.
@@ -88,6 +94,11 @@ class Progress:
         """Items per second so far (0 before the first update)."""
         elapsed = self.elapsed
         return self.done / elapsed if elapsed > 0 else 0.0
+
+    def set(self, done: int, total: int) -> None:
+        """Absolute progress, the form library callbacks report (``progress(done, total)``)."""
+        self.total = max(0, int(total))
+        self.update(int(done) - self.done)
 
     def update(self, n: int = 1) -> None:
         """Record ``n`` more items done and redraw at most every ``min_interval`` s."""

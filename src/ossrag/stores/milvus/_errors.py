@@ -1,8 +1,8 @@
-"""Read pymilvus and Milvus Lite failures, for :class:`~ossrag.store.MilvusStore`.
+"""Read pymilvus and Milvus Lite failures, for :class:`~ossrag.stores.milvus.MilvusStore`.
 
 Private to the store, which turns these readings into ossrag errors with hints::
 
-    from ossrag._milvus_errors import is_connection_error, reason
+    from ossrag.stores.milvus._errors import is_connection_error, reason
 
     try:
         client.search(...)

@@ -14,11 +14,18 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from .config import Settings
-from .errors import ConfigError, MissingDependencyError, OssragError
-from .kb import KnowledgeBase
+from ..config import Settings
+from ..errors import ConfigError, MissingDependencyError, OssragError
+from ..kb import KnowledgeBase
+from .progress import Progress
 
-__all__ = ["DEMO_QUESTION", "DEMO_SEARCHES", "demo_docs", "run_demo"]
+__all__ = [
+    "DEMO_QUESTION",
+    "DEMO_SEARCHES",
+    "NEXT_STEPS",
+    "demo_docs",
+    "run",
+]
 
 DEMO_SEARCHES = [
     "How do I point ossrag at a Milvus server?",
@@ -39,13 +46,13 @@ def demo_docs() -> Path:
     packaged = Path(str(resources.files("ossrag"))) / "docs"
     if packaged.is_dir() and any(packaged.glob("*.md")):
         return packaged
-    repo = Path(__file__).resolve().parents[2] / "docs"
+    repo = Path(__file__).resolve().parents[3] / "docs"
     if repo.is_dir():
         return repo
     raise ConfigError("the bundled docs are missing", hint="reinstall ossrag: pip install --force-reinstall ossrag")
 
 
-def run_demo(settings: Settings, *, model: str | None = None, answer: bool = True) -> int:
+def run(settings: Settings, *, model: str | None = None, answer: bool = True) -> int:
     docs = demo_docs()
     with tempfile.TemporaryDirectory(prefix="ossrag-demo-") as tmp:
         db = str(Path(tmp) / "demo.db")
@@ -54,7 +61,9 @@ def run_demo(settings: Settings, *, model: str | None = None, answer: bool = Tru
         print(f"ossrag demo: ingesting {docs} into a temporary knowledge base (Milvus Lite, {db})")
         with KnowledgeBase(settings=settings) as kb:
             t0 = time.perf_counter()
-            report = kb.ingest(str(docs), include=["**/*.md"], progress=sys.stderr.isatty())
+            with Progress(0, label="embedding", unit="chunks") as bar:
+                report = kb.ingest(str(docs), include=["**/*.md"],
+                                   progress=bar.set if bar.enabled else None)
             print(f"  {report.summary()} with embedder {kb.embedder.name}; "
                   f"search mode {kb.default_mode}")
             t1 = time.perf_counter()

@@ -1,0 +1,37 @@
+"""``ossrag ingest SOURCE... [--include GLOB] [--exclude GLOB] [--meta K=V] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..config import Settings
+from ..kb import KnowledgeBase
+from ..retrieval.filters import parse_meta
+from .output import print_json
+from .progress import Progress
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    kb = KnowledgeBase(settings=settings)
+    with Progress(0, label="embedding", unit="chunks") as bar:
+        report = kb.ingest(
+            *args.sources,
+            include=args.include,
+            exclude=args.exclude,
+            splitter=args.splitter,
+            chunk_size=args.chunk_size,
+            chunk_overlap=args.chunk_overlap,
+            metadata=parse_meta(args.meta),
+            prune=not args.no_prune,
+            progress=bar.set if bar.enabled else None,
+        )
+    if args.json:
+        print_json(report.to_dict())
+    else:
+        print(f"{kb.name}: {report.summary()}")
+        for s in report.skipped:
+            print(f"  skipped {s.source}: {s.reason}", file=sys.stderr)
+    return 0

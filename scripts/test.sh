@@ -16,6 +16,11 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
         || echo "warning: could not install chromium; browser tests will be skipped" >&2
 fi
 
+# Habits first: lint, types and the layer contracts (docs/architecture.md), then the tests.
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy
+.venv/bin/lint-imports --no-cache
+
 # Fail (not skip) when a real component the suite relies on is missing.
 export OSSRAG_REQUIRE_SERVER=1 OSSRAG_REQUIRE_LLM=1 OSSRAG_REQUIRE_ST=1
 exec .venv/bin/python -m pytest "$@"

@@ -17,9 +17,9 @@ import pytest
 from fixtures_llm import smollm2_path  # noqa: F401  (fixture)
 from ossrag import KnowledgeBase
 from ossrag.answering.agent import AGENT_SYSTEM, FINAL_NUDGE, PROMPT_SYSTEM, Agent, AgentAnswer
+from ossrag.answering.prompts import format_passage
 from ossrag.errors import LLMError
 from ossrag.llms.openai_compat import OpenAICompatLLM
-from ossrag.answering.prompts import format_passage
 from ossrag.types import Hit
 from replay_server import ReplayServer
 

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from ossrag.cli.progress import Progress
 from ossrag.embedders import SPECS, Embedder, embed_all, make_embedder
 from ossrag.errors import ConfigError, EmbedderError, MissingDependencyError
-from ossrag.cli.progress import Progress
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

@@ -309,8 +309,8 @@ def test_run_cli_prints_table_misses_and_json(tiny_kb, tmp_path: Path, capsys) -
     import argparse
     import json
 
-    from ossrag.config import Settings
     from ossrag.cli.evaluate import run as run_cli
+    from ossrag.config import Settings
 
     data = tmp_path / "q.jsonl"
     data.write_text(

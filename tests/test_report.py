@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from ossrag.config import Settings
-from ossrag.errors import ConfigError
 from ossrag.cli.compare import run as cmd_compare
 from ossrag.cli.compare import run_report as cmd_report
+from ossrag.config import Settings
+from ossrag.errors import ConfigError
 from ossrag.evaluation.report import (
     summary_markdown,
     svg_bars,

@@ -24,8 +24,6 @@ from ossrag.cli import main as cli_main
 from ossrag.embedders import make_embedder
 from ossrag.embedders.base import Embedder
 from ossrag.errors import ConfigError, FilterError
-from ossrag.retrieval.lexical import keyword_query
-from ossrag.retrieval.rerank import CrossEncoderReranker, LLMReranker, make_reranker, parse_ranking
 from ossrag.retrieval import (
     RetrievalOptions,
     dedupe,
@@ -35,6 +33,8 @@ from ossrag.retrieval import (
     mmr_select,
     term_coverage,
 )
+from ossrag.retrieval.lexical import keyword_query
+from ossrag.retrieval.rerank import CrossEncoderReranker, LLMReranker, make_reranker, parse_ranking
 from ossrag.stores.milvus import MilvusStore
 from ossrag.types import Hit
 from replay_server import ReplayServer

@@ -11,8 +11,6 @@ import pytest
 
 from fixtures_llm import smollm2_path  # noqa: F401  (fixture)
 from ossrag import KnowledgeBase
-from ossrag.errors import ConfigError, LLMResponseError
-from ossrag.llms.openai_compat import OpenAICompatLLM
 from ossrag.answering.schema import (
     extract_json,
     load_schema,
@@ -22,6 +20,8 @@ from ossrag.answering.schema import (
     with_citations,
 )
 from ossrag.answering.structured import StructuredAnswer, ask_structured, structured_answer
+from ossrag.errors import ConfigError, LLMResponseError
+from ossrag.llms.openai_compat import OpenAICompatLLM
 from replay_server import ReplayServer
 
 DATA = Path(__file__).parent / "data" / "agent"

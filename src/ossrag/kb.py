@@ -59,8 +59,8 @@ class KnowledgeBase:
             settings = Settings.load({"uri": uri, "kb": name, "token": token})
         elif uri is not None or name is not None or token is not None:
             # A copy: the caller's Settings stay as they were given.
-            given = {"uri": uri, "kb": name, "token": token}
-            settings = dataclasses.replace(settings, **{k: v for k, v in given.items() if v is not None})
+            settings = dataclasses.replace(settings, uri=uri or settings.uri, kb=name or settings.kb,
+                                           token=token or settings.token)
         self.settings = settings
         self.name = self.settings.kb
         self.store: VectorStore = store or make_store(self.settings.uri, self.settings.token,

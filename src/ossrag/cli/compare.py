@@ -10,7 +10,13 @@ from pathlib import Path
 from ..config import DEFAULT_RUNS_DB, Settings
 from ..evaluation.compare import parse_efforts, run_compare
 from ..evaluation.datasets import load_questions
-from ..evaluation.report import DEFAULT_REPORT, load_run, markdown_table, render_html, summary_markdown
+from ..evaluation.report import (
+    DEFAULT_REPORT,
+    load_run,
+    markdown_table,
+    render_html,
+    summary_markdown,
+)
 from ..kb import KnowledgeBase
 from .output import print_json
 from .parser import search_kwargs

@@ -40,10 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..answering.run import TEMPLATES, AnswerRun
 from ..config import DEFAULT_RUNS_DB, EFFORTS
 from ..errors import ConfigError, OssragError, StreamInterruptedError
 from ..llms.base import LLM
-from ..answering.run import TEMPLATES, AnswerRun
 from ..types import Hit
 from .pricing import PriceTable
 from .runs import RunStore, effort_key, effort_label

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, FilterError, OssragError, StoreError
-from .datasets import Question, load_questions
+from .datasets import Question
 from .metrics import first_relevant_rank, ndcg_at, recall_at, reciprocal_rank
 
 if TYPE_CHECKING:

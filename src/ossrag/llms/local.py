@@ -49,11 +49,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..config import EFFORTS
 from ..errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoundError
 from ..types import StreamEvent, Usage
 from . import llama_params
 from .base import Completion, Message, collect
-from ..config import EFFORTS
 from .harmony import HarmonyStreamParser, render_prompt
 from .reasoning import InlineReasoningSplitter
 

@@ -16,11 +16,21 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
         || echo "warning: could not install chromium; browser tests will be skipped" >&2
 fi
 
+# The second dev set's corpus (Sphinx's own docs: HTML and _sources/*.rst.txt) and a
+# real MkDocs build come from Debian packages, never from the repository.
+if [ ! -d /usr/share/doc/sphinx-doc/html/_sources ] || [ ! -d /usr/share/doc/mkdocs-literate-nav-doc/html ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        (apt-get update -qq && apt-get install -y -qq --no-install-recommends sphinx-doc mkdocs-literate-nav-doc >/dev/null) \
+            || echo "warning: could not install sphinx-doc/mkdocs-literate-nav-doc" >&2
+    fi
+fi
+
 # Habits first: lint, types and the layer contracts (docs/architecture.md), then the tests.
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
 
-# Fail (not skip) when a real component the suite relies on is missing.
-export OSSRAG_REQUIRE_SERVER=1 OSSRAG_REQUIRE_LLM=1 OSSRAG_REQUIRE_ST=1
+# Fail (not skip) when a real component the suite relies on is missing
+# (corpora: the Milvus docs at ../shared/corpora/milvus_docs or $OSSRAG_CORPUS, and the apt docs).
+export OSSRAG_REQUIRE_SERVER=1 OSSRAG_REQUIRE_LLM=1 OSSRAG_REQUIRE_ST=1 OSSRAG_REQUIRE_CORPUS=1
 exec .venv/bin/python -m pytest "$@"

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
+from _corpus import MILVUS_DOCS, needs_milvus_docs
 from fixtures_llm import smollm2_path  # noqa: F401  (fixture)
 from ossrag import KnowledgeBase, LLMConnectionError
 from ossrag.answering.prompts import build_messages, extract_citations
 from ossrag.types import Hit
 from replay_server import ReplayServer
 
-FAQ = Path("/work/shared/corpora/milvus_docs/en/faq")
+FAQ = MILVUS_DOCS / "en" / "faq"
 
 DOC = """# Storage
 
@@ -199,7 +200,7 @@ def test_cli_missing_key_names_the_variable(tmp_path: Path) -> None:
 
 @pytest.mark.llm
 @pytest.mark.usefixtures("smollm2_path")
-@pytest.mark.skipif(not FAQ.is_dir(), reason="shared corpus not present")
+@needs_milvus_docs
 def test_ask_json_on_faq_with_local_model(tmp_path: Path) -> None:
     db = str(tmp_path / "faq.db")
     assert _cli("--db", db, "ingest", str(FAQ), cwd=tmp_path, env={}).returncode == 0

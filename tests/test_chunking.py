@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from _corpus import MILVUS_DOCS, needs_milvus_docs
 from ossrag.errors import ConfigError
 from ossrag.ingest.chunking import chunk_document, is_meaningful, split_text
 from ossrag.ingest.loaders import discover, parse
 from ossrag.types import Document, RawSource
 
-CORPUS = Path("/work/shared/corpora/milvus_docs")
+CORPUS = MILVUS_DOCS
 PRODUCT_FAQ = CORPUS / "en" / "faq" / "product_faq.md"
-needs_corpus = pytest.mark.skipif(not PRODUCT_FAQ.is_file(), reason="shared corpus not present")
+needs_corpus = needs_milvus_docs
 
 
 def md(text: str, title: str = "", fmt: str = "markdown") -> Document:

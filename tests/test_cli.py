@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path("/work/shared/corpora/milvus_docs")
+from _corpus import MILVUS_DOCS
+
+CORPUS = MILVUS_DOCS
 FAQ = CORPUS / "en" / "faq"
 
 

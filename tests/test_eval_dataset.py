@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from _corpus import MILVUS_DOCS, needs_milvus_docs
 from ossrag.errors import ConfigError
 from ossrag.evaluation.datasets import Question, load_questions, parse_question
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT / "bench" / "data" / "milvus_docs_questions.jsonl"
-CORPUS = Path("/work/shared/corpora/milvus_docs")
+CORPUS = MILVUS_DOCS
 EN = CORPUS / "en"
-needs_corpus = pytest.mark.skipif(not (EN / "faq").is_dir(), reason="shared corpus not present")
+needs_corpus = needs_milvus_docs
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _ATX = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)[ \t#]*$")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from _corpus import MILVUS_DOCS, needs_milvus_docs
 from ossrag.errors import LoadError, SourceError
 from ossrag.ingest import loaders
 from ossrag.ingest.loaders import (
@@ -33,9 +34,9 @@ from ossrag.ingest.loaders import (
 )
 from ossrag.types import RawSource, Skipped
 
-CORPUS = Path("/work/shared/corpora/milvus_docs")
+CORPUS = MILVUS_DOCS
 FAQ = CORPUS / "en" / "faq"
-needs_corpus = pytest.mark.skipif(not FAQ.is_dir(), reason="shared Milvus docs corpus not present")
+needs_corpus = needs_milvus_docs
 
 
 def _split(items: SourceSet) -> tuple[dict[str, RawSource], dict[str, str]]:
@@ -481,6 +482,8 @@ def test_markdown_front_matter() -> None:
     assert doc.metadata == {
         "id": "product_faq.md",
         "summary": "Answers to frequently asked questions.",
+        "parser": "markdown",
+        "detected_by": "name",
     }
     assert doc.text == "\n# Product FAQ\n\nBody.\n"
     assert doc.source_hash and doc.fmt == "markdown"

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from _corpus import MILVUS_DOCS, needs_milvus_docs
 from ossrag import KnowledgeBase
 from ossrag.errors import SourceError
 
-FAQ = Path("/work/shared/corpora/milvus_docs/en/faq")
+FAQ = MILVUS_DOCS / "en" / "faq"
 
 A = """---
 title: Alpha
@@ -130,7 +131,7 @@ def test_metadata_and_filters(kb: KnowledgeBase, corpus: Path) -> None:
     assert hits[0].metadata["team"] == "infra"
 
 
-@pytest.mark.skipif(not FAQ.is_dir(), reason="shared corpus not present")
+@needs_milvus_docs
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
 def test_tutorial_question_finds_storage_faq(faq_kb: KnowledgeBase, mode: str) -> None:
     hits = faq_kb.search("How is data stored in milvus?", k=3, mode=mode)

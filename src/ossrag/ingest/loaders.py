@@ -42,7 +42,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from ossrag.errors import SourceError
-from ossrag.ingest.parsers import parse, split_front_matter
+from ossrag.ingest.parsers import FORMATS, format_for_name, parse, split_front_matter
+from ossrag.ingest.parsers._text import looks_binary
 from ossrag.types import RawSource, Skipped
 
 __all__ = [
@@ -59,17 +60,6 @@ __all__ = [
     "split_front_matter",
 ]
 
-FORMATS: dict[str, str] = {
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".mdx": "markdown",
-    ".txt": "text",
-    ".text": "text",
-    ".rst": "rst",
-    ".html": "html",
-    ".htm": "html",
-    ".pdf": "pdf",
-}
 MAX_FILE_BYTES = 50 * 1024 * 1024  # one document; anything larger is almost surely not prose
 MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024  # a zip fetched from a URL is held in memory
 
@@ -87,12 +77,27 @@ _MAGIC = re.compile(r"[*?\[]")
 
 
 def detect_format(name: str) -> str | None:
-    """Format of a file by its extension, or None when ossrag cannot read it.
+    """Format of a file by its name, or None when ossrag cannot read it.
 
-    >>> detect_format("en/faq/product_faq.md"), detect_format("logo.png")
-    ('markdown', None)
+    Compound suffixes count: Sphinx's ``_sources/x.rst.txt`` is reST and
+    ``x.md.txt`` Markdown.  Plain ``.txt`` is "text", whose content
+    :func:`~ossrag.ingest.parsers.parse` sniffs for reST or Markdown.
+
+    >>> detect_format("en/faq/product_faq.md"), detect_format("_sources/a.rst.txt"), detect_format("logo.png")
+    ('markdown', 'rst', None)
     """
-    return FORMATS.get(PurePosixPath(name).suffix.lower())
+    return format_for_name(name)
+
+
+def _format_or_text(name: str) -> str | None:
+    """A found file's format; a file without any suffix (README, NOTES) is read as text.
+
+    Its content then decides (reST, Markdown or plain text); binaries are
+    reported by ``parse`` as such.
+    """
+    if not PurePosixPath(name).suffix:
+        return "text"
+    return detect_format(name)
 
 
 # ---------------------------------------------------------------- patterns
@@ -241,10 +246,9 @@ class SourceSet:
         """None: silently not part of the set; Skipped: reported; str: the format."""
         if not self._selected(rel):
             return None
-        fmt = detect_format(rel)
+        fmt = _format_or_text(rel)
         if fmt is None:
-            suffix = PurePosixPath(rel).suffix.lower() or "(no extension)"
-            return Skipped(self.origin, rel, f"unsupported format {suffix}")
+            return Skipped(self.origin, rel, f"unsupported format {PurePosixPath(rel).suffix.lower()}")
         return fmt
 
     def _iter_dir(self) -> Iterator[RawSource | Skipped]:
@@ -267,14 +271,18 @@ class SourceSet:
                 yield self._read_file(Path(dirpath) / name, rel, verdict)
 
     def _read_file(self, path: Path, rel: str, fmt: str | None = None) -> RawSource | Skipped:
-        fmt = fmt or detect_format(rel)
+        fmt = fmt or _format_or_text(rel)
         if fmt is None:
-            suffix = path.suffix.lower() or "(no extension)"
-            return Skipped(self.origin, rel, f"unsupported format {suffix}")
+            return Skipped(self.origin, rel, f"unsupported format {path.suffix.lower()}")
         try:
             size = path.stat().st_size
             if size > MAX_FILE_BYTES:
                 return Skipped(self.origin, rel, _too_large(size))
+            if not path.suffix:  # peek first: a large binary is not read whole
+                with open(path, "rb") as fh:
+                    why = _not_a_document(fh.read(8192))
+                if why:
+                    return Skipped(self.origin, rel, why)
             data = path.read_bytes()
         except OSError as exc:
             return Skipped(self.origin, rel, f"cannot read file: {exc.strerror or exc}")
@@ -320,7 +328,17 @@ class SourceSet:
                 if len(data) > MAX_FILE_BYTES:
                     yield Skipped(self.origin, rel, _too_large(len(data)))
                     continue
-                yield RawSource(self.origin, rel, data, verdict)
+                why = _not_a_document(data) if not PurePosixPath(rel).suffix else None
+                yield Skipped(self.origin, rel, why) if why else RawSource(self.origin, rel, data, verdict)
+
+
+def _not_a_document(head: bytes) -> str | None:
+    """Why a file without an extension is not read as text (a binary, a script), or None."""
+    if head.startswith(b"#!"):
+        return "a script (#! line) without an extension, not a document"
+    if looks_binary(head):
+        return "a binary file without an extension"
+    return None
 
 
 def _too_large(size: int) -> str:
@@ -370,9 +388,9 @@ def discover(
                     hint="check that the download finished; `unzip -t FILE` tests an archive",
                 )
             return SourceSet(str(path), "zip", inc, exc)
-        if detect_format(path.name) is None:
+        if _format_or_text(path.name) is None:
             raise SourceError(
-                f"unsupported format {path.suffix.lower() or '(no extension)'}: {spec}",
+                f"unsupported format {path.suffix.lower()}: {spec}",
                 hint="ossrag reads " + ", ".join(sorted(FORMATS)) + " files and .zip archives",
             )
         return SourceSet(str(path.parent), "file", inc, exc, only=path.name)

@@ -36,9 +36,9 @@ import openai  # noqa: E402
 from ossrag import KnowledgeBase  # noqa: E402
 from ossrag.answering.prompts import build_messages  # noqa: E402
 from ossrag.answering.run import AnswerRun  # noqa: E402
+from ossrag.evaluation.corpora import milvus_docs  # noqa: E402
 from ossrag.llms.openai_compat import OpenAICompatLLM  # noqa: E402
 
-FAQ = Path("/work/shared/corpora/milvus_docs/en/faq")
 QUESTIONS = ROOT / "bench" / "data" / "milvus_docs_questions.jsonl"
 
 
@@ -96,7 +96,7 @@ def main() -> int:
         client = openai.OpenAI(base_url=base, api_key="not-needed", max_retries=0, timeout=300)
         llm = OpenAICompatLLM("llamacpp:smollm2", base_url=base)
         with tempfile.TemporaryDirectory() as tmp, KnowledgeBase(uri=f"{tmp}/b.db", name="b") as kb:
-            kb.ingest(str(FAQ))
+            kb.ingest(str(milvus_docs(ROOT) / "en" / "faq"))
             direct(client, [{"role": "user", "content": "warm up"}], 4)
             for i, q in enumerate(qs):
                 def ours(q: str = q) -> tuple[float, float, float, list]:

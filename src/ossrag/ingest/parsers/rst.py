@@ -69,6 +69,8 @@ _NOT_TERM = re.compile(
 def rst_to_markdown(text: str) -> tuple[str, str]:
     """reStructuredText as Markdown-like text, and its title (see the module docstring)."""
     conv = _Rst()
+    # A role or link wrapped onto the next line (`:doc:`the\n   guide <g>``) is one span.
+    text = re.sub(r"((?<![`\w]):[\w:+-]+:`[^`\n]+)\n[ \t]*([^`\n]*`)", r"\1 \2", text)
     body = conv.lines(text.split("\n"))
     out = re.sub(r"\n{3,}", "\n\n", "\n".join(body)).strip("\n") + "\n"
     return reopen_sections(out), conv.titles[0] if conv.titles else ""

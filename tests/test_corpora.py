@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -33,7 +34,7 @@ RELEASE = _zip({"en/faq/product_faq.md": "# Product FAQ\n\nMilvus stores data.\n
 
 
 class _Handler(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         type(self).hits.append(self.path)
@@ -83,7 +84,7 @@ def test_env_var_wins_and_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("OSSRAG_CORPUS", str(_fake_corpus(tmp_path / "mine")))
     assert corpora.milvus_docs(tmp_path, download=False) == (tmp_path / "mine").resolve()
     monkeypatch.setenv("OSSRAG_CORPUS", str(tmp_path))
-    with pytest.raises(SourceError, match="OSSRAG_CORPUS=.* is not the Milvus docs"):
+    with pytest.raises(SourceError, match=r"OSSRAG_CORPUS=.* is not the Milvus docs"):
         corpora.milvus_docs(tmp_path, download=False)
 
 

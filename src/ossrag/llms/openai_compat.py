@@ -49,7 +49,7 @@ from ..errors import (
     classify,
 )
 from ..types import StreamEvent, ToolCall, Usage
-from .base import Completion, Message, collect
+from .base import Completion, Message, collect, content_text
 from .providers import KEY_OVERRIDE_ENV, Provider, resolve
 from .reasoning import InlineReasoningSplitter, reasoning_from, split_inline, usage_from
 
@@ -91,14 +91,6 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     return dict(obj.model_dump())
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
 class _Turn:
     """Accumulates one response (streamed or not) into events."""
 
@@ -130,7 +122,7 @@ class _Turn:
             reasoning = reasoning_from(delta)
             if reasoning:
                 out.append(StreamEvent(type="reasoning", delta=reasoning))
-            content = _text_of(delta.get("content"))
+            content = content_text(delta.get("content"))
             if content:
                 out += self._events(self.splitter.feed(content))
             for tc in delta.get("tool_calls") or []:
@@ -152,7 +144,7 @@ class _Turn:
         out: list[StreamEvent] = []
         reasoning = reasoning_from(msg)
         split = split_inline(
-            _text_of(msg.get("content")),
+            content_text(msg.get("content")),
             pre_opened=self.pre_opened,
             incomplete=self.finish_reason == "length",
         )

@@ -32,6 +32,7 @@ __all__ = [
     "InlineReasoningSplitter",
     "InlineSplit",
     "details_text",
+    "partial_suffix",
     "reasoning_from",
     "split_inline",
     "usage_from",
@@ -93,7 +94,7 @@ def usage_from(usage: Mapping[str, Any] | None) -> Usage | None:
     )
 
 
-def _partial_suffix(buf: str, markers: tuple[str, ...]) -> int:
+def partial_suffix(buf: str, markers: tuple[str, ...] | list[str]) -> int:
     """Length of the longest tail of ``buf`` that could still grow into one of ``markers``."""
     best = 0
     for marker in markers:
@@ -174,7 +175,7 @@ class InlineReasoningSplitter:
                     self.truncated = True  # the block was never closed
                     return
                 # Hold back what could be the start of </think> and the whitespace before it.
-                keep = _partial_suffix(self._buf, (CLOSE,))
+                keep = partial_suffix(self._buf, (CLOSE,))
                 head = self._buf[: len(self._buf) - keep]
                 cut = len(head.rstrip())
                 out.append(("reasoning", head[:cut]))
@@ -198,7 +199,7 @@ class InlineReasoningSplitter:
                     else:
                         self.stray_close = True
                     continue
-                keep = 0 if final else _partial_suffix(self._buf, (OPEN, CLOSE))
+                keep = 0 if final else partial_suffix(self._buf, (OPEN, CLOSE))
                 self._emit_text(self._buf[: len(self._buf) - keep], out)
                 self._buf = self._buf[len(self._buf) - keep :]
                 return

@@ -17,8 +17,10 @@ Two paths:
   ended could be told apart. The raw text goes
   through :class:`HarmonyStreamParser`; ``<|return|>``/``<|call|>`` end the turn.
 * **other chat models** (SmolLM2, Qwen, ...): ``create_chat_completion`` with
-  the GGUF's own chat template. Effort does not apply and is ignored;
-  ``<think>...</think>`` in the output is split into reasoning
+  the GGUF's own chat template (Gemma GGUFs without one get llama-cpp-python's
+  ``gemma`` format instead of its ``[INST]`` guess: :func:`fallback_chat_format`).
+  Effort does not apply and is ignored; ``<think>...</think>`` in the output is
+  split into reasoning
   (:class:`~ossrag.llms.reasoning.InlineReasoningSplitter`).
 
 Sampling defaults: gpt-oss uses OpenAI's recommended ``temperature=1.0,
@@ -199,8 +201,28 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int, verbose: bool) -> t
                     hint="is it a complete GGUF file? Models newer than the installed "
                     "llama-cpp-python need an upgrade: pip install -U llama-cpp-python",
                 ) from exc
+            fallback = fallback_chat_format(model.metadata or {})
+            if fallback:
+                model.chat_format = fallback
             _CACHE[key] = (model, _ModelLock(path.name))
         return _CACHE[key]
+
+
+def fallback_chat_format(meta: dict[str, Any]) -> str | None:
+    """llama-cpp-python's chat format for a GGUF without a chat template, where its guess is wrong.
+
+    With no ``tokenizer.chat_template`` llama-cpp-python falls back to Llama 2's
+    ``[INST]`` format, which Gemma models do not know (the ``local:gemma3``
+    GGUF has no template: under ``[INST]`` it answered with more ``[/INST]``
+    questions); its ``gemma`` format writes Gemma's ``<start_of_turn>`` turns.
+    That format drops system messages, and a template-less GGUF counts as having
+    no system role, so :meth:`LocalLLM._chat_messages` merges them into the
+    first user turn.
+    """
+    if meta.get("tokenizer.chat_template"):
+        return None
+    arch = str(meta.get("general.architecture", "")).lower()
+    return "gemma" if arch.startswith("gemma") else None
 
 
 def clear_model_cache() -> None:
@@ -289,8 +311,9 @@ class LocalLLM:
         meta = self._llm.metadata or {}
         template = str(meta.get("tokenizer.chat_template", ""))
         self._template_has_system = "system" in template
-        #: Extra ``Llama.generate`` arguments for the harmony path (e.g. a
-        #: ``LlamaGrammar``; the tests use one to make a small model write harmony).
+        #: Extra sampling arguments: ``Llama.generate``'s on the harmony path (e.g. a
+        #: ``LlamaGrammar``; the tests use one to make a small model write harmony),
+        #: ``create_chat_completion``'s on the chat path (``repeat_penalty``, ``top_k``...).
         self.sampling_overrides: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -475,6 +498,7 @@ class LocalLLM:
             "stop": list(stop or []),
             "seed": self.seed,
             "response_format": rf,
+            **self.sampling_overrides,
         }
         chat = self._chat_messages(messages, merge_system=not self._template_has_system)
         prompt_tokens = self._chat_prompt_tokens(chat)
@@ -531,8 +555,15 @@ class LocalLLM:
         llm = self._llm
         template = (llm.metadata or {}).get("tokenizer.chat_template")
         model = getattr(llm, "_model", None)
-        if not template or model is None:  # no template: llama-cpp-python guesses a format
-            return self.count_tokens("\n".join(m["content"] for m in chat))
+        if not template or model is None:  # no template: a named llama-cpp-python format
+            from llama_cpp import llama_chat_format
+
+            name = str(getattr(llm, "chat_format", "") or "").replace("-", "_")
+            formatter = getattr(llama_chat_format, f"format_{name}", None)
+            if formatter is None:
+                return self.count_tokens("\n".join(m["content"] for m in chat))
+            prompt = formatter(messages=chat).prompt
+            return len(llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True))
 
         def tok_text(tid: int) -> str:
             return str(model.token_get_text(tid)) if tid != -1 else ""

@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from ossrag import KnowledgeBase  # noqa: E402
+from ossrag.cli.progress import Progress  # noqa: E402
 from ossrag.evaluation import corpora  # noqa: E402
 from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
 from ossrag.evaluation.metrics import matches, ndcg_at, recall_at, reciprocal_rank  # noqa: E402
@@ -117,7 +118,8 @@ def open_kb(splitter: str, results: Path, corpus: Path, include: list[str], pref
         if stale or reingest:
             kb.store.drop(KB, missing_ok=True)
         t0 = time.perf_counter()
-        report = kb.ingest(str(corpus), include=include, splitter=splitter, progress=True)
+        with Progress(0, label="embedding", unit="chunks", force=True) as bar:
+            report = kb.ingest(str(corpus), include=include, splitter=splitter, progress=bar.set)
         print(f"[{splitter}] ingested in {time.perf_counter() - t0:.0f}s: {report.summary()}",
               file=sys.stderr)
     return kb

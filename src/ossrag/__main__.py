@@ -1,6 +1,6 @@
-"""``python -m ossrag`` runs the CLI."""
+"""``python -m ossrag`` runs the ``ossrag`` command."""
 
-from .cli import main
+from .main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

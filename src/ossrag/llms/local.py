@@ -66,6 +66,7 @@ __all__ = [
     "bundled_model_path",
     "clear_model_cache",
     "default_threads",
+    "fallback_chat_format",
     "is_harmony_model",
     "resolve_model_path",
 ]

@@ -49,6 +49,7 @@ from ._errors import looks_like_filter_error as _looks_like_filter_error
 from ._errors import quiet_pymilvus as _quiet_pymilvus
 from ._errors import reason as _reason
 from .caps import detect_capabilities
+from .lite_lock import lock_holder
 
 __all__ = [
     "LITE_INDEX",
@@ -163,11 +164,18 @@ class MilvusStore:
             if path:
                 self._release_lite()
                 if self._lite_in_use(path):
+                    holder = lock_holder(path)
+                    if holder.server_url:
+                        hint = (f"reach its knowledge bases through that server ({holder.server_url}"
+                                "/v1/search, /v1/chat/completions, its MCP endpoint /mcp or the "
+                                "page at /), or stop it first")
+                    else:
+                        hint = ("Milvus Lite allows one process per database: stop the other "
+                                "process first, or use a Milvus server with --uri")
                     raise StoreError(
                         f"database file {path} is in use by another ossrag/Milvus "
-                        "Lite process",
-                        hint="Milvus Lite allows one process per database: stop the other "
-                        "process first, or use a Milvus server with --uri",
+                        f"Lite process ({holder.describe()})",
+                        hint=hint,
                     ) from exc
                 raise StoreError(
                     f"cannot open the Milvus Lite database {path}: {_lite_failure(path, exc)}",

@@ -1,0 +1,56 @@
+"""The FastAPI application behind ``ossrag serve``: one thin front end on the library.
+
+    from ossrag.server import ServerConfig, create_app
+    app = create_app(Settings.load(), ServerConfig())      # uvicorn.run(app, host=..., port=...)
+
+Routes live in one module each (``health``, ``chat``, ``responses``, ``api``,
+``mcp``, ``page``); this module wires them to one :class:`ServerState`, the
+error handlers (OpenAI-style error objects) and the :class:`Guard` middleware
+(Origin, key, body size, per-client concurrency). The OpenAPI document is at
+``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .._version import __version__
+from ..config import Settings
+from . import health
+from .config import ServerConfig
+from .errors import install_handlers
+from .security import Guard
+from .state import ServerState
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings, config: ServerConfig, state: ServerState | None = None) -> FastAPI:
+    """The app for ``settings`` (the Milvus target, models) and ``config`` (how it serves)."""
+    config.check()
+    state = state or ServerState(settings, config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.open()
+        try:
+            yield
+        finally:
+            state.close()
+
+    app = FastAPI(title="ossrag", version=__version__, lifespan=lifespan,
+                  description="Your documents behind OpenAI-compatible Chat Completions and "
+                              "Responses APIs, with sources on every answer.")
+    app.state.ossrag = state
+    install_handlers(app)
+    app.include_router(health.router)
+    if config.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(Guard, config=config)  # outermost: runs before CORS and the routes
+    return app

@@ -145,6 +145,14 @@ class VectorStore(Protocol):
         """The chunks of one source at ``chunk_indexes``, in order (context expansion)."""
         ...
 
+    def get_chunks(self, kb: str, ids: list[str]) -> list[Hit]:
+        """The chunks with these ids, in the order asked; unknown ids are absent."""
+        ...
+
+    def source_chunks(self, kb: str, source: str, origin: str | None = None) -> list[Hit]:
+        """Every chunk of one source (of one ``origin`` when given), in document order."""
+        ...
+
     def close(self) -> None:
         """Release connections and locks; the store may be reopened by using it again."""
         ...

@@ -188,6 +188,14 @@ class VectorStoreSuite:
         vectors = store.get_vectors(kb_name, [rows[2]["id"], "missing"])
         assert list(vectors) == [rows[2]["id"]]
         np.testing.assert_allclose(vectors[rows[2]["id"]], rows[2]["vector"], atol=1e-6)
+        got = store.get_chunks(kb_name, [rows[5]["id"], "missing", rows[1]["id"]])
+        assert [h.id for h in got] == [rows[5]["id"], rows[1]["id"]]  # the order asked
+        assert got[0].text == rows[5]["text"] and got[0].heading == rows[5]["heading"]
+        whole = store.source_chunks(kb_name, source)
+        assert [h.chunk_index for h in whole] == list(range(10))
+        assert all(h.origin == origin for h in whole)
+        assert [h.chunk_index for h in store.source_chunks(kb_name, source, origin="/other")] == []
+        assert store.source_chunks(kb_name, "no/such.md") == []
 
     def test_k_larger_than_collection_and_empty_collection(self, store: VectorStore,
                                                           kb_name: str) -> None:

@@ -639,6 +639,31 @@ class MilvusStore:
         hits = [_hit(r["id"], 0.0, r) for r in rows]
         return sorted(hits, key=lambda h: (h.chunk_index, h.id))
 
+    def get_chunks(self, kb: str, ids: list[str]) -> list[Hit]:
+        """The stored chunks with these ids (score 0), in the order asked; unknown ids are absent."""
+        if not ids:
+            return []
+        self._metadata(kb)
+        found: dict[str, Hit] = {}
+        for start in range(0, len(ids), 1000):
+            expr = "id in [" + ", ".join(_quote(i) for i in ids[start : start + 1000]) + "]"
+            with self._call("query", kb) as c:
+                rows = c.query(self.collection_name(kb), filter=expr, output_fields=["id", *_OUTPUT],
+                               consistency_level="Strong", timeout=self.timeout)
+            found.update((str(r["id"]), _hit(r["id"], 0.0, r)) for r in rows)
+        return [found[i] for i in dict.fromkeys(ids) if i in found]
+
+    def source_chunks(self, kb: str, source: str, origin: str | None = None) -> list[Hit]:
+        """Every chunk of one source (of one ``origin`` when given), in document order."""
+        self._metadata(kb)
+        expr = f"source == {_quote(source)}" + (f" and origin == {_quote(origin)}" if origin else "")
+        with self._call("query", kb) as c:
+            rows = c.query(self.collection_name(kb), filter=expr, output_fields=["id", *_OUTPUT],
+                           consistency_level="Strong", timeout=self.timeout,
+                           limit=MAX_TOPK)
+        hits = [_hit(r["id"], 0.0, r) for r in rows]
+        return sorted(hits, key=lambda h: (h.origin, h.chunk_index, h.id))
+
 
 def _hit(hid: Any, score: float, e: dict[str, Any]) -> Hit:
     md = e.get("metadata")

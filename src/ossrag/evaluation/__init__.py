@@ -1,5 +1,5 @@
 """Evaluation: retrieval metrics and ``eval retrieval`` (``metrics``, ``retrieval_eval``), labelled
 question sets (``datasets``), ``compare`` runs stored in SQLite (``compare``, ``runs``, ``scoring``,
-``pricing``) and their HTML report (``report``)."""
+``judge``, ``pricing``) and their HTML report (``report``, plots in ``report_svg``)."""
 
 __all__: list[str] = []

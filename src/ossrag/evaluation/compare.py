@@ -40,14 +40,15 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from ..answering.run import TEMPLATES, AnswerRun
+from ..answering.run import TEMPLATES
 from ..config import DEFAULT_RUNS_DB, EFFORTS
-from ..errors import ConfigError, OssragError, StreamInterruptedError
+from ..errors import ConfigError
 from ..llms.base import LLM
 from ..types import Hit
+from ._compare_answer import Counter, answer_one, make_agent
 from .pricing import PriceTable
-from .runs import RunStore, effort_key, effort_label
-from .scoring import score_answer, summarize
+from .runs import RunStore, effort_key
+from .scoring import summarize
 
 __all__ = ["DEFAULT_DB", "RunSummary", "parse_efforts", "run_compare"]
 
@@ -159,6 +160,196 @@ def _resolve_run(
     return f"{stamp}-{secrets.token_hex(2)}", True
 
 
+@dataclass
+class _Plan:
+    """A run's inputs, checked, with its backends made and its settings and key computed."""
+
+    questions: list[dict[str, Any]]
+    llms: dict[str, LLM]  # by model name, in the order given
+    efforts: list[str | None]
+    judge: LLM | None
+    template: str
+    max_tokens: int | None
+    search: dict[str, Any]
+    prices: PriceTable
+    concurrency: int
+    agent_steps: int | None  # None: plain answers from the retrieved passages
+    settings: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.llms)
+
+    @property
+    def planned(self) -> int:
+        return len(self.questions) * len(self.llms) * len(self.efforts)
+
+    def tasks(self, done: set[tuple[int, str, str]]) -> list[tuple[int, str, str | None]]:
+        """Every (question, model, effort) not in ``done``, question by question."""
+        return [
+            (qi, m, e)
+            for qi in range(len(self.questions)) for m in self.llms for e in self.efforts
+            if (qi, m, effort_key(e)) not in done
+        ]
+
+
+def _make_llms(kb: Any, models: Sequence[str | LLM]) -> dict[str, LLM]:
+    """Every backend up front, in this thread: a bad model string or a missing API key
+    stops the run before anything is spent, and the KB's LLM cache is not shared by threads.
+    Ready-made LLM objects are accepted too (e.g. each pointed at its own --base-url)."""
+    llms: dict[str, LLM] = {}
+    for m in models:
+        if isinstance(m, str) and not m.strip():
+            continue
+        llm = kb.llm(m.strip()) if isinstance(m, str) else m
+        if llm.model in llms:
+            raise ConfigError(f"model {llm.model!r} is listed twice", hint="list each model once")
+        llms[llm.model] = llm
+    return llms
+
+
+def _plan(kb: Any, questions: Sequence[Any], *, models: Sequence[str | LLM],
+          efforts: Sequence[str | None] | None, judge: str | LLM | None, concurrency: int,
+          template: str, max_tokens: int | None, search_kwargs: dict[str, Any] | None,
+          prices: PriceTable | str | Path | None, agent_steps: int | None) -> _Plan:
+    """Check the inputs (cheapest first) and make the backends; raises :class:`ConfigError`."""
+    if not [m for m in models if not isinstance(m, str) or m.strip()]:
+        raise ConfigError("no models to compare", hint="pass --models M1,M2 (e.g. local:smollm2)")
+    effort_list = parse_efforts(efforts)
+    if template not in TEMPLATES:
+        raise ConfigError(f"unknown template {template!r}", hint=f"use one of {', '.join(TEMPLATES)}")
+    if concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    qdicts = [_question_dict(q) for q in questions]
+    if not qdicts:
+        raise ConfigError("the question file has no questions", hint="one JSON object per line")
+    price_table = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
+    llms = _make_llms(kb, models)
+    judge_llm = (kb.llm(judge) if isinstance(judge, str) else judge) if judge else None
+    return _Plan(questions=qdicts, llms=llms, efforts=effort_list, judge=judge_llm,
+                 template=template, max_tokens=max_tokens, search=dict(search_kwargs or {}),
+                 prices=price_table, concurrency=concurrency, agent_steps=agent_steps)
+
+
+def _settle(plan: _Plan, kb: Any, *, prices: PriceTable | str | Path | None,
+            questions_file: str | Path | None) -> None:
+    """Fill ``plan.settings`` and ``plan.key``: the key covers only what decides the answers."""
+    canon = json.dumps(plan.questions, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    settings: dict[str, Any] = {
+        "kb": kb.name, "uri": kb.settings.uri, "models": plan.models, "efforts": plan.efforts,
+        "judge": plan.judge.model if plan.judge is not None else None, "template": plan.template,
+        "max_tokens": plan.max_tokens, "search": plan.search,
+        "questions_hash": hashlib.sha256(canon).hexdigest()[:16],
+    }
+    if plan.agent_steps is not None:  # absent otherwise, so the keys of runs without --agent do not change
+        settings["agent"] = {"max_steps": plan.agent_steps}
+    plan.key = hashlib.sha256(
+        json.dumps({k: settings[k] for k in _KEY_FIELDS if k in settings}, sort_keys=True).encode()
+    ).hexdigest()[:16]
+    file_hash = None
+    if questions_file and Path(questions_file).is_file():
+        file_hash = hashlib.sha256(Path(questions_file).read_bytes()).hexdigest()[:16]
+    settings.update(concurrency=plan.concurrency, questions=len(plan.questions),
+                    base_urls={m: getattr(llm, "base_url", None) for m, llm in plan.llms.items()},
+                    questions_file=str(questions_file) if questions_file else None,
+                    questions_file_sha256=file_hash,
+                    judge_base_url=getattr(plan.judge, "base_url", None),
+                    prices=str(prices) if isinstance(prices, str | Path) else None,
+                    embedder=getattr(getattr(kb, "embedder", None), "name", None))
+    plan.settings = settings
+
+
+def _create_run(store: RunStore, rid: str, plan: _Plan) -> None:
+    s = plan.settings
+    store.create_run({
+        "id": rid, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "kb": s["kb"], "uri": s["uri"], "models": plan.models,
+        "efforts": plan.efforts, "judge": s["judge"], "template": plan.template,
+        "ossrag_version": __version__, "versions": _versions(),
+        "questions_hash": s["questions_hash"], "questions_file": s["questions_file"],
+        "settings": s, "settings_key": plan.key,
+    })
+
+
+def _retrieve_once(store: RunStore, rid: str, kb: Any, plan: _Plan) -> dict[int, list[Hit]]:
+    """The passages of every question: searched once, kept with the run so a resumed run sees the same hits."""
+    stored = store.retrievals(rid)
+    hits_by_q: dict[int, list[Hit]] = {}
+    for qi, q in enumerate(plan.questions):
+        if qi in stored:
+            hits_by_q[qi] = [_hit_from_dict(h) for h in stored[qi]["hits"]]
+            continue
+        t0 = time.perf_counter()
+        hits = kb.search(q["question"], **plan.search)
+        store.save_retrieval(rid, qi, q, [h.to_dict() for h in hits], time.perf_counter() - t0)
+        hits_by_q[qi] = hits
+    return hits_by_q
+
+
+def _answer_all(kb: Any, store: RunStore, rid: str, plan: _Plan, hits_by_q: dict[int, list[Hit]],
+                tasks: list[tuple[int, str, str | None]], counter: Counter) -> None:
+    """Answer ``tasks`` on one thread pool per provider, saving each row as it finishes."""
+    local_lock = threading.RLock()  # one in-process llama.cpp call at a time, judge included
+    search_lock = threading.Lock()  # agent mode: the embedder and Milvus client are shared
+    judge_local = plan.judge is not None and plan.judge.model.startswith("local:")
+    judge_lock = local_lock if judge_local else None
+
+    def work(qi: int, model: str, effort: str | None) -> None:
+        llm = plan.llms[model]
+        agent = (make_agent(kb, llm, effort, plan.agent_steps, plan.max_tokens, plan.search,
+                            search_lock) if plan.agent_steps is not None else None)
+        row = answer_one(
+            llm, plan.questions[qi], hits_by_q[qi], template=plan.template, effort=effort,
+            max_tokens=plan.max_tokens, judge=plan.judge, judge_lock=judge_lock,
+            prices=plan.prices, lock=local_lock if model.startswith("local:") else None,
+            agent=agent,
+        )
+        row.update(run_id=rid, qindex=qi)
+        store.save_answer(row)
+        counter.tick(qi, model, effort, row)
+
+    pools: dict[str, ThreadPoolExecutor] = {}
+    futures: list[Future[None]] = []
+    try:
+        for qi, m, e in tasks:
+            prov = _provider(m)
+            if prov not in pools:
+                workers = 1 if prov == "local" else plan.concurrency
+                pools[prov] = ThreadPoolExecutor(workers, thread_name_prefix=f"ossrag-{prov}")
+            futures.append(pools[prov].submit(work, qi, m, e))
+        wait(futures)
+        for f in futures:
+            f.result()  # a bug in ossrag itself (not a model error) surfaces here
+    finally:
+        for pool in pools.values():
+            # On Ctrl-C: drop what has not started; what is in flight finishes and is saved.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _summary(store: RunStore, rid: str, plan: _Plan, counter: Counter, skipped: int,
+             started: float) -> RunSummary:
+    """The run's rows summarised per model x effort, and the totals over every answer."""
+    rows = store.answers(rid)
+    questions_by_q = dict(enumerate(plan.questions))
+    order = [(m, e) for m in plan.models for e in plan.efforts]
+    ok = [r for r in rows if not r.get("error")]
+    costs = [r["cost"] for r in ok if r.get("cost") is not None]
+    totals = {
+        "answers": len(rows), "errors": len(rows) - len(ok),
+        "prompt_tokens": sum(r.get("prompt_tokens") or 0 for r in ok),
+        "completion_tokens": sum(r.get("completion_tokens") or 0 for r in ok),
+        "reasoning_tokens": sum(r.get("reasoning_tokens") or 0 for r in ok),
+        "cost": sum(costs) if costs else None,
+    }
+    return RunSummary(
+        run_id=rid, db_path=str(store.path), questions=len(plan.questions), planned=plan.planned,
+        answered=counter.done, skipped=skipped, errors=counter.errors,
+        rows=summarize(rows, questions_by_q, order=order), totals=totals,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
 def run_compare(
     kb: Any,
     questions: Sequence[Any],
@@ -186,55 +377,11 @@ def run_compare(
     """
     report: Callable[[str], None] | None = progress if callable(progress) else None
     started = time.perf_counter()
-    if not [m for m in models if not isinstance(m, str) or m.strip()]:
-        raise ConfigError("no models to compare", hint="pass --models M1,M2 (e.g. local:smollm2)")
-    effort_list = parse_efforts(efforts)
-    if template not in TEMPLATES:
-        raise ConfigError(f"unknown template {template!r}", hint=f"use one of {', '.join(TEMPLATES)}")
-    if concurrency < 1:
-        raise ConfigError("--concurrency must be at least 1")
-    qdicts = [_question_dict(q) for q in questions]
-    if not qdicts:
-        raise ConfigError("the question file has no questions", hint="one JSON object per line")
-    price_table = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
-    # Make every backend up front, in this thread: a bad model string or a missing API key
-    # stops the run before anything is spent, and the KB's LLM cache is not shared by threads.
-    # Ready-made LLM objects are accepted too (e.g. each pointed at its own --base-url).
-    llms: dict[str, LLM] = {}
-    base_urls: dict[str, str | None] = {}
-    for m in models:
-        if isinstance(m, str) and not m.strip():
-            continue
-        llm = kb.llm(m.strip()) if isinstance(m, str) else m
-        if llm.model in llms:
-            raise ConfigError(f"model {llm.model!r} is listed twice", hint="list each model once")
-        llms[llm.model] = llm
-        base_urls[llm.model] = getattr(llm, "base_url", None)
-    model_names = list(llms)
-    judge_llm = (kb.llm(judge) if isinstance(judge, str) else judge) if judge else None
-    judge_name = judge_llm.model if judge_llm is not None else None
-    search = dict(search_kwargs or {})
-    canon = json.dumps(qdicts, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    settings: dict[str, Any] = {
-        "kb": kb.name, "uri": kb.settings.uri, "models": model_names, "efforts": effort_list,
-        "judge": judge_name, "template": template, "max_tokens": max_tokens, "search": search,
-        "questions_hash": hashlib.sha256(canon).hexdigest()[:16],
-    }
-    if agent:  # absent otherwise, so the keys of runs without --agent do not change
-        settings["agent"] = {"max_steps": max_steps}
-    key = hashlib.sha256(
-        json.dumps({k: settings[k] for k in _KEY_FIELDS if k in settings}, sort_keys=True).encode()
-    ).hexdigest()[:16]
-    file_hash = None
-    if questions_file and Path(questions_file).is_file():
-        file_hash = hashlib.sha256(Path(questions_file).read_bytes()).hexdigest()[:16]
-    settings.update(concurrency=concurrency, questions=len(qdicts), base_urls=base_urls,
-                    questions_file=str(questions_file) if questions_file else None,
-                    questions_file_sha256=file_hash,
-                    judge_base_url=getattr(judge_llm, "base_url", None),
-                    prices=str(prices) if isinstance(prices, str | Path) else None,
-                    embedder=getattr(getattr(kb, "embedder", None), "name", None))
-
+    plan = _plan(kb, questions, models=models, efforts=efforts, judge=judge,
+                 concurrency=concurrency, template=template, max_tokens=max_tokens,
+                 search_kwargs=search_kwargs, prices=prices,
+                 agent_steps=max_steps if agent else None)
+    _settle(plan, kb, prices=prices, questions_file=questions_file)
     if not kb.store.exists(kb.name):
         raise ConfigError(
             f"knowledge base {kb.name!r} does not exist in {kb.settings.uri}",
@@ -243,189 +390,15 @@ def run_compare(
 
     store = RunStore(db_path)
     try:
-        rid, new = _resolve_run(store, run_id, resume, settings, key)
+        rid, new = _resolve_run(store, run_id, resume, plan.settings, plan.key)
         if new:
-            store.create_run({
-                "id": rid, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "kb": kb.name, "uri": kb.settings.uri, "models": model_names,
-                "efforts": effort_list, "judge": judge_name, "template": template, "ossrag_version": __version__,
-                "versions": _versions(), "questions_hash": settings["questions_hash"],
-                "questions_file": str(questions_file) if questions_file else None,
-                "settings": settings, "settings_key": key,
-            })
+            _create_run(store, rid, plan)
         if report is not None:
             report(f"run {rid} ({'new' if new else 'resumed'}) in {store.path}")
-
-        # Retrieval: once per question, kept with the run so a resumed run sees the same hits.
-        stored = store.retrievals(rid)
-        hits_by_q: dict[int, list[Hit]] = {}
-        for qi, q in enumerate(qdicts):
-            if qi in stored:
-                hits_by_q[qi] = [_hit_from_dict(h) for h in stored[qi]["hits"]]
-                continue
-            t0 = time.perf_counter()
-            hits = kb.search(q["question"], **search)
-            store.save_retrieval(rid, qi, q, [h.to_dict() for h in hits], time.perf_counter() - t0)
-            hits_by_q[qi] = hits
-
-        done = store.done_keys(rid)
-        tasks = [
-            (qi, m, e)
-            for qi in range(len(qdicts)) for m in model_names for e in effort_list
-            if (qi, m, effort_key(e)) not in done
-        ]
-        planned = len(qdicts) * len(model_names) * len(effort_list)
-        counter = _Counter(len(tasks), report)
-        local_lock = threading.RLock()  # one in-process llama.cpp call at a time, judge included
-        search_lock = threading.Lock()  # agent mode: the embedder and Milvus client are shared
-        judge_lock = local_lock if judge_name and judge_name.startswith("local:") else None
-
-        def work(qi: int, model: str, effort: str | None) -> None:
-            row = _answer_one(
-                llms[model], qdicts[qi], hits_by_q[qi], template=template, effort=effort,
-                max_tokens=max_tokens, judge=judge_llm, judge_lock=judge_lock,
-                prices=price_table, lock=local_lock if model.startswith("local:") else None,
-                agent=_make_agent(kb, llms[model], effort, max_steps, max_tokens, search, search_lock)
-                if agent else None,
-            )
-            row.update(run_id=rid, qindex=qi)
-            store.save_answer(row)
-            counter.tick(qi, model, effort, row)
-
-        pools: dict[str, ThreadPoolExecutor] = {}
-        futures: list[Future[None]] = []
-        try:
-            for qi, m, e in tasks:
-                prov = _provider(m)
-                if prov not in pools:
-                    workers = 1 if prov == "local" else concurrency
-                    pools[prov] = ThreadPoolExecutor(workers, thread_name_prefix=f"ossrag-{prov}")
-                futures.append(pools[prov].submit(work, qi, m, e))
-            wait(futures)
-            for f in futures:
-                f.result()  # a bug in ossrag itself (not a model error) surfaces here
-        finally:
-            for pool in pools.values():
-                # On Ctrl-C: drop what has not started; what is in flight finishes and is saved.
-                pool.shutdown(wait=True, cancel_futures=True)
-
-        rows = store.answers(rid)
-        questions_by_q = {i: q for i, q in enumerate(qdicts)}
-        summary_rows = summarize(rows, questions_by_q, order=[(m, e) for m in model_names for e in effort_list])
-        ok = [r for r in rows if not r.get("error")]
-        costs = [r["cost"] for r in ok if r.get("cost") is not None]
-        totals = {
-            "answers": len(rows), "errors": len(rows) - len(ok),
-            "prompt_tokens": sum(r.get("prompt_tokens") or 0 for r in ok),
-            "completion_tokens": sum(r.get("completion_tokens") or 0 for r in ok),
-            "reasoning_tokens": sum(r.get("reasoning_tokens") or 0 for r in ok),
-            "cost": sum(costs) if costs else None,
-        }
-        return RunSummary(
-            run_id=rid, db_path=str(store.path), questions=len(qdicts), planned=planned,
-            answered=counter.done, skipped=planned - len(tasks), errors=counter.errors,
-            rows=summary_rows, totals=totals, elapsed_s=time.perf_counter() - started,
-        )
+        hits_by_q = _retrieve_once(store, rid, kb, plan)
+        tasks = plan.tasks(store.done_keys(rid))
+        counter = Counter(len(tasks), report)
+        _answer_all(kb, store, rid, plan, hits_by_q, tasks, counter)
+        return _summary(store, rid, plan, counter, plan.planned - len(tasks), started)
     finally:
         store.close()
-
-
-class _Counter:
-    """Thread-safe counts of finished answers, one progress line each."""
-
-    def __init__(self, total: int, report: Callable[[str], None] | None) -> None:
-        self.total, self.report = total, report
-        self.done = self.errors = 0
-        self._lock = threading.Lock()
-
-    def tick(self, qi: int, model: str, effort: str | None, row: dict[str, Any]) -> None:
-        with self._lock:
-            self.done += 1
-            self.errors += bool(row.get("error"))
-            if self.report is None:
-                return
-            status = f"error: {row['error'][:120]}" if row.get("error") else "ok"
-            took = row.get("total_s")
-            head = f"[{self.done}/{self.total}] q{qi + 1} {model} {effort_label(effort)}:"
-            self.report(f"{head} {took:.1f}s {status}" if took is not None else f"{head} {status}")
-
-
-def _answer_one(
-    llm: LLM, q: dict[str, Any], hits: list[Hit], *, template: str, effort: str | None,
-    max_tokens: int | None, judge: LLM | None, judge_lock: threading.RLock | None,
-    prices: PriceTable, lock: threading.RLock | None, agent: Any = None,
-) -> dict[str, Any]:
-    """Answer one question with one model and effort, score it; never raises for model errors.
-
-    With ``agent`` (an :class:`ossrag.answering.agent.Agent`) the model searches itself instead of
-    answering from ``hits``; the row's ``messages`` is then the whole agent conversation
-    (tool calls and results), ``steps`` its steps, and citations are scored against the
-    passages the agent was shown.
-    """
-    run: Any = (agent.run(q["question"]) if agent is not None else
-                AnswerRun(llm, q["question"], hits, template=template, effort=effort, max_tokens=max_tokens))
-    row: dict[str, Any] = {
-        "model": llm.model, "effort": effort, "messages": run.messages,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    t0 = time.perf_counter()
-    try:
-        if lock is not None:
-            with lock:
-                for _ in run:
-                    pass
-        else:
-            for _ in run:
-                pass
-    except Exception as exc:  # every failure of a call is a row, never the end of the run
-        partial = exc.partial if isinstance(exc, StreamInterruptedError) else ""
-        msg = str(exc) if isinstance(exc, OssragError) else f"{type(exc).__name__}: {exc}"
-        row.update(error=msg or type(exc).__name__, answer=partial or None,
-                   total_s=time.perf_counter() - t0, complete=False)
-        return row
-    answer = run.answer
-    assert answer is not None
-    if agent is not None:
-        hits = answer.hits
-        row.update(messages=run.messages, steps=answer.steps)
-    citations = [dict(c.to_dict(), valid=c.valid) for c in answer.citations]
-    usage = answer.usage
-    warnings = list(answer.warnings)
-    prompt_tokens: int | None = usage.prompt_tokens
-    completion_tokens: int | None = usage.completion_tokens
-    cost, cost_source = prices.cost(llm.model, usage)
-    if not usage.prompt_tokens and not usage.completion_tokens and usage.cost is None and (
-        answer.text or answer.reasoning
-    ):
-        # Some servers (llama-cpp-python's) send no usage when streaming: unknown, not zero.
-        prompt_tokens = completion_tokens = None
-        warnings.append("the server reported no token usage")
-        if cost_source != "local":
-            cost, cost_source = None, "unknown"
-    row.update(
-        answer=answer.text, reasoning=answer.reasoning, citations=citations,
-        first_token_s=answer.timings.get("first_token_s"), total_s=answer.timings.get("total_s"),
-        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-        reasoning_tokens=usage.reasoning_tokens, cost=cost, cost_source=cost_source,
-        finish_reason=answer.finish_reason, complete=answer.complete, warnings=warnings,
-    )
-    if not answer.complete:
-        # Kept with its partial text, but as an error so that a resumed run tries it again.
-        why = getattr(llm, "last_error", None)  # OpenAICompatLLM says why (timeout, reset ...)
-        row["error"] = "; ".join([*answer.warnings, *([str(why)] if why else [])]) or (
-            "the answer stream broke off"
-        )
-        return row
-    row["scores"] = score_answer(
-        q, answer.text, citations, [h.to_dict() for h in hits], template=template,
-        judge=judge, judge_lock=judge_lock,
-    )
-    return row
-
-
-def _make_agent(kb: Any, llm: LLM, effort: str | None, max_steps: int, max_tokens: int | None,
-                search: dict[str, Any], lock: threading.Lock) -> Any:
-    from ..answering.agent import Agent
-
-    return Agent(kb, llm, effort=effort, max_steps=max_steps, max_tokens=max_tokens,
-                 search_kwargs=search, search_lock=lock)

@@ -52,7 +52,8 @@ from ..errors import ConfigError, LLMError, LLMResponseError
 from ..llms.base import LLM, Completion, Message
 from ..llms.stream import TurnStream
 from ..types import Answer, Hit, StreamEvent, ToolCall, Usage
-from .prompts import extract_citations, format_passage
+from ._agent_tools import MAX_K, TOOLS, AgentTools, as_call, call_dict, directive
+from .prompts import extract_citations
 
 __all__ = [
     "AGENT_SYSTEM",
@@ -65,8 +66,6 @@ __all__ = [
     "AgentAnswer",
     "AgentRun",
 ]
-
-MAX_K = 10  # the most passages one search may return
 
 AGENT_SYSTEM = (
     "You answer questions about a collection of documents. Use the `search` tool to find "
@@ -88,26 +87,6 @@ FINAL_NUDGE = (
     "them as [n]. If they do not contain the answer, reply exactly: I don't know."
 )
 
-TOOLS: list[dict[str, Any]] = [
-    {"type": "function", "function": {
-        "name": "search",
-        "description": "Search the documents. Returns numbered passages with their source; "
-                       "cite them by number.",
-        "parameters": {"type": "object", "properties": {
-            "query": {"type": "string", "description": "what to look for, in a few words"},
-            "k": {"type": "integer", "description": f"passages to return (1-{MAX_K}, default 3)"},
-        }, "required": ["query"]},
-    }},
-    {"type": "function", "function": {
-        "name": "read",
-        "description": "Show the text just before and after a passage you were given.",
-        "parameters": {"type": "object", "properties": {
-            "passage": {"type": "integer", "description": "the number of the passage"},
-        }, "required": ["passage"]},
-    }},
-]  # fmt: skip
-
-_DIRECTIVE = re.compile(r"^[\s*#>_`-]*(SEARCH|ANSWER)[\s*_`]*:[ \t]*", re.I | re.M)
 # A server that cannot do tools says so with 400/422/501, usually naming them.
 _TOOLS_REJECTED = re.compile(r"HTTP (400|422|501)\b.*(tool|function)|tool.{0,40}(not supported|unsupported|requires)", re.I | re.S)  # fmt: skip
 
@@ -193,15 +172,19 @@ class AgentRun:
         self._reset()
 
     def _reset(self) -> None:
-        self.hits: list[Hit] = []
-        self._numbers: dict[str, int] = {}  # hit id -> the number it was shown with
+        a = self.agent
+        self.tools = AgentTools(a.kb, k=a.k, search_kwargs=a.search_kwargs, lock=a.search_lock)
         self.steps: list[dict[str, Any]] = []
         self.usage = Usage()
         self._reasoning: list[str] = []
-        self._retrieve_s = 0.0
         self._first_token: float | None = None
         self._finish: str | None = None
         self._complete = True
+
+    @property
+    def hits(self) -> list[Hit]:
+        """Every passage shown to the model so far, in the order of their numbers."""
+        return self.tools.hits
 
     # -- the loops -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[StreamEvent]:
@@ -236,7 +219,7 @@ class AgentRun:
             question=self.question, text=text.strip(), reasoning="\n\n".join(self._reasoning).strip(),
             citations=extract_citations(text, self.hits), hits=list(self.hits), model=a.llm.model,
             effort=a.effort, usage=self.usage,
-            timings={"retrieve_s": self._retrieve_s, "first_token_s": self._first_token,
+            timings={"retrieve_s": self.tools.retrieve_s, "first_token_s": self._first_token,
                      "total_s": time.perf_counter() - self._started},
             complete=self._complete, finish_reason=self._finish,
             warnings=[*llm_warnings[seen:], *warnings], steps=self.steps, mode=mode,
@@ -257,16 +240,16 @@ class AgentRun:
             rec: dict[str, Any] = {"step": step + 1, "finish_reason": done.finish_reason,
                                    "usage": done.usage.to_dict()}  # fmt: skip
             if done.tool_calls and not forced and done.complete:
-                calls = [self._as_call(c, step, i) for i, c in enumerate(done.tool_calls)]
+                calls = [as_call(c, step, i) for i, c in enumerate(done.tool_calls)]
                 msg: Message = {"role": "assistant", "content": done.text or None,
-                                "tool_calls": [self._call_dict(c) for c in calls]}  # fmt: skip
+                                "tool_calls": [call_dict(c) for c in calls]}  # fmt: skip
                 if done.reasoning:
                     msg["reasoning"] = done.reasoning  # renamed or stripped per provider
                 self.messages.append(msg)
                 rec["kind"], rec["calls"] = "tool_calls", []
                 for call in calls:
                     yield StreamEvent(type="tool_call", tool_call=call)
-                    content, info = self._run_call(call)
+                    content, info = self.tools.run_call(call)
                     rec["calls"].append(info)
                     self.messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
                 rec["elapsed_s"] = round(time.perf_counter() - t, 3)
@@ -286,7 +269,7 @@ class AgentRun:
     def _prompt_loop(self, warnings: list[str]) -> Generator[StreamEvent, None, str]:
         a = self.agent
         seed: dict[str, Any] = {"step": 0, "kind": "search", "by": "ossrag"}
-        shown = self._search(self.question, a.k, seed)
+        shown = self.tools.search(self.question, a.k, seed)
         self.steps.append(seed)
         self.messages = [
             {"role": "system", "content": PROMPT_SYSTEM},
@@ -300,12 +283,12 @@ class AgentRun:
             done = yield from self._turn(None, live_text=False, first=False)
             # Earlier replies go back as plain text; harmony drops their reasoning anyway.
             self.messages.append({"role": "assistant", "content": done.text})
-            kind, rest = _directive(done.text)
+            kind, rest = directive(done.text)
             rec: dict[str, Any] = {"step": step + 1, "finish_reason": done.finish_reason,
                                    "usage": done.usage.to_dict()}  # fmt: skip
             if kind == "search" and not forced and done.complete:
                 rec["kind"] = "search"
-                shown = self._search(rest, a.k, rec)
+                shown = self.tools.search(rest, a.k, rec)
                 rec["elapsed_s"] = round(time.perf_counter() - t, 3)
                 self.steps.append(rec)
                 yield StreamEvent(type="tool_call", tool_call=ToolCall(
@@ -361,105 +344,6 @@ class AgentRun:
             if self._first_token is None:
                 self._first_token = time.perf_counter() - self._started
             yield StreamEvent(type="text", delta=text)
-
-    # -- tools -----------------------------------------------------------------------------
-    @staticmethod
-    def _as_call(call: ToolCall, step: int, i: int) -> ToolCall:
-        return ToolCall(id=call.id or f"call_{step + 1}_{i}", name=call.name,
-                        arguments=call.arguments or "{}")  # fmt: skip
-
-    @staticmethod
-    def _call_dict(call: ToolCall) -> dict[str, Any]:
-        return {"id": call.id, "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments}}  # fmt: skip
-
-    def _run_call(self, call: ToolCall) -> tuple[str, dict[str, Any]]:
-        """Run one tool call: (tool result text, step record). Bad calls get an error result."""
-        info: dict[str, Any] = {"id": call.id, "name": call.name, "arguments": call.arguments}
-        # Some stacks leak the harmony recipient ("functions.search") or spaces into the name.
-        name = call.name.strip().removeprefix("functions.").strip()
-
-        def error(msg: str) -> tuple[str, dict[str, Any]]:
-            info["error"] = msg
-            return f"error: {msg}", info
-
-        try:
-            args = json.loads(call.arguments) if call.arguments.strip() else {}
-        except json.JSONDecodeError as exc:
-            return error(f"the arguments are not valid JSON ({exc.msg}); call {name or 'search'} "
-                         'again with a JSON object such as {"query": "words to search for"}')
-        if not isinstance(args, dict):
-            return error('the arguments must be a JSON object such as {"query": "..."}')
-        if name == "search":
-            query = args.get("query")
-            if not isinstance(query, str) or not query.strip():
-                return error('search needs a "query" string, e.g. {"query": "backup schedule"}')
-            k: Any = args.get("k", args.get("top_k", self.agent.k))
-            try:
-                k = max(1, min(MAX_K, int(k)))
-            except (TypeError, ValueError):
-                k = self.agent.k
-            return self._search(query.strip(), k, info), info
-        if name == "read":
-            n = args.get("passage", args.get("n"))
-            if isinstance(n, str) and n.strip().strip("[]").isdigit():
-                n = int(n.strip().strip("[]"))
-            if not isinstance(n, int) or not 1 <= n <= len(self.hits):
-                return error(f"read needs a passage number between 1 and {len(self.hits)}"
-                             if self.hits else "no passages were shown yet; call search first")  # fmt: skip
-            return self._read(n, info), info
-        return error(f"unknown tool {call.name!r}; the tools are search and read")
-
-    def _search(self, query: str, k: int, info: dict[str, Any]) -> str:
-        t = time.perf_counter()
-        with self.agent.search_lock:
-            hits = self.agent.kb.search(query, **{**self.agent.search_kwargs, "k": k})
-        self._retrieve_s += time.perf_counter() - t
-        info.update(query=query, k=k)
-        if not hits:
-            info.update(hits=[], numbers=[])
-            return f'No passages found for "{query}". Try other words.'
-        return f'Passages for "{query}":\n\n' + self._show(hits, info)
-
-    def _read(self, n: int, info: dict[str, Any]) -> str:
-        hit = self.hits[n - 1]
-        t = time.perf_counter()
-        with self.agent.search_lock:
-            around = self.agent.kb.store.get_neighbours(
-                self.agent.kb.name, hit.origin, hit.source, [hit.chunk_index - 1, hit.chunk_index + 1])
-        self._retrieve_s += time.perf_counter() - t
-        around = [h for h in around if h.id != hit.id]
-        info.update(passage=n)
-        if not around:
-            info.update(hits=[], numbers=[])
-            return f"Passage [{n}] has no neighbouring text in {hit.source}."
-        return f"Text around passage [{n}]:\n\n" + self._show(around, info)
-
-    def _show(self, hits: list[Hit], info: dict[str, Any]) -> str:
-        """Number new passages after the earlier ones; a repeated passage keeps its number."""
-        parts, numbers = [], []
-        for h in hits:
-            n = self._numbers.get(h.id)
-            if n is not None:
-                parts.append(f"[{n}] (already shown above: {h.source})")
-            else:
-                self.hits.append(h)
-                n = self._numbers[h.id] = len(self.hits)
-                parts.append(format_passage(n, h))
-            numbers.append(n)
-        info.update(hits=[h.id for h in hits], numbers=numbers)
-        return "\n\n".join(parts)
-
-
-def _directive(text: str) -> tuple[str | None, str]:
-    """``SEARCH: q`` -> ("search", q); ``ANSWER: t`` -> ("answer", t); else (None, text)."""
-    m = _DIRECTIVE.search(text)
-    if m is None:
-        return None, text
-    if m.group(1).upper() == "ANSWER":
-        return "answer", text[m.end():].strip()
-    query = text[m.end():].split("\n", 1)[0].strip().strip("\"'`*<>[]").strip()
-    return ("search", query) if query else (None, text)
 
 
 def _rejects_tools(exc: LLMError) -> bool:

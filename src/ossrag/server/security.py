@@ -14,7 +14,8 @@ mounted MCP app, in this order:
    body is read; a chunked body is counted as it arrives.
 4. Concurrency: each client (by key, else address) may have
    ``max_concurrent_per_client`` requests in flight, streams included; more get
-   429 with ``Retry-After``.
+   429 with ``Retry-After``. The page's own files are not counted (a browser
+   fetches them six at a time).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 OPEN_PATHS = ("/healthz", "/", "/favicon.ico")
 _OPEN_PREFIXES = ("/static/",)
 UPLOAD_PATHS = ("/v1/ingest",)
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(_OPEN_PREFIXES)
 
 
 class _TooLarge(Exception):
@@ -88,8 +93,10 @@ class Guard:
         if length is not None and length.isdigit() and int(length) > limit:
             await _reply(send, 413, f"request body of {length} bytes is over the limit of {limit}")
             return
+        # The page and its files are small, static, and loaded in parallel: not counted.
+        counted = not _is_open(path)
         client = self._client(scope, headers)
-        if not self._enter(client):
+        if counted and not self._enter(client):
             await _reply(send, 429, "too many requests in flight from this client",
                          type="rate_limit_error", headers={"Retry-After": "1"})
             return
@@ -98,11 +105,12 @@ class Guard:
         except _TooLarge:
             await _reply(send, 413, f"request body is over the limit of {limit} bytes")
         finally:
-            self._leave(client)
+            if counted:
+                self._leave(client)
 
     def _authorised(self, path: str, headers: dict[str, str]) -> bool:
         key = self.config.api_key
-        if not key or path in OPEN_PATHS or path.startswith(_OPEN_PREFIXES):
+        if not key or _is_open(path):
             return True
         given = headers.get("authorization", "")
         scheme, _, token = given.partition(" ")

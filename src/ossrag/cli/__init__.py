@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from ..config import Settings
 from ..errors import OssragError
 from . import ask, compare, demo, doctor, evaluate, ingest, kb, llama_server, search
-from .output import install_log_handler
+from .output import install_log_handler, safe_streams
 from .parser import build_parser, settings_from
 
 __all__ = [
@@ -58,7 +58,11 @@ def _fail(exc: OssragError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ossrag ARGS``; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with safe_streams():  # document and model text cannot drive the terminal
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: list[str]) -> int:
     install_log_handler()
     if argv[:1] == ["llama-server"]:  # llama_cpp.server parses its own flags
         try:

@@ -9,30 +9,81 @@
 Only the front end prints; the library hands back data (answers with their
 ``warnings``) or logs through :mod:`logging`, which :func:`install_log_handler`
 turns into one ``warning: ...`` line on stderr.
+
+Documents and model output are untrusted, and they reach the terminal: while a
+command runs, ``sys.stdout`` and ``sys.stderr`` are :class:`SafeStream` s
+(:func:`safe_streams`), which show ANSI/OSC escapes and other control
+characters instead of obeying them (:func:`ossrag.safety.terminal_safe`), so
+no passage or answer can recolour, hide or rewrite what the user reads, retitle
+the window or write the clipboard. ossrag's own dimming passes; the progress
+bar writes to the raw stream.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 import sys
+from collections.abc import Iterator
 from typing import Any, TextIO
 
+from ..safety import terminal_safe
 from ..types import Answer, StreamEvent
 
 __all__ = [
     "DIM",
     "RESET",
     "EventPrinter",
+    "SafeStream",
     "finish_answer",
     "install_log_handler",
     "print_json",
     "print_sources",
     "print_warnings",
+    "raw_stream",
+    "safe_streams",
 ]
 
 DIM = "\x1b[2m"
 RESET = "\x1b[0m"
+_OWN = re.compile(r"(\x1b\[2m|\x1b\[0m)")  # the only escapes ossrag itself writes to text
+
+
+class SafeStream:
+    """A text stream that shows control characters instead of obeying them (see the module
+    docstring); everything else is the wrapped stream's (``isatty``, ``flush``, ``buffer``...)."""
+
+    def __init__(self, raw: TextIO) -> None:
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        parts = _OWN.split(text)  # odd items are ossrag's own escapes
+        self.raw.write("".join(p if i % 2 else terminal_safe(p) for i, p in enumerate(parts)))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+def raw_stream(stream: TextIO) -> TextIO:
+    """The stream under a :class:`SafeStream` (for the progress bar's own ``\\r``)."""
+    return stream.raw if isinstance(stream, SafeStream) else stream
+
+
+@contextlib.contextmanager
+def safe_streams() -> Iterator[None]:
+    """Make ``sys.stdout``/``sys.stderr`` :class:`SafeStream` s for the duration."""
+    saved = sys.stdout, sys.stderr
+    if not isinstance(sys.stdout, SafeStream):
+        sys.stdout = SafeStream(sys.stdout)
+    if not isinstance(sys.stderr, SafeStream):
+        sys.stderr = SafeStream(sys.stderr)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def print_json(data: Any) -> None:

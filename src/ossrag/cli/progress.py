@@ -26,6 +26,8 @@ import time
 from types import TracebackType
 from typing import TextIO
 
+from .output import raw_stream
+
 __all__ = ["Progress"]
 
 
@@ -54,7 +56,8 @@ class Progress:
         self.total = max(0, int(total))
         self.label = label
         self.unit = unit
-        self.stream = stream if stream is not None else sys.stderr
+        # The raw stream: the bar's own \r and erase-line must reach the terminal.
+        self.stream = raw_stream(stream if stream is not None else sys.stderr)
         self.verbose = verbose
         self.min_interval = min_interval
         self.width = width

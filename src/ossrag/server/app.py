@@ -20,7 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .._version import __version__
 from ..config import Settings
-from . import health, page
+from . import api, chat, health, page, responses
 from .config import ServerConfig
 from .errors import install_handlers
 from .security import Guard
@@ -49,6 +49,9 @@ def create_app(settings: Settings, config: ServerConfig, state: ServerState | No
     install_handlers(app)
     app.include_router(health.router)
     app.include_router(page.router)
+    app.include_router(chat.router)
+    app.include_router(responses.router)
+    app.include_router(api.router)
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],

@@ -66,6 +66,11 @@ class ServerState:
                 self._kbs[name] = KnowledgeBase(settings=settings, store=self.store)
             return self._kbs[name]
 
+    def forget(self, name: str) -> None:
+        """Drop the cached KnowledgeBase of ``name`` (after it was deleted)."""
+        with self._lock:
+            self._kbs.pop(name, None)
+
     def kb_names(self) -> list[str]:
         return self.store.list_kbs()
 

@@ -63,7 +63,7 @@ from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
 from ossrag.evaluation.metrics import matches, ndcg_at, recall_at, reciprocal_rank  # noqa: E402
 from ossrag.retrieval import RetrievalOptions, dedupe, hit_vectors, retrieve  # noqa: E402
 from ossrag.stores.milvus import SCHEMA_VERSION, MilvusStore  # noqa: E402
-from ossrag.stores.milvus.store import _hit  # noqa: E402
+from ossrag.stores.milvus._rows import to_hit as _hit  # noqa: E402
 from ossrag.types import Hit  # noqa: E402
 
 # --set NAME: (questions, corpus finder, include patterns, database name prefix)

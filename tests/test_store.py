@@ -26,8 +26,8 @@ from ossrag.errors import (
     StoreError,
 )
 from ossrag.stores.milvus import MilvusStore
+from ossrag.stores.milvus._rows import clip as _clip
 from ossrag.stores.milvus.caps import detect_capabilities
-from ossrag.stores.milvus.store import _clip
 from ossrag.testing.stores import DIM, VectorStoreSuite, fill, make_rows, unit_vectors
 
 # ── pure functions (no Milvus) ──────────────────────────────────────────────

@@ -382,8 +382,8 @@
     }
     if (meta.effort) bits.push("effort " + meta.effort);
     const timings = meta.timings || {};
-    const total = timings.total_s != null ? timings.total_s : timings.total;
-    if (typeof total === "number") bits.push(total.toFixed(1) + " s");
+    if (typeof timings.first_token_s === "number") bits.push("first token " + timings.first_token_s.toFixed(1) + " s");
+    if (typeof timings.total_s === "number") bits.push("total " + timings.total_s.toFixed(1) + " s");
     if (turn.finish === "length") bits.push("cut off: the token budget ran out");
     for (const w of meta.warnings || []) bits.push("⚠ " + w);
     turn.node.querySelector(".meta").textContent = bits.join(" · ");
@@ -548,11 +548,12 @@
     }
   }
 
+  /** Percent done: by files, and by passages within a single file (the job counts both). */
   function progress(job) {
     if (job.status === "done") return 100;
-    const files = job.files_total ? job.files_done / job.files_total : 0;
-    const chunks = job.chunks_total ? job.chunks_done / job.chunks_total : 0;
-    return Math.min(99, Math.round(100 * Math.max(files, chunks)));
+    let done = job.files_total ? job.files_done / job.files_total : 0;
+    if (job.files_total === 1 && job.chunks_total) done = Math.max(done, job.chunks_done / job.chunks_total);
+    return Math.min(99, Math.round(100 * done));
   }
 
   function showJob(job) {

@@ -20,7 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from .._version import __version__
 from ..config import Settings
-from . import api, chat, health, page, responses
+from . import api, chat, health, mcp, page, responses
 from .config import ServerConfig
 from .errors import install_handlers
 from .security import Guard
@@ -52,6 +52,7 @@ def create_app(settings: Settings, config: ServerConfig, state: ServerState | No
     app.include_router(chat.router)
     app.include_router(responses.router)
     app.include_router(api.router)
+    app.include_router(mcp.router(state))  # /mcp; its session manager runs in this lifespan
     if config.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"],

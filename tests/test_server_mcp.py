@@ -183,7 +183,7 @@ async def _check_tools(client: Client) -> None:
     # The injected document: cleaned, fenced, and its forged end marker stays inside the fence.
     hostile = await client.call_tool("read_section", {"source": "notes.md"})
     body = hostile.structured_content["text"]
-    assert "\x1b" not in body and "<|start|>" not in body and "red alert" in body
+    assert "\x1b" not in body and "^[[31mred alert" in body and "<|start|>" not in body
     fenced = _text(hostile)
     begin = fenced.index("----- begin document text")
     assert begin < fenced.index(FORGED_END) < fenced.rindex("----- end document text")

@@ -270,12 +270,14 @@ def test_stdio_stdout_carries_only_protocol_bytes(db: Path) -> None:
     assert proc.stdin and proc.stdout
     lines: list[bytes] = []
     errors = bytearray()
-    answered = threading.Event()
+    initialized, answered = threading.Event(), threading.Event()
 
     def read_stdout() -> None:
         assert proc.stdout
         for line in proc.stdout:
             lines.append(line)
+            if b'"id":1' in line.replace(b" ", b""):
+                initialized.set()
             if b'"id":3' in line.replace(b" ", b""):
                 answered.set()
 
@@ -286,13 +288,15 @@ def test_stdio_stdout_carries_only_protocol_bytes(db: Path) -> None:
     readers = [threading.Thread(target=f, daemon=True) for f in (read_stdout, read_stderr)]
     for reader in readers:
         reader.start()
-    proc.stdin.write(_rpc(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                            "clientInfo": {"name": "raw", "version": "0"}}))
-    proc.stdin.write(_rpc(None, "notifications/initialized"))
-    proc.stdin.write(_rpc(2, "tools/list"))
-    proc.stdin.write(_rpc(3, "tools/call", {"name": "search", "arguments": {"query": "disk"}}))
-    proc.stdin.flush()
     try:
+        proc.stdin.write(_rpc(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                                "clientInfo": {"name": "raw", "version": "0"}}))
+        proc.stdin.flush()
+        assert initialized.wait(120), b"".join(lines)  # a client waits for the handshake's answer
+        proc.stdin.write(_rpc(None, "notifications/initialized"))
+        proc.stdin.write(_rpc(2, "tools/list"))
+        proc.stdin.write(_rpc(3, "tools/call", {"name": "search", "arguments": {"query": "disk"}}))
+        proc.stdin.flush()
         assert answered.wait(120), b"".join(lines)
     finally:
         proc.stdin.close()  # end of input: the server exits
@@ -305,7 +309,9 @@ def test_stdio_stdout_carries_only_protocol_bytes(db: Path) -> None:
     assert all(m.get("jsonrpc") == "2.0" for m in messages)  # ... and JSON-RPC
     by_id = {m["id"]: m for m in messages if "id" in m}
     assert {1, 2, 3} <= set(by_id)
-    assert by_id[3]["result"]["structuredContent"]["hits"][0]["source"] == "storage.md"
+    found = by_id[3].get("result", {})
+    assert not found.get("isError") and "structuredContent" in found, (by_id[3], err[-3000:])
+    assert found["structuredContent"]["hits"][0]["source"] == "storage.md"
     # The noise happened, and went to stderr.
     for noise in (b"stray print from a tool", b"native noise on fd 1", b"libc puts noise"):
         assert noise in err and not any(noise in line for line in lines)

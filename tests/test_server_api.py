@@ -104,6 +104,10 @@ def test_models_and_kbs(base: str) -> None:
     assert entry["ossrag"]["rows"] >= 3 and entry["ossrag"]["ingesting"] is False
     (kb,) = httpx.get(f"{base}/v1/kbs").json()["data"]
     assert kb["name"] == KB and kb["rows"] == entry["ossrag"]["rows"] and kb["dim"] == 384
+    paths = httpx.get(f"{base}/openapi.json").json()["paths"]
+    assert {"/v1/chat/completions", "/v1/responses", "/v1/models", "/v1/search", "/v1/ingest",
+            "/v1/jobs/{job_id}", "/v1/kbs", "/v1/kbs/{name}",
+            "/v1/kbs/{kb}/chunks/{chunk_id}"} <= set(paths)
 
 
 def test_search_returns_exactly_the_cli_json(base: str, cli_search: dict[str, Any]) -> None:

@@ -12,7 +12,8 @@ sampling defaults, how earlier reasoning is sent back. What this module adds:
 
 * reasoning read from every field of every delta, and ``<think>``/harmony
   split out of ``content`` (:mod:`.reasoning`), so it never reaches the answer;
-* streamed ``tool_calls`` deltas gathered by index into ``tool_call`` events;
+* streamed ``tool_calls`` deltas gathered by index into ``tool_call`` events
+  (both in :mod:`._openai_turn`, one response at a time);
 * retries on 429/5xx/connection errors before anything was streamed, with
   exponential backoff that honours ``Retry-After`` (the client's own retries
   are off, and its 600 s timeout is replaced by ``timeout``, default 60 s);
@@ -28,7 +29,6 @@ layer marks such an answer incomplete.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -48,10 +48,10 @@ from ..errors import (
     ModelNotFoundError,
     classify,
 )
-from ..types import StreamEvent, ToolCall, Usage
-from .base import Completion, Message, collect, content_text
+from ..types import StreamEvent
+from ._openai_turn import Turn, as_dict
+from .base import Completion, Message, collect
 from .providers import KEY_OVERRIDE_ENV, Provider, resolve
-from .reasoning import InlineReasoningSplitter, reasoning_from, split_inline, usage_from
 
 __all__ = ["OpenAICompatLLM"]
 
@@ -80,125 +80,6 @@ _MODEL_NOT_FOUND = re.compile(
 )
 # Templates that open <think> in the prompt, so the output only closes it.
 _PRE_OPENED = re.compile(r"qwen3.*thinking|qwq|r1-distill", re.I)
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    """An openai response object as a plain dict, unknown fields (reasoning, cost) included."""
-    if isinstance(obj, dict):
-        return obj
-    if hasattr(obj, "to_dict"):
-        return dict(obj.to_dict(warnings=False))
-    return dict(obj.model_dump())
-
-
-class _Turn:
-    """Accumulates one response (streamed or not) into events."""
-
-    def __init__(self, pre_opened: bool) -> None:
-        self.pre_opened = pre_opened
-        self.splitter = InlineReasoningSplitter(pre_opened=pre_opened)
-        self.inline_calls: list[ToolCall] = []  # tool calls found in raw harmony content
-        self.tools: dict[Any, dict[str, str]] = {}
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.received = False
-        self.error: str | None = None
-
-    def _events(self, parts: list[tuple[str, str]]) -> list[StreamEvent]:
-        return [
-            StreamEvent(type="reasoning" if k == "reasoning" else "text", delta=t) for k, t in parts
-        ]
-
-    def on_chunk(self, chunk: dict[str, Any]) -> list[StreamEvent]:
-        self.received = True
-        out: list[StreamEvent] = []
-        usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")  # Groq: x_groq.usage
-        if usage:
-            self.usage = usage_from(usage)
-        for choice in chunk.get("choices") or []:
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or choice.get("message") or {}
-            reasoning = reasoning_from(delta)
-            if reasoning:
-                out.append(StreamEvent(type="reasoning", delta=reasoning))
-            content = content_text(delta.get("content"))
-            if content:
-                out += self._events(self.splitter.feed(content))
-            for tc in delta.get("tool_calls") or []:
-                self._tool_delta(tc)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-        return out
-
-    def on_response(self, resp: dict[str, Any]) -> list[StreamEvent]:
-        self.received = True
-        self.usage = usage_from(resp.get("usage"))
-        choices = resp.get("choices") or []
-        if not choices:
-            self.error = "the response has no choices"
-            return []
-        choice = choices[0]
-        self.finish_reason = choice.get("finish_reason")
-        msg = choice.get("message") or {}
-        out: list[StreamEvent] = []
-        reasoning = reasoning_from(msg)
-        split = split_inline(
-            content_text(msg.get("content")),
-            pre_opened=self.pre_opened,
-            incomplete=self.finish_reason == "length",
-        )
-        reasoning += split.reasoning
-        if reasoning:
-            out.append(StreamEvent(type="reasoning", delta=reasoning))
-        if split.text:
-            out.append(StreamEvent(type="text", delta=split.text))
-        for i, tc in enumerate(msg.get("tool_calls") or []):
-            self._tool_delta({"index": i, **tc})
-        self.inline_calls += split.tool_calls
-        return out
-
-    def _tool_delta(self, tc: dict[str, Any]) -> None:
-        key: Any = tc.get("index", len(self.tools))
-        slot = self.tools.get(key)
-        if slot and tc.get("id") and slot["id"] and tc["id"] != slot["id"]:
-            key = (key, tc["id"])  # a server that reuses index 0 for parallel calls
-            slot = self.tools.get(key)
-        if slot is None:
-            slot = self.tools[key] = {"id": "", "name": "", "arguments": ""}
-        fn = tc.get("function") or {}
-        slot["id"] = slot["id"] or str(tc.get("id") or "")
-        name = fn.get("name") or ""
-        if name and name != slot["name"]:
-            slot["name"] += name
-        args = fn.get("arguments")
-        if isinstance(args, dict):  # some servers send parsed arguments
-            args = json.dumps(args)
-        slot["arguments"] += args or ""
-
-    def finish(self, error: str | None = None) -> list[StreamEvent]:
-        incomplete = error is not None or self.finish_reason in (None, "length")
-        out = self._events(self.splitter.flush(incomplete=incomplete))
-        calls: list[ToolCall] = []
-        if error is None:  # half-streamed tool calls are not worth running
-            for n, slot in enumerate(self.tools.values()):
-                calls.append(ToolCall(id=slot["id"] or f"call_{n}", name=slot["name"],
-                                      arguments=slot["arguments"] or "{}"))  # fmt: skip
-            calls += self.splitter.tool_calls + self.inline_calls
-            out += [StreamEvent(type="tool_call", tool_call=c) for c in calls]
-        if self.usage is not None:
-            out.append(StreamEvent(type="usage", usage=self.usage))
-        if error is None and self.finish_reason is None:
-            error = "the stream ended without a finish_reason (the connection closed early)"
-        self.error = error
-        if error is not None:
-            out.append(StreamEvent(type="done", finish_reason="error", complete=False))
-            return out
-        finish = self.finish_reason
-        if calls and finish == "stop":
-            finish = "tool_calls"
-        out.append(StreamEvent(type="done", finish_reason=finish, complete=True))
-        return out
 
 
 class OpenAICompatLLM:
@@ -315,18 +196,18 @@ class OpenAICompatLLM:
         adapted: set[str] = set()
         self.last_error = None
         while True:
-            turn = _Turn(self.pre_opened)
+            turn = Turn(self.pre_opened)
             yielded = False
             response: Any = None
             try:
                 response = self._create(messages, body)
                 if self.streaming:
                     for chunk in response:
-                        for ev in turn.on_chunk(_as_dict(chunk)):
+                        for ev in turn.on_chunk(as_dict(chunk)):
                             yielded = True
                             yield ev
                 else:
-                    for ev in turn.on_response(_as_dict(response)):
+                    for ev in turn.on_response(as_dict(response)):
                         yielded = True
                         yield ev
             except _ERRORS as exc:

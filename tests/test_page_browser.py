@@ -9,22 +9,28 @@ may leave 127.0.0.1. Screenshots (desktop and phone width) go to artifacts/.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import http.server
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
-from fixtures_server import running_server
+from fixtures_server import free_port, running_server
 from ossrag.config import Settings
 from replay_server import ReplayServer, load_recording
 
 pytest.importorskip("ossrag.server")
 sync_api = pytest.importorskip("playwright.sync_api")
+from ossrag.server import ServerConfig  # noqa: E402
+
 expect = sync_api.expect
 
 CHROMIUM = os.environ.get("OSSRAG_CHROMIUM", "/usr/bin/chromium")
@@ -187,6 +193,14 @@ def test_upload_ask_stream_reasoning_sources_and_citations(browsing: Any, site: 
     b = browsing(base)
     page = b.page
     assert b.response.headers["content-security-policy"].startswith("default-src 'self'")
+    # Keyboard and screen readers: every control has a label; the question has the focus,
+    # Tab goes on to Ask.
+    for label in ("Knowledge base", "Model", "Effort", "Question", "Into knowledge base",
+                  "Choose files"):
+        assert page.get_by_label(label, exact=True).count() == 1, label
+    expect(page.locator("#question")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#send")).to_be_focused()
     upload(page, "docs", DOCS)
 
     replay.add(gpt_oss_answer())
@@ -252,6 +266,20 @@ def test_upload_ask_stream_reasoning_sources_and_citations(browsing: Any, site: 
     history = replay.requests[-1].body["messages"]
     flat = " ".join(str(m.get("content")) for m in history)
     assert "What is Milvus Lite?" in flat and "In short:" in flat
+
+    # Stop: the answer so far stays, marked; it does not join the history.
+    replay.add(gpt_oss_answer(pause=0.2))
+    page.fill("#question", "Say it slowly")
+    page.press("#question", "Enter")
+    third = page.locator(".turn").nth(2)
+    expect(third.locator(".answer-body")).to_contain_text("Milvus", timeout=20_000)
+    page.click("#stop")
+    expect(third.locator(".answer-body")).to_contain_text("(stopped)")
+    expect(page.locator("#send")).to_have_text("Ask")
+    replay.add(gpt_oss_answer(pause=0))
+    ask(page, "Once more")
+    flat = " ".join(str(m.get("content")) for m in replay.requests[-1].body["messages"])
+    assert "Say it slowly" not in flat and "And where does a cluster keep it?" in flat
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "page-desktop.png"), full_page=True)
@@ -335,3 +363,85 @@ def test_the_csp_stops_what_a_sanitiser_bug_would_let_through(browsing: Any, sit
     # Chromium reports the image as a request that failed with "csp": blocked, never sent.
     assert b.off_loopback() == ["http://example.invalid/csp.png"]
     assert b.blocked["http://example.invalid/csp.png"] == "csp"
+
+
+@contextlib.contextmanager
+def gated_page(text: str) -> Iterator[tuple[str, threading.Event]]:
+    """A loopback document served only once the event is set: an ingestion job that waits."""
+    release = threading.Event()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            release.wait(60)
+            data = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/markdown; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}/notes.md", release
+    finally:
+        release.set()
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_error_banners_say_what_is_wrong(browsing: Any, tmp_path: Path) -> None:
+    """Key missing, then wrong; a knowledge base being indexed (503); the answering model
+    unreachable (nothing listens at its URL); the server gone."""
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # the answering model's server is not running
+    settings = Settings.load({"uri": str(tmp_path / "kb.db"), "kb": "docs", "timeout": 10.0,
+                              "model": "vllm:openai/gpt-oss-20b", "base_url": dead}, env={})
+    key = {"Authorization": "Bearer s3cret"}
+    with running_server(settings, ServerConfig(api_key="s3cret")) as base:
+        b = browsing(base)
+        page = b.page
+        banners = page.locator("#banners")
+        expect(page.locator("#key-dialog")).to_be_visible()
+        expect(banners).to_contain_text("This server needs an API key")
+        page.fill("#key-input", "wrong")
+        page.press("#key-input", "Enter")
+        expect(banners).to_contain_text("The API key was refused")
+        expect(page.locator("#key-dialog")).to_be_visible()
+        page.fill("#key-input", "s3cret")
+        page.press("#key-input", "Enter")
+        expect(banners).to_contain_text("No knowledge base yet")  # listed with the key
+        upload(page, "docs", {"lite.md": DOCS["lite.md"]})  # the upload sends the key too
+
+        with gated_page("# Notes\n\nVersion 9 adds quokkas.\n") as (url, release):
+            job = httpx.post(f"{base}/v1/ingest", json={"kb": "docs", "urls": [url]}, headers=key)
+            assert job.status_code == 202
+            page.fill("#question", "What is Milvus Lite?")
+            page.press("#question", "Enter")
+            expect(banners).to_contain_text("The knowledge base is not ready")
+            expect(banners).to_contain_text("Try again in 5 s")
+            expect(page.locator("#kb option[value='docs']")).to_contain_text("indexing")
+            assert page.input_value("#question") == "What is Milvus Lite?"  # kept for a retry
+            page.keyboard.press("Escape")
+            expect(page.locator(".banner")).to_have_count(0)
+            release.set()
+            deadline = time.monotonic() + 30
+            while httpx.get(f"{base}/v1/jobs/{job.json()['id']}", headers=key).json()["status"] \
+                    not in ("done", "failed") and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+        expect(page.locator("#kb option[value='docs']")).not_to_contain_text("indexing",
+                                                                           timeout=15_000)
+        page.press("#question", "Enter")
+        expect(banners).to_contain_text("The answering model is unreachable", timeout=30_000)
+        expect(banners).to_contain_text("127.0.0.1")  # where the server looked for it
+        expect(page.locator(".turn.failed")).to_have_count(2)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "page-errors.png"), full_page=True)
+    page.fill("#question", "Still there?")
+    page.press("#question", "Enter")
+    expect(banners).to_contain_text("The ossrag server does not answer")
+    assert b.errors == []
+    assert b.off_loopback() == []

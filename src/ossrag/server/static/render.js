@@ -67,7 +67,7 @@
     let url = null;
     try {
       url = new URL(href, document.baseURI);
-    } catch (_) {
+    } catch {
       url = null;
     }
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {

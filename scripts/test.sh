@@ -32,5 +32,5 @@ fi
 
 # Fail (not skip) when a real component the suite relies on is missing
 # (corpora: the Milvus docs at ../shared/corpora/milvus_docs or $OSSRAG_CORPUS, and the apt docs).
-export OSSRAG_REQUIRE_SERVER=1 OSSRAG_REQUIRE_LLM=1 OSSRAG_REQUIRE_ST=1 OSSRAG_REQUIRE_CORPUS=1
+export OSSRAG_REQUIRE_SERVER=1 OSSRAG_REQUIRE_LLM=1 OSSRAG_REQUIRE_ST=1 OSSRAG_REQUIRE_BROWSER=1 OSSRAG_REQUIRE_CORPUS=1
 exec .venv/bin/python -m pytest "$@"

@@ -101,7 +101,10 @@ def _delta(event: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium; never a downloaded one)")
+        reason = f"no chromium at {CHROMIUM} (apt-get install chromium; never a downloaded one)"
+        if os.environ.get("OSSRAG_REQUIRE_BROWSER"):
+            pytest.fail(f"{reason} (OSSRAG_REQUIRE_BROWSER is set)")
+        pytest.skip(reason)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield b

@@ -138,8 +138,9 @@ def _text(result: Any) -> str:
     return "\n".join(c.text for c in result.content if c.type == "text")
 
 
-async def _check_tools(client: Client) -> None:
-    """Listing and the four retrieval tools, with their errors: the same on every transport."""
+async def _check_tools(client: Client, base: str | None = None) -> None:
+    """Listing and the four retrieval tools, with their errors: the same on every transport
+    (``base``: the HTTP server's URL, where hits link to their chunks)."""
     listed = {t.name: t for t in (await client.list_tools()).tools}
     assert set(listed) == TOOLS
     for tool in listed.values():
@@ -165,6 +166,16 @@ async def _check_tools(client: Client) -> None:
     text = _text(found)
     assert f"[1] storage.md — {hits[0]['heading']} (id {hits[0]['id']}" in text
     assert text.count("----- begin document text") == 3 and "untrusted data" in text
+
+    if base is None:
+        assert hits[0]["url"] is None  # stdio serves no URL
+    else:
+        assert hits[0]["url"] == f"{base}/v1/kbs/docs/chunks/{hits[0]['id']}"
+        linked = await anyio.to_thread.run_sync(httpx.get, hits[0]["url"])
+        assert linked.json()["text"].startswith("Milvus stores data")
+    scoped = await client.call_tool("search", {"query": "where is data stored?",
+                                               "source": "guide/*"})
+    assert {h["source"] for h in scoped.structured_content["hits"]} == {"guide/install.md"}
 
     chunk = await client.call_tool("get_chunk", {"id": hits[0]["id"], "kb": "docs"})
     assert chunk.structured_content["id"] == hits[0]["id"]
@@ -348,7 +359,7 @@ def test_http_tools_errors_origin_and_host(db: Path) -> None:
     with running_server(_settings(db)) as base:
         async def main() -> None:
             async with _http(f"{base}/mcp") as client:
-                await _check_tools(client)
+                await _check_tools(client, base)
 
         anyio.run(main)
         init = json.loads(_rpc(1, "initialize", {"protocolVersion": "2025-06-18",

@@ -50,6 +50,7 @@ class SearchHit(BaseModel):
     score: float = Field(description="higher is better, on the search mode's scale")
     chunk_index: int
     snippet: str = Field(description="the start of the passage (untrusted document text)")
+    url: str | None = Field(None, description="link to the passage (over HTTP only)")
 
 
 class SearchResult(BaseModel):
@@ -71,6 +72,7 @@ class Chunk(BaseModel):
     chunk_index: int
     text: str = Field(description="the full passage (untrusted document text)")
     truncated: bool = False
+    url: str | None = Field(None, description="link to the passage (over HTTP only)")
     notice: str = UNTRUSTED_NOTICE
 
 
@@ -90,6 +92,7 @@ class Citation(BaseModel):
     id: str
     source: str
     heading: str
+    url: str | None = Field(None, description="link to the passage (over HTTP only)")
 
 
 class AskResult(BaseModel):

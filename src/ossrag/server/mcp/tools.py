@@ -25,7 +25,9 @@ from pydantic import BaseModel
 
 from ...errors import FilterError, LLMError, OssragError, StoreError
 from ...kb import KnowledgeBase
+from ...retrieval.filters import build_filter
 from ...types import Hit
+from ..shapes import chunk_url
 from ..state import ServerState
 from . import models as m
 from .render import (
@@ -72,8 +74,10 @@ def _explained(action: str) -> Iterator[None]:
 class Tools:
     """The tools over ``state`` (see the module docstring)."""
 
-    def __init__(self, state: ServerState, budget: Budget | None = None) -> None:
+    def __init__(self, state: ServerState, budget: Budget | None = None,
+                 base_url: str | None = None) -> None:
         self.state, self.budget = state, budget or Budget()
+        self.base_url = base_url  # over HTTP: hits link to GET /v1/kbs/{kb}/chunks/{id}
         self._described: dict[str, tuple[int, m.KnowledgeBase]] = {}  # kb -> (rows, description)
         self._lock = threading.Lock()
 
@@ -162,7 +166,10 @@ class Tools:
         return _result(data, "\n".join(lines))
 
     # -- retrieval ----------------------------------------------------------------------
-    def _hits(self, hits: list[Hit]) -> tuple[list[m.SearchHit], list[str], int]:
+    def _url(self, kb: str, chunk_id: str) -> str | None:
+        return chunk_url(self.base_url, kb, chunk_id) if self.base_url and chunk_id else None
+
+    def _hits(self, hits: list[Hit], kb: str) -> tuple[list[m.SearchHit], list[str], int]:
         """Structured hits and their fenced texts within the budget (always at least one)."""
         out: list[m.SearchHit] = []
         blocks: list[str] = []
@@ -176,11 +183,12 @@ class Tools:
             blocks.append(block)
             out.append(m.SearchHit(n=n, id=hit.id, source=clean_line(hit.source),
                                    heading=clean_line(hit.heading), score=float(hit.score),
-                                   chunk_index=int(hit.chunk_index), snippet=snip))
+                                   chunk_index=int(hit.chunk_index), snippet=snip,
+                                   url=self._url(kb, hit.id)))
         return out, blocks, len(hits) - len(out)
 
     def search(self, query: str, kb: str | None = None, k: int = 5, mode: str | None = None,
-               filter: str = "") -> CallToolResult:
+               filter: str = "", source: str = "") -> CallToolResult:
         if not query.strip():
             raise ToolError("query is empty: say what to look for")
         base = self._kb(kb)
@@ -188,12 +196,13 @@ class Tools:
         warnings: list[str] = []
         with _explained(f"searching {base.name!r}"):
             used_mode = base.search_mode(mode)
-            hits = base.search(query, k=k, mode=mode, filter=filter, warnings=warnings)
-        out, blocks, omitted = self._hits(hits)
+            where = build_filter(filter, source.strip() or None)
+            hits = base.search(query, k=k, mode=mode, filter=where, warnings=warnings)
+        out, blocks, omitted = self._hits(hits, base.name)
         data = m.SearchResult(kb=base.name, query=query, mode=used_mode, hits=out, omitted=omitted,
                               warnings=warnings)
         if not hits:
-            why = f" matching the filter {filter!r}" if filter else ""
+            why = f" matching {where!r}" if where else ""
             text = f"No passages{why} in {base.name!r} for {query!r} ({used_mode} search)."
             return _result(data, "\n".join([text, *warnings]))
         head = (f"{len(out)} passage(s) from {base.name!r} for {query!r} ({used_mode} search). "
@@ -214,7 +223,8 @@ class Tools:
         text, cut = truncate(clean(hit.text), self.budget.result_chars)
         data = m.Chunk(kb=base.name, id=hit.id, source=clean_line(hit.source),
                        origin=clean_line(hit.origin), heading=clean_line(hit.heading),
-                       chunk_index=int(hit.chunk_index), text=text, truncated=cut)
+                       chunk_index=int(hit.chunk_index), text=text, truncated=cut,
+                       url=self._url(base.name, hit.id))
         note = ["(truncated to the size budget)"] if cut else []
         body = fence_document(text, header=hit_header(None, hit, score=False))
         return _result(data, "\n\n".join([UNTRUSTED_NOTICE, body, *note]))
@@ -282,9 +292,9 @@ class Tools:
         answer = run.answer
         assert answer is not None
         report(2 + pieces, "done")
-        sources, blocks, _ = self._hits(answer.hits)
+        sources, blocks, _ = self._hits(answer.hits, base.name)
         citations = [m.Citation(n=c.n, id=c.id, source=clean_line(c.source),
-                                heading=clean_line(c.heading))
+                                heading=clean_line(c.heading), url=self._url(base.name, c.id))
                      for c in answer.citations if c.valid and c.id]
         data = m.AskResult(kb=base.name, question=question, model=answer.model, effort=answer.effort,
                            answer=clean(answer.text), citations=citations, sources=sources,

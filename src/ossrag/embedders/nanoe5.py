@@ -18,7 +18,7 @@ it has no effect once the engine is loaded. Here the engine is loaded once per
 process with the chosen settings in the environment, and the previous
 environment is restored right after.
 
-Measured with ``bench/embedders.py`` on this project's 2-core VM, which other
+Measured with ``bench/embedder_threads.py`` on this project's 2-core VM, which other
 jobs kept at a load average of 8-9. "quiet" ran the worker under ``chrt -r``
 (ahead of every other process, as on an idle machine); "+ hog" ran it as a
 normal process next to one extra ``while True: pass``. Query = one short

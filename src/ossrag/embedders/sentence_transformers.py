@@ -144,7 +144,7 @@ class SentenceTransformerEmbedder:
             # this when first imported, so it is set before the import below.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
         # torch's own libgomp reads OMP_WAIT_POLICY once, at import. Measured in one
-        # bench/embedders.py run, MiniLM at 2 threads, query p50 without -> with a CPU
+        # bench/embedder_threads.py run, MiniLM at 2 threads, query p50 without -> with a CPU
         # hog: libgomp's default spin-wait 417 -> 948 ms, passive 80 -> 29 ms.
         wait = (
             {}

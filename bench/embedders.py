@@ -320,6 +320,20 @@ def token_counts(texts: list[str], family: str) -> float:
     return float(np.mean([len(r) for r in ids]))
 
 
+def _progress(label: str) -> Callable[[int, int], None]:
+    """An ingest progress callback: a line on stderr every 10% (and the rate)."""
+    t0, shown = time.perf_counter(), [-1]
+
+    def report(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            print(f"  [{label}] {done}/{total} chunks, {rate:.1f}/s", file=sys.stderr, flush=True)
+
+    return report
+
+
 def quality(emb: Any, label: str, reingest: bool) -> dict[str, Any]:
     from ossrag import KnowledgeBase
     from ossrag.evaluation.datasets import load_questions
@@ -335,7 +349,7 @@ def quality(emb: Any, label: str, reingest: bool) -> dict[str, Any]:
         done.unlink(missing_ok=True)
         kb.store.drop(KB, missing_ok=True)
         t0 = time.perf_counter()
-        kb.ingest(str(CORPUS), include=["en/**/*.md"], progress=True)
+        kb.ingest(str(CORPUS), include=["en/**/*.md"], progress=_progress(label))
         ingest_s = time.perf_counter() - t0
         done.write_text(f"{kb.store.count(KB)} chunks in {ingest_s:.0f} s\n", encoding="utf-8")
     out: dict[str, Any] = {"chunks": kb.store.count(KB), "ingest_s": ingest_s}

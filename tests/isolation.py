@@ -94,6 +94,9 @@ class _Isolator:
         for report in self.results.pop(item.nodeid, []):
             item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        # What runtestprotocol does after every item: tear down the parent's fixtures that the
+        # next item does not share (e.g. a module whose last tests were isolated).
+        item.session._setupstate.teardown_exact(nextitem)
         return True
 
     def _run_module(self, module: str) -> None:

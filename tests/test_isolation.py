@@ -73,3 +73,30 @@ def test_a_segfault_fails_one_test_and_the_run_goes_on(tmp_path: Path) -> None:
     assert "Fatal Python error: Segmentation fault" in out  # faulthandler's traceback
     assert "an ordinary failure is reported as usual" in out
     assert "PASSED test_native.py::test_after" in out  # the tests after the crash ran
+
+
+def test_a_module_ending_in_isolated_tests_is_torn_down_before_the_next(tmp_path: Path) -> None:
+    """The parent still tears down what the next test does not share (here a module fixture
+    whose module ends with an isolated test), as pytest's own protocol does after each test."""
+    (tmp_path / "test_a.py").write_text(textwrap.dedent('''
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def resource():
+            yield "open"
+
+        def test_plain(resource):
+            assert resource == "open"
+
+        @pytest.mark.isolated
+        def test_isolated_last():
+            assert True
+    '''))
+    (tmp_path / "test_b.py").write_text("def test_next():\n    assert True\n")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("OSSRAG_ISOLATED_CHILD", None)
+    cmd = [sys.executable, "-m", "pytest", "-p", "isolation", "-p", "no:cacheprovider", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "3 passed" in out and "error" not in out.lower(), out

@@ -31,6 +31,9 @@ def test_demo_runs_offline_and_touches_nothing(tmp_path: Path) -> None:
     german = out.split("search: Wie installiere ich ossrag?")[1].split("\n\n")[0]
     assert "Install ossrag" in german.splitlines()[1]
     assert "ask (local:smollm2)" in out and "tokens, first token" in out
+    # Plainly said: a tiny model only proves the pipeline; the best passage is shown too.
+    assert "only proves that the whole pipeline runs offline" in out
+    assert "best passage: " in out and "--uri" in out.split("best passage: ")[1]
     assert "gpt-oss" in out.splitlines()[-1]  # the one-line pointer to real models
     assert list(tmp_path.iterdir()) == []  # the demo's knowledge base was temporary
 

@@ -25,7 +25,8 @@ Two paths:
 
 Sampling defaults: gpt-oss uses OpenAI's recommended ``temperature=1.0,
 top_p=1.0``; other models ``temperature=0.2`` (llama-cpp-python's chat
-default). The seed is set on every call, so equal inputs give equal outputs.
+default) and ``repeat_penalty=1.1`` (llama.cpp's default; without it the bundled
+SmolLM2 loops on one line). The seed is set on every call, so equal inputs give equal outputs.
 Usage: the gpt-oss path counts the tokens it sampled (``reasoning_tokens``: those
 in the analysis channel); the chat path renders the template to count the
 prompt and re-tokenises the answer, since llama-cpp-python streams no usage.

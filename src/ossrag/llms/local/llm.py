@@ -25,7 +25,14 @@ from ..reasoning import InlineReasoningSplitter
 from ._harmony_sampling import stream_harmony
 from ._models import default_threads, is_harmony_model, load, resolve_model_path
 
-__all__ = ["LocalLLM"]
+__all__ = [
+    "CHAT_REPEAT_PENALTY",
+    "LocalLLM",
+]
+
+
+#: The chat path's repeat penalty (``sampling_overrides`` can change it per model).
+CHAT_REPEAT_PENALTY = 1.1
 
 
 class LocalLLM:
@@ -183,6 +190,9 @@ class LocalLLM:
             "stream": True,
             "max_tokens": max_tokens,
             "temperature": 0.2 if temperature is None else temperature,
+            # Tiny models loop on one line without it ("-o -o -o ..." until max_tokens);
+            # 1.1 is llama.cpp's own default (bench/tiny_models.py, docs/benchmarks.md).
+            "repeat_penalty": CHAT_REPEAT_PENALTY,
             "stop": list(stop or []),
             "seed": self.seed,
             "response_format": _chat_response_format(response_format),

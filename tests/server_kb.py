@@ -36,14 +36,18 @@ DOCS = {
 
 
 def build_kb(tmp: Path, *, base_url: str | None = None, timeout: float = 30.0,
-             docs: dict[str, str] | None = None) -> Settings:
-    """Write ``docs`` under ``tmp/docs``, ingest them into KB ``docs`` of ``tmp/kb.db``."""
+             docs: dict[str, str] | None = None, **extra: Any) -> Settings:
+    """Write ``docs`` under ``tmp/docs``, ingest them into KB ``docs`` of ``tmp/kb.db``.
+
+    ``extra`` are more settings, e.g. ``allow_url_networks="127.0.0.1"`` for a
+    server that ingests pages from a loopback test server.
+    """
     folder = tmp / "docs"
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in (docs or DOCS).items():
         (folder / name).write_text(text, encoding="utf-8")
     settings = Settings.load({"uri": str(tmp / "kb.db"), "kb": KB, "base_url": base_url,
-                              "timeout": timeout, "model": "local:smollm2"}, env={})
+                              "timeout": timeout, "model": "local:smollm2", **extra}, env={})
     with KnowledgeBase(settings=settings) as kb:
         report = kb.ingest(str(folder))
         assert report.added == len(docs or DOCS), report.summary()

@@ -180,11 +180,15 @@ def zip_server(tmp_path: Path) -> Iterator[str]:
 
 def test_ingest_zip_url_with_include(zip_server: str, tmp_path: Path) -> None:
     db = str(tmp_path / "z.db")
-    proc = run("--db", db, "ingest", zip_server, "--include", "en/faq/*.md", "--json", cwd=tmp_path)
+    # The server is on loopback, which URL ingestion refuses unless allowed.
+    allow = ("--allow-url-network", "127.0.0.1")
+    proc = run("--db", db, "ingest", zip_server, "--include", "en/faq/*.md", "--json", *allow,
+               cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["added"] == 4 and report["skipped"] == []
     hits = json.loads(run("--db", db, "search", "How is data stored in milvus?", "--json", cwd=tmp_path).stdout)["hits"]
     assert hits[0]["source"] == "en/faq/product_faq.md"
-    again = json.loads(run("--db", db, "ingest", zip_server, "--include", "en/faq/*.md", "--json", cwd=tmp_path).stdout)
+    again = json.loads(run("--db", db, "ingest", zip_server, "--include", "en/faq/*.md", "--json",
+                           cwd=tmp_path, env={"OSSRAG_ALLOW_PRIVATE_URLS": "1"}).stdout)
     assert again["unchanged"] == 4 and again["chunks_written"] == 0

@@ -1,7 +1,8 @@
 """Loaders: discovery (dir, file, glob, zip, URL), include/exclude rules, parsing.
 
 Everything runs on real files in tmp_path, zips built in the test, the shared
-Milvus docs corpus (read-only) and a real HTTP server on 127.0.0.1.
+Milvus docs corpus (read-only) and a real HTTP server on 127.0.0.1, which URL
+ingestion refuses unless allowed: the URL tests pass ``LOOPBACK`` explicitly.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from _corpus import MILVUS_DOCS, needs_milvus_docs
+from ossrag.config import IngestLimits
 from ossrag.errors import LoadError, SourceError
-from ossrag.ingest import loaders
 from ossrag.ingest.loaders import (
     SourceSet,
     detect_format,
@@ -37,6 +38,8 @@ from ossrag.types import RawSource, Skipped
 CORPUS = MILVUS_DOCS
 FAQ = CORPUS / "en" / "faq"
 needs_corpus = needs_milvus_docs
+# The test server listens on loopback, which URL ingestion refuses by default.
+LOOPBACK = IngestLimits(allow_url_networks=("127.0.0.1/32",))
 
 
 def _split(items: SourceSet) -> tuple[dict[str, RawSource], dict[str, str]]:
@@ -192,10 +195,10 @@ def test_single_unsupported_file_is_a_source_error(tree: Path) -> None:
         discover(str(tree / "image.png"))
 
 
-def test_file_larger_than_limit_is_skipped(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_larger_than_limit_is_skipped(tree: Path) -> None:
     (tree / "big.md").write_text("# Big\n\n" + "x" * 500, encoding="utf-8")
-    monkeypatch.setattr(loaders, "MAX_FILE_BYTES", 100)
-    raws, skipped = _split(discover(str(tree), include=["*.md"]))
+    limits = IngestLimits(max_file_bytes=100)
+    raws, skipped = _split(discover(str(tree), include=["*.md"], limits=limits))
     assert "big.md" not in raws
     assert skipped["big.md"].startswith("file too large")
 
@@ -296,13 +299,12 @@ def test_zip_include(tmp_path: Path) -> None:
     assert sset.in_scope("en/faq/new.md") and not sset.in_scope("en/about/overview.md")
 
 
-def test_zip_entry_larger_than_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zip_entry_larger_than_limit(tmp_path: Path) -> None:
     archive = tmp_path / "big.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("big.md", "# Big\n\n" + "x" * 5000)
         zf.writestr("small.md", "# Small\n\nok\n")
-    monkeypatch.setattr(loaders, "MAX_FILE_BYTES", 1000)
-    raws, skipped = _split(discover(str(archive)))
+    raws, skipped = _split(discover(str(archive), limits=IngestLimits(max_file_bytes=1000)))
     assert set(raws) == {"small.md"}
     assert skipped["big.md"].startswith("file too large")
 
@@ -318,7 +320,7 @@ def test_url_zip_that_is_not_a_zip(http_server: tuple[_Server, str]) -> None:
     server, base = http_server
     server.routes["/docs.zip"] = (200, {"Content-Type": "text/html"}, b"<html>Sign in</html>", 0)
     with pytest.raises(SourceError, match="did not return a zip archive"):
-        discover(f"{base}/docs.zip")
+        discover(f"{base}/docs.zip", limits=LOOPBACK)
 
 
 # ---------------------------------------------------------------- URLs
@@ -376,7 +378,7 @@ def test_url_html_page(http_server: tuple[_Server, str]) -> None:
     server.routes["/faq.html"] = (200, {"Content-Type": "text/html; charset=utf-8"}, PAGE, 0)
     server.routes["/moved"] = (302, {"Location": "/faq.html"}, b"", 0)
     for url in (f"{base}/faq.html", f"{base}/moved"):
-        sset = discover(url)
+        sset = discover(url, limits=LOOPBACK)
         assert sset.origin == url
         [raw] = list(sset)
         assert isinstance(raw, RawSource)
@@ -397,10 +399,10 @@ def test_url_format_from_extension_and_charset(http_server: tuple[_Server, str])
     server.routes["/page"] = (
         200, {"Content-Type": "text/html; charset=iso-8859-1"}, "<p>café</p>".encode("latin-1"), 0
     )  # fmt: skip
-    [md] = list(discover(f"{base}/raw/README.md"))
+    [md] = list(discover(f"{base}/raw/README.md", limits=LOOPBACK))
     assert isinstance(md, RawSource) and md.fmt == "markdown"
     assert parse(md).title == "Readme"
-    [page] = list(discover(f"{base}/page"))
+    [page] = list(discover(f"{base}/page", limits=LOOPBACK))
     assert isinstance(page, RawSource) and page.fmt == "html"
     assert "café" in parse(page).text
 
@@ -421,7 +423,7 @@ def test_url_zip_like_the_tutorial(http_server: tuple[_Server, str]) -> None:
     faq = {k for k in members if k.startswith("en/faq/")}
     for path in ("/releases/download/v2.4.6-preview/milvus_docs_2.4.x_en.zip", "/download?id=7"):
         url = base + path
-        sset = discover(url, include=["en/faq/*.md"])
+        sset = discover(url, include=["en/faq/*.md"], limits=LOOPBACK)
         assert sset.origin == url
         raws, skipped = _split(sset)
         assert set(raws) == faq
@@ -432,7 +434,7 @@ def test_url_zip_like_the_tutorial(http_server: tuple[_Server, str]) -> None:
 def test_url_404_is_a_source_error(http_server: tuple[_Server, str]) -> None:
     _, base = http_server
     with pytest.raises(SourceError) as err:
-        discover(f"{base}/missing.zip")
+        discover(f"{base}/missing.zip", limits=LOOPBACK)
     assert "404" in str(err.value) and f"{base}/missing.zip" in str(err.value)
 
 
@@ -442,7 +444,7 @@ def test_url_unreachable_is_a_source_error() -> None:
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/docs.zip"
     with pytest.raises(SourceError, match="cannot reach") as err:
-        discover(url, timeout=5)
+        discover(url, limits=LOOPBACK, timeout=5)
     assert url in str(err.value)
 
 
@@ -450,14 +452,14 @@ def test_url_timeout_is_a_source_error(http_server: tuple[_Server, str]) -> None
     server, base = http_server
     server.routes["/slow.html"] = (200, {"Content-Type": "text/html"}, PAGE, 1.5)
     with pytest.raises(SourceError, match="timed out"):
-        discover(f"{base}/slow.html", timeout=0.3)
+        discover(f"{base}/slow.html", limits=LOOPBACK, timeout=0.3)
 
 
 def test_url_unsupported_content(http_server: tuple[_Server, str]) -> None:
     server, base = http_server
     server.routes["/blob"] = (200, {"Content-Type": "image/png"}, b"\x89PNG\r\n\x1a\n", 0)
     with pytest.raises(SourceError, match="unsupported content type image/png"):
-        discover(f"{base}/blob")
+        discover(f"{base}/blob", limits=LOOPBACK)
 
 
 def test_other_url_schemes_are_refused() -> None:
@@ -543,12 +545,13 @@ def test_binary_file_named_md() -> None:
     assert err.value.hint
 
 
-def test_invalid_utf8() -> None:
+def test_invalid_utf8_is_decoded_by_the_fallback_and_says_so() -> None:
+    """Latin-1 text is read (as Windows-1252), not refused; the note says what was done.
+    More encodings: tests/test_untrusted_files.py."""
     data = "# Café\n\nCrème brûlée, déjà vu.\n".encode("latin-1")
-    with pytest.raises(LoadError, match="UTF-8") as err:
-        parse(_raw(data, "markdown"))
-    assert f"offset {data.index('é'.encode('latin-1'))}" in str(err.value)  # the é of Café
-    assert err.value.hint and "iconv" in err.value.hint
+    doc = parse(_raw(data, "markdown"))
+    assert doc.title == "Café" and "Crème brûlée, déjà vu." in doc.text
+    assert doc.metadata["decoding"].startswith("not UTF-8: decoded as Windows-1252")
 
 
 def test_plain_text_is_kept() -> None:

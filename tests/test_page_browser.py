@@ -401,7 +401,9 @@ def test_error_banners_say_what_is_wrong(browsing: Any, tmp_path: Path) -> None:
     unreachable (nothing listens at its URL); the server gone."""
     dead = f"http://127.0.0.1:{free_port()}/v1"  # the answering model's server is not running
     settings = Settings.load({"uri": str(tmp_path / "kb.db"), "kb": "docs", "timeout": 10.0,
-                              "model": "vllm:openai/gpt-oss-20b", "base_url": dead}, env={})
+                              "model": "vllm:openai/gpt-oss-20b", "base_url": dead,
+                              "allow_url_networks": "127.0.0.1"},  # the gated page is on loopback
+                             env={})
     key = {"Authorization": "Bearer s3cret"}
     with running_server(settings, ServerConfig(api_key="s3cret")) as base:
         b = browsing(base)

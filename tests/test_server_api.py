@@ -29,7 +29,8 @@ JOB_TIMEOUT = 60.0
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return build_kb(tmp_path_factory.mktemp("api"))
+    # The tests' pages are served on loopback, which URL ingestion refuses unless allowed.
+    return build_kb(tmp_path_factory.mktemp("api"), allow_url_networks="127.0.0.1")
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .answering.agent import Agent, AgentAnswer, AgentRun
 from .answering.run import AnswerRun
-from .config import Settings
+from .config import IngestLimits, Settings
 from .embedders import make_embedder
 from .embedders.base import Embedder
 from .errors import ConfigError
@@ -129,12 +129,18 @@ class KnowledgeBase:
         metadata: dict[str, Any] | None = None,
         prune: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        limits: IngestLimits | Mapping[str, Any] | None = None,
     ) -> IngestReport:
         """Add or update ``sources`` (paths, globs, zips, URLs); see :func:`ossrag.ingest.sync.sync`.
 
         ``progress(done, total)`` is called as chunks are embedded and written.
+        ``limits`` bound what untrusted sources may cost: an
+        :class:`~ossrag.config.IngestLimits`, or a mapping that changes some of
+        the settings' limits (``limits={"allow_private_urls": True}``).
         """
         s = self.settings
+        lim = limits if isinstance(limits, IngestLimits) else s.ingest_limits().replace(
+            **dict(limits or {}))
         return sync(
             self.store,
             self.name,
@@ -148,6 +154,7 @@ class KnowledgeBase:
             metadata=metadata,
             prune=prune,
             progress=progress,
+            limits=lim,
         )
 
     # -- retrieval --------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""``ossrag ingest SOURCE... [--include GLOB] [--exclude GLOB] [--meta K=V] [--json]``."""
+"""``ossrag ingest SOURCE... [--include GLOB] [--exclude GLOB] [--meta K=V] [--json]``.
+
+The limits for untrusted sources (``--max-file-bytes``, ``--allow-private-urls``,
+...) are settings: ``settings_from`` puts them there and ``kb.ingest`` reads them.
+"""
 
 from __future__ import annotations
 
@@ -34,4 +38,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{kb.name}: {report.summary()}")
         for s in report.skipped:
             print(f"  skipped {s.source}: {s.reason}", file=sys.stderr)
+        for n in report.notes:
+            print(f"  note {n.source}: {n.note}", file=sys.stderr)
     return 0

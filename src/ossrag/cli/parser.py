@@ -15,7 +15,7 @@ import argparse
 from typing import Any
 
 from .._version import __version__
-from ..config import DEFAULT_RUNS_DB, EFFORTS, MODEL_FLAGS, TARGET_FLAGS, Settings
+from ..config import DEFAULT_RUNS_DB, EFFORTS, LIMIT_FIELDS, MODEL_FLAGS, TARGET_FLAGS, Settings
 from ..retrieval.filters import build_filter, parse_meta
 
 __all__ = [
@@ -102,6 +102,36 @@ def _add_ingest(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--no-prune", action="store_true",
                    help="keep files that disappeared from a re-ingested folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _limit_options(p)
+
+
+def _limit_options(p: argparse.ArgumentParser) -> None:
+    """What an untrusted source may cost (IngestLimits); each also a setting/OSSRAG_* variable."""
+    g = p.add_argument_group("limits for untrusted sources (docs/reliability.md)")
+    g.add_argument("--max-file-bytes", default=None, metavar="SIZE",
+                   help="skip larger files and zip entries (default 50MB) [OSSRAG_MAX_FILE_BYTES]")
+    g.add_argument("--parse-timeout", type=float, default=None, metavar="S",
+                   help="seconds to parse one PDF (default 60) [OSSRAG_PARSE_TIMEOUT]")
+    g.add_argument("--zip-max-bytes", default=None, metavar="SIZE",
+                   help="a zip's total uncompressed size (default 2GB) [OSSRAG_ZIP_MAX_BYTES]")
+    g.add_argument("--zip-max-entries", type=int, default=None, metavar="N",
+                   help="entries in one zip (default 50000) [OSSRAG_ZIP_MAX_ENTRIES]")
+    g.add_argument("--zip-max-ratio", type=float, default=None, metavar="R",
+                   help="compression ratio of a zip entry over 1 MiB (default 100) "
+                        "[OSSRAG_ZIP_MAX_RATIO]")
+    g.add_argument("--max-download-bytes", default=None, metavar="SIZE",
+                   help="bytes one URL may send (default 512MB) [OSSRAG_MAX_DOWNLOAD_BYTES]")
+    g.add_argument("--url-timeout", type=float, default=None, metavar="S",
+                   help="seconds to connect and between reads (default 30) [OSSRAG_URL_TIMEOUT]")
+    g.add_argument("--url-total-timeout", type=float, default=None, metavar="S",
+                   help="seconds for a whole download (default 300) [OSSRAG_URL_TOTAL_TIMEOUT]")
+    g.add_argument("--allow-private-urls", action="store_true", default=None,
+                   help="fetch URLs on loopback, private, link-local and metadata addresses "
+                        "[OSSRAG_ALLOW_PRIVATE_URLS=1]")
+    g.add_argument("--allow-url-network", dest="allow_url_networks", action="append",
+                   default=None, metavar="CIDR",
+                   help="allow this non-public network or address only (repeatable) "
+                        "[OSSRAG_ALLOW_URL_NETWORKS=a,b]")
 
 
 def _add_search_and_ask(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -206,7 +236,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Settings with the flags that were given on top (``None`` means "not given")."""
     given = vars(args)
     keys = ("uri", "token", "kb", "embedder", "embed_base_url", "model", "effort", "top_k", "mode",
-            "base_url", "timeout")
+            "base_url", "timeout", *LIMIT_FIELDS)
     overrides = {key: given.get(key) for key in keys}
     if given.get("command") == "kb" and given.get("name"):
         overrides["kb"] = given["name"]  # `ossrag kb drop NAME` names the KB directly

@@ -21,6 +21,17 @@ A spec is a file, a directory (recursive), a glob (``'docs/**/*.md'``), a
 tutorial's ``milvus_docs_2.4.x_en.zip``).  Zip archives are read in memory and
 never extracted to disk.
 
+Every source is untrusted, and :class:`~ossrag.config.IngestLimits` bounds
+what it may cost (``discover(spec, limits=...)``; docs/reliability.md has the
+table): files over ``max_file_bytes`` are skipped; a symlink whose target is
+outside the ingested folder is not followed, nor is any non-regular file
+(FIFO, socket, device) read; zip archives are checked against their limits
+before anything is inflated (:mod:`ossrag.ingest.archive`); URLs are fetched
+only from public addresses unless allowed (:mod:`ossrag.ingest.fetch`).
+Whatever is skipped comes out as a :class:`~ossrag.types.Skipped` with the
+reason, and a zip refused as a whole never makes its previously indexed
+entries look deleted (``in_scope`` is then false for all of them).
+
 Include/exclude patterns are matched against the ``source`` path relative to
 the origin, gitignore-style: ``*`` and ``?`` never cross ``/``, ``**`` matches
 any number of directories, a pattern without ``/`` matches a file or directory
@@ -30,18 +41,22 @@ directory matches everything inside it.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
+import stat
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import IO
 from urllib.parse import urlsplit
 
+from ossrag.config import IngestLimits, format_size
 from ossrag.errors import SourceError
+from ossrag.ingest import archive
+from ossrag.ingest.fetch import fetch
 from ossrag.ingest.parsers import FORMATS, format_for_name, parse, split_front_matter
 from ossrag.ingest.parsers._text import looks_binary
 from ossrag.types import RawSource, Skipped
@@ -60,8 +75,9 @@ __all__ = [
     "split_front_matter",
 ]
 
-MAX_FILE_BYTES = 50 * 1024 * 1024  # one document; anything larger is almost surely not prose
-MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024  # a zip fetched from a URL is held in memory
+# The defaults (IngestLimits); pass discover(..., limits=IngestLimits(...)) to change them.
+MAX_FILE_BYTES = IngestLimits().max_file_bytes
+MAX_DOWNLOAD_BYTES = IngestLimits().max_download_bytes
 
 _CONTENT_TYPES = {
     "text/html": "html",
@@ -198,8 +214,11 @@ class SourceSet:
     exclude: tuple[str, ...] = ()
     pattern: str | None = None  # kind=glob: the glob relative to origin
     only: str | None = None  # kind=file/url: the one source of the set
+    limits: IngestLimits = field(default_factory=IngestLimits)
     _payload: bytes | None = field(default=None, repr=False)  # downloaded bytes
     _fmt: str | None = field(default=None, repr=False)  # kind=url: format of the page
+    # A zip refused as a whole (zip bomb): the reason, reported as one Skipped.
+    _refused: str | None = field(default=None, repr=False)
 
     def in_scope(self, source: str) -> bool:
         """Would ``source`` (previously indexed under this origin) belong to this set?
@@ -207,8 +226,11 @@ class SourceSet:
         Used after re-ingesting to delete sources that disappeared: a source
         that is in scope but was not seen again is gone.  A single file or page
         only ever covers itself, so ingesting one file never deletes its
-        siblings.
+        siblings.  Nothing is in scope of a refused archive: its entries were not
+        looked at, so none of them may be taken for deleted.
         """
+        if self._refused is not None:
+            return False
         if self.only is not None:
             return source == self.only
         return self._selected(source)
@@ -226,9 +248,15 @@ class SourceSet:
         return any(match_path(p, path) for p in self.exclude)
 
     def __iter__(self) -> Iterator[RawSource | Skipped]:
-        if self.kind == "url":
+        if self._refused is not None:
+            name = self.origin if self.kind == "url-zip" else Path(self.origin).name
+            yield Skipped(self.origin, name, self._refused)
+        elif self.kind == "url":
             assert self._payload is not None and self.only is not None and self._fmt
-            yield RawSource(self.origin, self.only, self._payload, self._fmt)
+            if len(self._payload) > self.limits.max_file_bytes:
+                yield Skipped(self.origin, self.only, self._too_large(len(self._payload)))
+            else:
+                yield RawSource(self.origin, self.only, self._payload, self._fmt)
         elif self.kind == "url-zip":
             assert self._payload is not None
             yield from self._iter_zip(io.BytesIO(self._payload))
@@ -261,6 +289,12 @@ class SourceSet:
             dirnames[:] = sorted(
                 d for d in dirnames if not d.startswith(".") and not self._excluded_dir(reldir + d)
             )
+            # os.walk does not follow directory symlinks; say so when one points outside.
+            for d in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                dirnames.remove(d)
+                if self._selected(reldir + d) and not self._inside(os.path.join(dirpath, d)):
+                    yield Skipped(self.origin, reldir + d, self._outside(os.path.join(dirpath, d),
+                                                                         "directory"))
             for name in sorted(filenames):
                 rel = reldir + name
                 verdict = self._candidate(rel)
@@ -270,66 +304,99 @@ class SourceSet:
                     continue
                 yield self._read_file(Path(dirpath) / name, rel, verdict)
 
+    def _inside(self, path: str) -> bool:
+        """Does ``path``, all symlinks resolved, lie inside this set's folder?"""
+        real, root = os.path.realpath(path), os.path.realpath(self.origin)
+        return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+    def _outside(self, path: str, what: str) -> str:
+        return (f"symlink to a {what} outside the ingested folder ({os.path.realpath(path)}), "
+                "not followed")
+
+    def _too_large(self, size: int) -> str:
+        return (f"file too large ({format_size(size)} > {format_size(self.limits.max_file_bytes)}, "
+                "max_file_bytes)")
+
     def _read_file(self, path: Path, rel: str, fmt: str | None = None) -> RawSource | Skipped:
+        """One file's bytes, or why not: too large, a symlink out of the folder, not a file."""
         fmt = fmt or _format_or_text(rel)
         if fmt is None:
             return Skipped(self.origin, rel, f"unsupported format {path.suffix.lower()}")
+        cap = self.limits.max_file_bytes
         try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                return Skipped(self.origin, rel, _too_large(size))
-            if not path.suffix:  # peek first: a large binary is not read whole
-                with open(path, "rb") as fh:
+            if path.is_symlink():
+                if self.kind != "file" and not self._inside(str(path)):
+                    return Skipped(self.origin, rel, self._outside(str(path), "file"))
+                path = Path(os.path.realpath(path))
+            # O_NOFOLLOW: a file swapped for a symlink since the check is not followed;
+            # O_NONBLOCK: opening a FIFO returns at once (and fstat then refuses it).
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            with os.fdopen(os.open(path, flags), "rb") as fh:
+                st = os.fstat(fh.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    return Skipped(self.origin, rel, f"not a regular file ({_file_kind(st.st_mode)})")
+                if st.st_size > cap:
+                    return Skipped(self.origin, rel, self._too_large(st.st_size))
+                if not path.suffix:  # peek first: a large binary is not read whole
                     why = _not_a_document(fh.read(8192))
-                if why:
-                    return Skipped(self.origin, rel, why)
-            data = path.read_bytes()
+                    if why:
+                        return Skipped(self.origin, rel, why)
+                    fh.seek(0)
+                data = fh.read(cap + 1)  # it may have grown since fstat
         except OSError as exc:
             return Skipped(self.origin, rel, f"cannot read file: {exc.strerror or exc}")
+        if len(data) > cap:
+            return Skipped(self.origin, rel, self._too_large(len(data)))
         return RawSource(self.origin, rel, data, fmt)
 
-    def _iter_zip(self, fh: io.BufferedIOBase | io.BytesIO) -> Iterator[RawSource | Skipped]:
-        try:
-            zf = zipfile.ZipFile(fh)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise SourceError(
-                f"not a valid zip archive: {self.origin} ({exc})",
-                hint="check that the download finished; `unzip -t FILE` tests an archive",
-            ) from exc
-        with zf:
-            for info in zf.infolist():
-                if info.is_dir():
+    def _zip_entries(self, zf: zipfile.ZipFile) -> Iterator[tuple[zipfile.ZipInfo, str, Skipped | str]]:
+        """``(info, rel, verdict)`` of the entries that belong to the set (see ``_candidate``)."""
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            name = info.filename
+            why = _unsafe_entry(name)
+            if why:
+                # Never used as a path anyway (entries are read in memory),
+                # but such a name is a sign of a malicious archive.
+                yield info, name, Skipped(self.origin, name, f"unsafe path in zip ({why})")
+                continue
+            rel = name.replace("\\", "/")
+            while rel.startswith("./"):
+                rel = rel[2:]
+            verdict = self._candidate(rel)
+            if verdict is not None:
+                yield info, rel, verdict
+
+    def _check_zip(self, fh: IO[bytes]) -> None:
+        """Refuse the archive as a whole (``_refused``) when its directory breaks a limit."""
+        self._refused = archive.directory_problem(fh, self.limits)
+        if self._refused is None:
+            fh.seek(0)
+            with archive.open_zip(fh, self.origin) as zf:
+                chosen = [i for i, _, v in self._zip_entries(zf) if isinstance(v, str)]
+                self._refused = archive.declared_total(chosen, self.limits)
+
+    def _iter_zip(self, fh: IO[bytes]) -> Iterator[RawSource | Skipped]:
+        budget = archive.Budget(self.limits.zip_max_bytes)
+        with archive.open_zip(fh, self.origin) as zf:
+            for info, rel, verdict in self._zip_entries(zf):
+                if isinstance(verdict, Skipped):
+                    yield verdict
                     continue
-                name = info.filename
-                why = _unsafe_entry(name)
-                if why:
-                    # Never used as a path anyway (entries are read in memory),
-                    # but such a name is a sign of a malicious archive.
-                    yield Skipped(self.origin, name, f"unsafe path in zip ({why})")
-                    continue
-                rel = name.replace("\\", "/")
-                while rel.startswith("./"):
-                    rel = rel[2:]
-                verdict = self._candidate(rel)
-                if verdict is None or isinstance(verdict, Skipped):
-                    if verdict is not None:
-                        yield verdict
-                    continue
-                if info.file_size > MAX_FILE_BYTES:
-                    yield Skipped(self.origin, rel, _too_large(info.file_size))
-                    continue
-                try:
-                    with zf.open(info) as member:
-                        # The header's size can lie (zip bombs): read one byte more.
-                        data = member.read(MAX_FILE_BYTES + 1)
-                except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as exc:
-                    yield Skipped(self.origin, rel, f"cannot read zip entry: {exc}")
-                    continue
-                if len(data) > MAX_FILE_BYTES:
-                    yield Skipped(self.origin, rel, _too_large(len(data)))
+                why = archive.entry_problem(info, self.limits)
+                data = why or archive.read_entry(zf, info, self.limits, budget)
+                if isinstance(data, str):
+                    yield Skipped(self.origin, rel, data)
                     continue
                 why = _not_a_document(data) if not PurePosixPath(rel).suffix else None
                 yield Skipped(self.origin, rel, why) if why else RawSource(self.origin, rel, data, verdict)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+             (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a directory"))
+    return next((what for test, what in kinds if test(mode)), "not a regular file")
 
 
 def _not_a_document(head: bytes) -> str | None:
@@ -341,10 +408,6 @@ def _not_a_document(head: bytes) -> str | None:
     return None
 
 
-def _too_large(size: int) -> str:
-    return f"file too large ({size / 1e6:.0f} MB > {MAX_FILE_BYTES / 1e6:.0f} MB)"
-
-
 # ---------------------------------------------------------------- discover
 
 
@@ -353,23 +416,29 @@ def discover(
     *,
     include: Iterable[str] = (),
     exclude: Iterable[str] = (),
-    timeout: float = 30.0,
+    timeout: float | None = None,
+    limits: IngestLimits | None = None,
 ) -> SourceSet:
     """Resolve one source spec into a lazily iterated :class:`SourceSet`.
 
     Raises :class:`SourceError` when the spec cannot be used at all (missing
-    path, HTTP error, unreachable host, corrupt zip); problems with single
-    files come out of the iteration as ``Skipped`` or later from ``parse``.
+    path, HTTP error, unreachable host, refused address, corrupt zip);
+    problems with single files come out of the iteration as ``Skipped`` or
+    later from ``parse``.  ``limits`` (default :class:`IngestLimits()`) bound
+    sizes, archives and URLs; ``timeout`` overrides ``limits.url_timeout``.
 
     >>> s = discover("docs", include=["*.md"])    # doctest: +SKIP  (ossrag's own docs/)
     >>> sorted(r.source for r in s)[:2]           # doctest: +SKIP
     ['architecture.md', 'benchmarks.md']
+    >>> discover("http://127.0.0.1:8000/a.md",    # doctest: +SKIP
+    ...          limits=IngestLimits(allow_private_urls=True))
     """
+    lim = limits or IngestLimits()
     inc = tuple(p for p in include if p.strip())
     exc = tuple(p for p in exclude if p.strip())
     scheme = urlsplit(spec).scheme.lower()
     if scheme in ("http", "https"):
-        return _discover_url(spec, inc, exc, timeout)
+        return _discover_url(spec, inc, exc, lim, timeout)
     if re.match(r"[a-z][a-z0-9+.-]+://", spec, re.IGNORECASE):
         raise SourceError(
             f"unsupported URL scheme in {spec!r}",
@@ -377,7 +446,7 @@ def discover(
         )
     path = Path(spec).expanduser()
     if path.is_dir():
-        return SourceSet(str(path.resolve()), "dir", inc, exc)
+        return SourceSet(str(path.resolve()), "dir", inc, exc, limits=lim)
     if path.is_file():
         path = path.resolve()
         if path.suffix.lower() == ".zip":
@@ -387,24 +456,28 @@ def discover(
                     f"not a valid zip archive: {spec}",
                     hint="check that the download finished; `unzip -t FILE` tests an archive",
                 )
-            return SourceSet(str(path), "zip", inc, exc)
+            sset = SourceSet(str(path), "zip", inc, exc, limits=lim)
+            with open(path, "rb") as fh:
+                sset._check_zip(fh)
+            return sset
         if _format_or_text(path.name) is None:
             raise SourceError(
                 f"unsupported format {path.suffix.lower()}: {spec}",
                 hint="ossrag reads " + ", ".join(sorted(FORMATS)) + " files and .zip archives",
             )
-        return SourceSet(str(path.parent), "file", inc, exc, only=path.name)
+        return SourceSet(str(path.parent), "file", inc, exc, only=path.name, limits=lim)
     if path.exists():
         raise SourceError(f"not a regular file or directory: {spec}")
     if _MAGIC.search(spec):
-        return _discover_glob(spec, inc, exc)
+        return _discover_glob(spec, inc, exc, lim)
     raise SourceError(
         f"no such file or directory: {spec}",
         hint="check the path; quote glob patterns ('docs/**/*.md') so the shell leaves them alone",
     )
 
 
-def _discover_glob(spec: str, inc: tuple[str, ...], exc: tuple[str, ...]) -> SourceSet:
+def _discover_glob(spec: str, inc: tuple[str, ...], exc: tuple[str, ...],
+                   limits: IngestLimits) -> SourceSet:
     parts = Path(spec).expanduser().as_posix().split("/")
     cut = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
     base_parts = parts[:cut]
@@ -417,13 +490,12 @@ def _discover_glob(spec: str, inc: tuple[str, ...], exc: tuple[str, ...]) -> Sou
             hint="the part of a glob before the first * must be an existing directory",
         )
     pattern = "/".join(parts[cut:])
-    return SourceSet(str(base.resolve()), "glob", inc, exc, pattern=pattern)
+    return SourceSet(str(base.resolve()), "glob", inc, exc, pattern=pattern, limits=limits)
 
 
-def _discover_url(
-    url: str, inc: tuple[str, ...], exc: tuple[str, ...], timeout: float
-) -> SourceSet:
-    data, ctype = _fetch(url, timeout)
+def _discover_url(url: str, inc: tuple[str, ...], exc: tuple[str, ...], limits: IngestLimits,
+                  timeout: float | None) -> SourceSet:
+    data, ctype = fetch(url, limits, timeout=timeout)
     url_path = urlsplit(url).path
     if url_path.lower().endswith(".zip") or ctype in _ZIP_TYPES or data[:4] == b"PK\x03\x04":
         if not zipfile.is_zipfile(io.BytesIO(data)):
@@ -432,7 +504,9 @@ def _discover_url(
                 f"{len(data)} bytes)",
                 hint="open the URL in a browser: it may need a login or point at a page, not a file",
             )
-        return SourceSet(url, "url-zip", inc, exc, _payload=data)
+        sset = SourceSet(url, "url-zip", inc, exc, limits=limits, _payload=data)
+        sset._check_zip(io.BytesIO(data))
+        return sset
     if data[:5] == b"%PDF-":
         fmt: str | None = "pdf"
     else:
@@ -443,45 +517,4 @@ def _discover_url(
             f"unsupported content type {ctype or '(none)'} at {url}",
             hint="ossrag reads HTML, Markdown, reStructuredText, plain text, PDF and zip archives",
         )
-    return SourceSet(url, "url", inc, exc, only=url, _payload=data, _fmt=fmt)
-
-
-def _fetch(url: str, timeout: float) -> tuple[bytes, str]:
-    """GET ``url`` (following redirects) into memory: (body, media type)."""
-    import httpx
-
-    hint = (
-        "check the URL and your network; you can also download the file and ingest the local path"
-    )
-    try:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as resp:
-            if resp.status_code >= 400:
-                raise SourceError(
-                    f"cannot download {url}: HTTP {resp.status_code} {resp.reason_phrase}".rstrip(),
-                    hint=hint,
-                )
-            ctype = resp.headers.get("content-type", "")
-            buf = bytearray()
-            for block in resp.iter_bytes():
-                buf += block
-                if len(buf) > MAX_DOWNLOAD_BYTES:
-                    raise SourceError(
-                        f"download too large: {url} (over {MAX_DOWNLOAD_BYTES // 2**20} MiB)",
-                        hint="download it yourself and ingest the local file",
-                    )
-    except httpx.TimeoutException as e:
-        raise SourceError(f"timed out after {timeout:g}s fetching {url}", hint=hint) from e
-    except httpx.InvalidURL as e:
-        raise SourceError(f"invalid URL {url!r}: {e}") from e
-    except httpx.HTTPError as e:
-        raise SourceError(f"cannot reach {url}: {e}", hint=hint) from e
-    media, _, params = ctype.partition(";")
-    media = media.strip().lower()
-    data = bytes(buf)
-    charset = re.search(r"charset=[\"']?([\w.:-]+)", params, re.IGNORECASE)
-    if charset and media.startswith("text/") and charset.group(1).lower() not in ("utf-8", "utf8"):
-        # Store pages as UTF-8 so parse() needs no side channel for the charset.
-        # On failure parse() reports the bytes as they are.
-        with contextlib.suppress(LookupError, UnicodeDecodeError):
-            data = data.decode(charset.group(1)).encode("utf-8")
-    return data, media
+    return SourceSet(url, "url", inc, exc, only=url, limits=limits, _payload=data, _fmt=fmt)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import IngestLimits
 from ..embedders.base import Embedder
 from ..errors import LoadError
 from ..stores.base import VectorStore
@@ -39,12 +40,22 @@ from .parsers import parse
 __all__ = [
     "WRITE_BATCH",
     "IngestReport",
+    "Note",
     "sync",
 ]
 
 # Chunks embedded and written per round trip. Large enough that the embedder
 # batches efficiently, small enough that progress moves and memory stays flat.
 WRITE_BATCH = 64
+
+
+@dataclass
+class Note:
+    """Something done to a file that was indexed, e.g. ``decoded as Windows-1252``."""
+
+    origin: str
+    source: str
+    note: str
 
 
 @dataclass
@@ -66,6 +77,7 @@ class IngestReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     parsers: dict[str, int] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)  # indexed, but with a fallback (decoding)
 
     def summary(self) -> str:
         parsed = ", ".join(f"{n} {name}" for name, n in sorted(self.parsers.items(), key=lambda x: (-x[1], x[0])))
@@ -74,6 +86,7 @@ class IngestReport:
             f"removed {self.removed}, skipped {len(self.skipped)} "
             f"({self.chunks_written} chunks written, {self.chunks_deleted} deleted, "
             f"{self.seconds:.1f}s)" + (f"; parsed as {parsed}" if parsed else "")
+            + (f"; {len(self.notes)} with a note" if self.notes else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +102,7 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
             "parsers": dict(sorted(self.parsers.items())),
+            "notes": [{"source": n.source, "origin": n.origin, "note": n.note} for n in self.notes],
         }
 
 
@@ -138,18 +152,22 @@ def sync(
     metadata: dict[str, Any] | None = None,
     prune: bool = True,
     progress: Callable[[int, int], None] | None = None,
-    timeout: float = 30.0,
+    timeout: float | None = None,
+    limits: IngestLimits | None = None,
 ) -> IngestReport:
     """Bring the knowledge base ``kb`` in line with ``specs``; see the module docstring.
 
     ``progress(done, total)`` is called after each batch of chunks is written.
+    ``limits`` bound what an untrusted source may cost (sizes, time, archives,
+    URL addresses); ``timeout`` overrides ``limits.url_timeout``.
     """
     started = time.perf_counter()
     report = IngestReport(kb=kb)
     extra = dict(metadata or {})
     # Resolve every spec first: a missing path or bad URL fails before any write.
     sets: list[SourceSet] = [
-        discover(spec, include=list(include), exclude=list(exclude), timeout=timeout) for spec in specs
+        discover(spec, include=list(include), exclude=list(exclude), timeout=timeout, limits=limits)
+        for spec in specs
     ]
     store.ensure_collection(kb, embedder=embedder.name, dim=embedder.dim)
     index = store.source_index(kb)
@@ -172,7 +190,7 @@ def sync(
                 report.unchanged += 1
                 continue
             try:
-                doc = parse(item)
+                doc = parse(item, limits=limits)
                 chunks = chunk_document(
                     doc, splitter=splitter, chunk_size=chunk_size, chunk_overlap=chunk_overlap
                 )
@@ -182,6 +200,8 @@ def sync(
             if not chunks:
                 report.skipped.append(Skipped(item.origin, item.source, "no text to index"))
                 continue
+            if doc.metadata.get("decoding"):
+                report.notes.append(Note(item.origin, item.source, str(doc.metadata["decoding"])))
             parser = str(doc.metadata.get("parser", doc.fmt))
             report.parsers[parser] = report.parsers.get(parser, 0) + 1
             doc_meta: dict[str, Any] = {

@@ -21,11 +21,14 @@ set of rules; one module per format does the work:
 - :mod:`.rst` — titles as ``#`` headings, glossary/definition-list terms and
   Sphinx object descriptions as headings of their own;
 - :mod:`.html` — the main content only (no navigation, sidebars, footers,
-  permalink marks), ``<h1>``-``<h6>`` as headings;
-- :mod:`.pdf` — pages joined with blank lines.
+  permalink marks, scripts, styles or hidden elements), ``<h1>``-``<h6>``
+  as headings;
+- :mod:`.pdf` — pages joined with blank lines, pypdf in a child process
+  with a time limit.
 
-Plain text stays as it is.  Parsing works on bytes in memory and never
-touches the disk.  ``ossrag.ingest.loaders`` re-exports :func:`parse` and
+Plain text stays as it is; text in another encoding than UTF-8 is decoded by
+a fallback that says what it did (``doc.metadata["decoding"]``).  Parsing
+works on bytes in memory and never touches the disk.  ``ossrag.ingest.loaders`` re-exports :func:`parse` and
 :func:`split_front_matter`, so older imports from there keep working.
 """
 
@@ -33,10 +36,11 @@ from __future__ import annotations
 
 import re
 
+from ossrag.config import IngestLimits
 from ossrag.errors import LoadError
 from ossrag.types import Document, RawSource
 
-from ._text import decode
+from ._text import decode_text
 from .html import html_to_text
 from .markdown import markdown_to_text, split_front_matter
 from .pdf import pdf_to_text
@@ -48,12 +52,15 @@ __all__ = ["FORMATS", "format_for_name", "parse", "sniff_text", "split_front_mat
 _HAS_TEXT = re.compile(r"[^\W_]")  # a letter or digit anywhere
 
 
-def parse(raw: RawSource) -> Document:
+def parse(raw: RawSource, *, limits: IngestLimits | None = None) -> Document:
     """Decode and parse one source into a Document; raises LoadError with the reason.
 
     ``raw.fmt`` comes from the file name; a ``"text"`` source is sniffed and
     parsed as reST or Markdown when its content is clearly that (the
     Document's ``fmt`` is then the detected format), else kept as plain text.
+    Text that is not UTF-8 is decoded by a documented fallback
+    (:func:`._text.decode_text`) and ``metadata["decoding"]`` says how.  A PDF
+    is parsed in a child process within ``limits.parse_timeout`` seconds.
 
     >>> doc = parse(RawSource("/docs", "a.md", b"---\\ntitle: A\\n---\\n# A\\n\\nHello.\\n", "markdown"))
     >>> doc.title, doc.text, doc.metadata["parser"]
@@ -63,10 +70,13 @@ def parse(raw: RawSource) -> Document:
     """
     meta: dict[str, object] = {"detected_by": "name"}
     if raw.fmt == "pdf":
-        text, title, pages = pdf_to_text(raw.data)
+        timeout = (limits or IngestLimits()).parse_timeout
+        text, title, pages = pdf_to_text(raw.data, timeout=timeout)
         fmt, meta["parser"], meta["pages"] = "pdf", "pdf", pages
     else:
-        text = decode(raw.data, raw.fmt)
+        text, note = decode_text(raw.data, raw.fmt)
+        if note:
+            meta["decoding"] = note
         fmt = raw.fmt
         if fmt == "text":
             sniffed = sniff_text(text)

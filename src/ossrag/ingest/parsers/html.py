@@ -11,6 +11,15 @@ its main content, by the structure documentation generators write:
 2. else the ``role="main"`` element (Sphinx's themes, Read the Docs, MkDocs);
 3. else ``<main>``, Sphinx's ``div.body``, ``#content``; else the whole body.
 
+Text a reader never sees is never indexed, wherever it is: ``<script>``,
+``<style>``, ``<template>``, ``<noscript>`` (and embedded ``<svg>``,
+``<iframe>``, ``<object>``, ``<canvas>``), comments, and elements hidden by
+the ``hidden`` attribute, ``aria-hidden="true"``, a closed ``<dialog>`` or an
+inline style (``display:none``, ``visibility:hidden``, ``opacity:0``,
+``font-size:0``).  Such text is where a page hides instructions meant for a
+model.  Hiding done by a stylesheet class is not detected (that would need a
+CSS engine).
+
 Inside it, navigation (``<nav>``, ``role="navigation"``, breadcrumbs,
 previous/next links), search, footers, "edit this page" / "view source" links
 and permalink marks (Sphinx's ``¶`` anchors) are removed.  Sphinx's glossary
@@ -60,6 +69,13 @@ _EDIT_LINK = re.compile(
 )
 _PERMALINK = re.compile(r"[¶§#\U0001f517]")
 _TERM_TAG, _TERMS_TAG = "ossrag-term", "ossrag-terms"
+# Inline styles that make an element invisible (see the module docstring).
+_HIDDEN_STYLE = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)"
+    r"|opacity\s*:\s*0*(?:\.0*)?\s*(?:!important)?\s*(?:;|$)"
+    r"|font-size\s*:\s*0+(?:\.0*)?(?:px|pt|em|rem|%)?\s*(?:!important)?\s*(?:;|$))",
+    re.IGNORECASE,
+)
 
 
 def html_to_text(html: str) -> tuple[str, str, str]:
@@ -69,6 +85,7 @@ def html_to_text(html: str) -> tuple[str, str, str]:
     soup = BeautifulSoup(html, "html.parser")
     title = " ".join(soup.title.get_text().split()) if soup.title else ""
     generator = _generator(soup, html)
+    _drop_hidden(soup)
     root = _main_region(soup)
     for tag in root.select(_PRUNE):
         tag.decompose()
@@ -97,6 +114,21 @@ def _generator(soup: BeautifulSoup, html: str) -> str:
         return "sphinx"
     word = re.match(r"[A-Za-z][\w.-]*", content)
     return word.group(0).lower() if word else ""
+
+
+def _is_hidden(tag: Tag) -> bool:
+    if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).strip().lower() == "true":
+        return True
+    if tag.name == "dialog" and not tag.has_attr("open"):
+        return True
+    return bool(_HIDDEN_STYLE.search(str(tag.get("style", ""))))
+
+
+def _drop_hidden(soup: BeautifulSoup) -> None:
+    """Remove elements a reader cannot see (see the module docstring)."""
+    for tag in soup.find_all(_is_hidden):
+        if not tag.decomposed:  # already gone with a hidden ancestor
+            tag.decompose()
 
 
 def _main_region(soup: BeautifulSoup) -> Tag:

@@ -35,7 +35,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def cli_search(settings: Any) -> dict[str, Any]:
-    """``ossrag search --json`` on the same file, run before the server takes it."""
+    """``ossrag search QUERY --json`` on the same file, run before the server takes it."""
     import io
     from contextlib import redirect_stdout
 
@@ -96,6 +96,17 @@ def gated_page(text: str) -> Iterator[tuple[str, threading.Event]]:
         srv.server_close()
 
 
+def _zip(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
 def test_models_and_kbs(base: str) -> None:
     models = httpx.get(f"{base}/v1/models").json()
     (entry,) = models["data"]
@@ -143,19 +154,22 @@ def test_upload_job_reaches_done_with_errors_per_file(base: str) -> None:
         ("files", ("guide/faq.html", b"<html><body><h1>FAQ</h1><p>Zebras are not indexed "
                                      b"by default.</p></body></html>")),
         ("files", ("tool.exe", b"MZ\x00\x01binary")),
+        ("files", ("notes.zip", _zip({"notes/wombat.md": "# Wombats\n\nWombats dig burrows.\n"}))),
     ]
     posted = httpx.post(f"{base}/v1/ingest", data={"kb": KB}, files=files)
     assert posted.status_code == 202 and posted.json()["status"] in ("queued", "running")
     assert posted.headers["location"] == f"/v1/jobs/{posted.json()['id']}"
     job = wait_job(base, posted.json()["id"])
     assert job["status"] == "done", job
-    assert (job["files_total"], job["files_done"]) == (3, 3)
+    assert (job["files_total"], job["files_done"]) == (4, 4)
     assert job["chunks_total"] == job["chunks_done"] >= 2
     (error,) = job["errors"]
     assert error["source"] == "tool.exe" and "unsupported" in error["reason"]
-    assert job["report"]["added"] == 2 and job["report"]["chunks_written"] == job["chunks_done"]
+    assert job["report"]["added"] == 3 and job["report"]["chunks_written"] == job["chunks_done"]
     found = httpx.post(f"{base}/v1/search", json={"query": "zebras indexed", "k": 1}).json()
     assert found["hits"][0]["source"] == "guide/faq.html"  # the upload's folder is kept
+    zipped = httpx.post(f"{base}/v1/search", json={"query": "wombat burrows", "k": 1}).json()
+    assert zipped["hits"][0]["source"] == "notes/wombat.md"  # an archive's entries
     again = wait_job(base, httpx.post(f"{base}/v1/ingest", data={"kb": KB},
                                       files=files[:1]).json()["id"])
     assert again["report"]["unchanged"] == 1 and again["report"]["added"] == 0  # same source
@@ -225,7 +239,8 @@ def test_the_guard_covers_these_endpoints(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/v1/models", headers=key).json()["data"][0]["id"] == KB
         searched = httpx.post(f"{base}/v1/search", headers=key, json={"query": "backup"})
         assert searched.status_code == 200 and searched.json()["hits"]
-        evil = httpx.post(f"{base}/v1/chat/completions", headers={**key, "Origin": "http://x.example"},
+        evil = httpx.post(f"{base}/v1/chat/completions",
+                          headers={**key, "Origin": "http://x.example"},
                           json={"model": KB, "messages": [{"role": "user", "content": "q"}]})
         assert evil.status_code == 403
         big = httpx.post(f"{base}/v1/chat/completions", headers=key, json={

@@ -2,7 +2,7 @@
 
     curl -s localhost:8000/v1/models                          # one model id per knowledge base
     curl -s localhost:8000/v1/search -d '{"query": "backup", "kb": "docs", "k": 3}' \\
-         -H 'Content-Type: application/json'                  # exactly `ossrag search --json`
+         -H 'Content-Type: application/json'                  # exactly `ossrag search QUERY --json`
     curl -s localhost:8000/v1/ingest -F kb=docs -F files=@guide.md -F files=@faq.html
     curl -s localhost:8000/v1/jobs/job-1-...                  # files/chunks done, errors per file
     curl -s localhost:8000/v1/kbs                             # knowledge bases with their info
@@ -149,7 +149,8 @@ class SearchRequest(BaseModel):
     expand: int = Field(default=0, ge=0, le=5)
 
 
-@router.post("/v1/search", summary="Search a knowledge base (the shape of `ossrag search --json`)")
+@router.post("/v1/search",
+             summary="Search a knowledge base (the shape of `ossrag search QUERY --json`)")
 def search(body: SearchRequest, request: Request) -> dict[str, Any]:
     state = _state(request)
     name = _kb_name(body.kb or state.settings.kb)
@@ -160,7 +161,8 @@ def search(body: SearchRequest, request: Request) -> dict[str, Any]:
     hits = kb.search(body.query, k=body.k or state.settings.top_k,
                      mode=body.mode or state.settings.mode,
                      filter=build_filter(body.filter, body.source, body.meta), **options)
-    return {"query": body.query, "kb": name, "mode": kb.search_mode(body.mode or state.settings.mode),
+    mode = kb.search_mode(body.mode or state.settings.mode)
+    return {"query": body.query, "kb": name, "mode": mode,
             "hits": [h.to_dict() for h in hits]}
 
 

@@ -180,7 +180,8 @@ class _View:
             yield _error_event(str(exc), type=kind, code=code or "upstream_error")
         except Exception as exc:  # never a silent truncation, whatever broke
             log.exception("chat stream failed")
-            yield _error_event(f"internal error: {type(exc).__name__}: {exc}", code="internal_error")
+            yield _error_event(f"internal error: {type(exc).__name__}: {exc}",
+                               code="internal_error")
         yield "data: [DONE]\n\n"
 
 

@@ -13,8 +13,9 @@ Uploaded files are staged per job, then, when the job runs, moved to a stable
 place per knowledge base (``<db>.uploads/kbs/<kb>/<path>`` next to a Milvus
 Lite file, else ``~/.cache/ossrag/uploads/<host>/kbs/<kb>/``), ingested one by
 one (``kb.ingest(dir, include=["/<path>"], prune=False)``: the same upload
-path is the same source, so uploading a file again updates it), and deleted:
-the index keeps the text, nothing needs the copy.
+path is the same source, so uploading a file again updates it; a ``.zip`` is
+ingested as an archive, its entries the sources), and deleted: the index keeps
+the text, nothing needs the copy.
 """
 
 from __future__ import annotations
@@ -135,9 +136,11 @@ class Jobs:
         path.mkdir(parents=True, exist_ok=True)
         return job_id, path
 
-    def submit(self, kb: str, *, files: list[tuple[str, Path]] = (),  # type: ignore[assignment]
-               urls: list[str] = (), job_id: str | None = None) -> Job:  # type: ignore[assignment]
-        job = Job(id=job_id or self.staging_dir()[0], kb=kb, files=list(files), urls=list(urls))
+    def submit(self, kb: str, *, files: list[tuple[str, Path]] | None = None,
+               urls: list[str] | None = None, job_id: str | None = None) -> Job:
+        """Queue a job; ``files`` are (path in the KB, staged copy) from :meth:`staging_dir`."""
+        job = Job(id=job_id or self.staging_dir()[0], kb=kb, files=list(files or []),
+                  urls=list(urls or []))
         # Busy from now on: a question must not be answered from what is about to change.
         busy = contextlib.ExitStack()
         busy.enter_context(self.state.ingesting(kb))
@@ -202,8 +205,11 @@ class Jobs:
                         target.parent.mkdir(parents=True, exist_ok=True)
                         shutil.move(staged, target)
                         try:
-                            part = kb.ingest(str(kbdir), include=["/" + name], prune=False,
-                                             progress=progress)
+                            if name.lower().endswith(".zip"):  # an archive is its own origin
+                                part = kb.ingest(str(target), progress=progress)
+                            else:
+                                part = kb.ingest(str(kbdir), include=["/" + name], prune=False,
+                                                 progress=progress)
                         finally:
                             with contextlib.suppress(OSError):
                                 target.unlink()

@@ -204,7 +204,8 @@ class _View:
                 yield from items.delta("message", "")  # an empty answer is still a message
             yield from items.close()
             final = self._finished(items.output)
-            kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+            incomplete = final["status"] == "incomplete"
+            kind = "response.incomplete" if incomplete else "response.completed"
             yield self._event(kind, response=final)
         except OssragError as exc:
             yield from self._failed(str(exc), items.output)

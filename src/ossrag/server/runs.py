@@ -1,9 +1,9 @@
 """From an OpenAI-style request to a running answer: what both chat.py and responses.py do.
 
-    target = resolve_model(state, "docs@vllm:openai/gpt-oss-20b")   # 404 / 503 / 400 as ApiError
-    turns = split_turns(messages)            # question, history, instructions (400 when unusable)
+    target = resolve_model(state, "docs@vllm:openai/gpt-oss-20b")  # 404/503/400: ApiError
+    turns = split_turns(messages)            # question, history, instructions (else 400)
     effort, notes = pick_effort(body.reasoning_effort, (body.reasoning or {}).get("effort"))
-    started = start(state, target, turns, effort=effort, max_tokens=256)   # blocking: a worker thread
+    started = start(state, target, turns, effort=effort, max_tokens=256)  # blocks: call in a thread
     for event in started: ...                # StreamEvents; started.answer at the end
 
 ``start`` retrieves and then waits for the model's first event before it
@@ -129,7 +129,8 @@ def split_turns(messages: list[Message]) -> Turns:
         elif role in ("tool", "function"):
             raise _tools_error(f"messages[{i}]")
         else:
-            raise ApiError(400, f"messages[{i}]: unknown role {role!r}", param=f"messages[{i}].role")
+            raise ApiError(400, f"messages[{i}]: unknown role {role!r}",
+                           param=f"messages[{i}].role")
     if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
         raise ApiError(400, "the last message must be the user's question (role user, with text)",
                        param="messages")

@@ -1,10 +1,12 @@
 """An :class:`~ossrag.types.Answer` in the shapes OpenAI clients read: citations as
 ``url_citation`` annotations, usage, finish reasons, and the ``ossrag`` extra field.
 
-    url = chunk_url("http://127.0.0.1:8000", "docs", hit.id)   # .../v1/kbs/docs/chunks/<id>
-    chat_annotations(text, answer, kb="docs", base_url=url_base)  # chat: {"type": "url_citation", "url_citation": {...}}
-    flat_annotations(...)                                      # Responses: {"type": "url_citation", "url", ...}
-    ossrag_field(answer, kb="docs", base_url=..., warnings=[...])
+    base = "http://127.0.0.1:8000"
+    chunk_url(base, "docs", hit.id)                    # base + /v1/kbs/docs/chunks/<id>
+    chat_annotations(text, answer, kb="docs", base_url=base)
+    # [{"type": "url_citation", "url_citation": {"url", "title", "start_index", "end_index"}}]
+    flat_annotations(text, answer, kb="docs", base_url=base)   # Responses: fields at the top
+    ossrag_field(answer, kb="docs", base_url=base, warnings=[...])
     chat_usage(answer.usage, reasoning=answer.reasoning)
 
 Sources travel on every answer, even when the model wrote no ``[n]`` marks:
@@ -81,7 +83,8 @@ def _sources(text: str, answer: Answer, kb: str, base_url: str) -> list[dict[str
 
 def chat_annotations(text: str, answer: Answer, *, kb: str, base_url: str) -> list[dict[str, Any]]:
     """Chat Completions annotations for ``text`` (the content exactly as sent)."""
-    return [{"type": "url_citation", "url_citation": s} for s in _sources(text, answer, kb, base_url)]
+    sources = _sources(text, answer, kb, base_url)
+    return [{"type": "url_citation", "url_citation": s} for s in sources]
 
 
 def flat_annotations(text: str, answer: Answer, *, kb: str, base_url: str) -> list[dict[str, Any]]:

@@ -226,8 +226,10 @@ def test_delete_a_kb(base: str) -> None:
 
 
 def test_the_guard_covers_these_endpoints(tmp_path: Path) -> None:
+    """Key, CORS, Origin and both size limits in front of the /v1 endpoints."""
     settings = build_kb(tmp_path)
-    config = ServerConfig(api_key="s3cret", max_body_bytes=2000, max_upload_bytes=5000)
+    config = ServerConfig(api_key="s3cret", max_body_bytes=2000, max_upload_bytes=5000,
+                          cors_origins=["http://app.example"])
     with running_server(settings, config) as base:
         key = {"Authorization": "Bearer s3cret"}
         for method, path in (("GET", "/v1/models"), ("GET", "/v1/kbs"), ("POST", "/v1/search"),
@@ -239,6 +241,18 @@ def test_the_guard_covers_these_endpoints(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/v1/models", headers=key).json()["data"][0]["id"] == KB
         searched = httpx.post(f"{base}/v1/search", headers=key, json={"query": "backup"})
         assert searched.status_code == 200 and searched.json()["hits"]
+        # CORS for a listed origin: the preflight (which never has the key) is answered,
+        # the request itself still needs the key and gets the CORS header.
+        app = {"Origin": "http://app.example"}
+        preflight = httpx.options(f"{base}/v1/chat/completions", headers={
+            **app, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "http://app.example"
+        assert httpx.post(f"{base}/v1/search", headers=app, json={"query": "x"}).status_code == 401
+        cors = httpx.post(f"{base}/v1/search", headers={**key, **app}, json={"query": "backup"})
+        assert cors.status_code == 200
+        assert cors.headers["access-control-allow-origin"] == "http://app.example"
         evil = httpx.post(f"{base}/v1/chat/completions",
                           headers={**key, "Origin": "http://x.example"},
                           json={"model": KB, "messages": [{"role": "user", "content": "q"}]})

@@ -83,7 +83,10 @@ class Guard:
             await _reply(send, 403, f"origin {origin} is not allowed",
                          type="permission_error")
             return
-        if not self._authorised(path, headers):
+        # A CORS preflight never carries credentials (browsers send none); CORSMiddleware
+        # answers it without reaching a route, and the real request still needs the key.
+        preflight = scope.get("method") == "OPTIONS" and "access-control-request-method" in headers
+        if not preflight and not self._authorised(path, headers):
             await _reply(send, 401, "missing or wrong API key: send 'Authorization: Bearer "
                          "<OSSRAG_API_KEY>'", type="authentication_error",
                          headers={"WWW-Authenticate": "Bearer"})

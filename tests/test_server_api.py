@@ -23,6 +23,8 @@ pytest.importorskip("fastapi")
 from ossrag.server import ServerConfig
 
 pytestmark = pytest.mark.timeout(120)
+# Generous: the first request of a module loads the embedder on a loaded machine.
+HTTP = httpx.Client(timeout=60)
 
 JOB_TIMEOUT = 60.0
 
@@ -59,7 +61,7 @@ def wait_job(base: str, job_id: str, *, headers: dict[str, str] | None = None) -
     deadline = time.monotonic() + JOB_TIMEOUT
     seen = []
     while time.monotonic() < deadline:
-        job = httpx.get(f"{base}/v1/jobs/{job_id}", headers=headers).json()
+        job = HTTP.get(f"{base}/v1/jobs/{job_id}", headers=headers).json()
         seen.append(job["status"])
         if job["status"] in ("done", "failed"):
             job["seen"] = seen
@@ -108,43 +110,43 @@ def _zip(files: dict[str, str]) -> bytes:
 
 
 def test_models_and_kbs(base: str) -> None:
-    models = httpx.get(f"{base}/v1/models").json()
+    models = HTTP.get(f"{base}/v1/models").json()
     (entry,) = models["data"]
     assert models["object"] == "list" and entry["id"] == KB and entry["object"] == "model"
     assert entry["owned_by"] == "ossrag" and isinstance(entry["created"], int)
     assert entry["ossrag"]["sources"] == 3 and entry["ossrag"]["embedder"] == "e5-onnx:fp32"
     assert entry["ossrag"]["rows"] >= 3 and entry["ossrag"]["ingesting"] is False
-    (kb,) = httpx.get(f"{base}/v1/kbs").json()["data"]
+    (kb,) = HTTP.get(f"{base}/v1/kbs").json()["data"]
     assert kb["name"] == KB and kb["rows"] == entry["ossrag"]["rows"] and kb["dim"] == 384
-    paths = httpx.get(f"{base}/openapi.json").json()["paths"]
+    paths = HTTP.get(f"{base}/openapi.json").json()["paths"]
     assert {"/v1/chat/completions", "/v1/responses", "/v1/models", "/v1/search", "/v1/ingest",
             "/v1/jobs/{job_id}", "/v1/kbs", "/v1/kbs/{name}",
             "/v1/kbs/{kb}/chunks/{chunk_id}"} <= set(paths)
 
 
 def test_search_returns_exactly_the_cli_json(base: str, cli_search: dict[str, Any]) -> None:
-    got = httpx.post(f"{base}/v1/search", json={"query": "where is data stored?", "kb": KB,
+    got = HTTP.post(f"{base}/v1/search", json={"query": "where is data stored?", "kb": KB,
                                                  "k": 2}).json()
     assert got == cli_search
     assert got["mode"] == "hybrid" and len(got["hits"]) == 2
-    filtered = httpx.post(f"{base}/v1/search", json={"query": "data", "source": "backup*",
+    filtered = HTTP.post(f"{base}/v1/search", json={"query": "data", "source": "backup*",
                                                       "mode": "dense"}).json()
     assert {h["source"] for h in filtered["hits"]} == {"backup.md"}
     assert filtered["mode"] == "dense" and filtered["kb"] == KB  # the server's --kb
-    typo = httpx.post(f"{base}/v1/search", json={"query": "x", "top_k": 3})
+    typo = HTTP.post(f"{base}/v1/search", json={"query": "x", "top_k": 3})
     assert typo.status_code == 400 and typo.json()["error"]["param"] == "top_k"
-    missing = httpx.post(f"{base}/v1/search", json={"query": "x", "kb": "nokb"})
+    missing = HTTP.post(f"{base}/v1/search", json={"query": "x", "kb": "nokb"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "kb_not_found"
-    bad = httpx.post(f"{base}/v1/search", json={"query": "x", "filter": "chunk_index <<< 3"})
+    bad = HTTP.post(f"{base}/v1/search", json={"query": "x", "filter": "chunk_index <<< 3"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_filter"
 
 
 def test_chunks_by_id(base: str) -> None:
-    hit = httpx.post(f"{base}/v1/search", json={"query": "backup", "k": 1}).json()["hits"][0]
-    chunk = httpx.get(f"{base}/v1/kbs/{KB}/chunks/{hit['id']}").json()
+    hit = HTTP.post(f"{base}/v1/search", json={"query": "backup", "k": 1}).json()["hits"][0]
+    chunk = HTTP.get(f"{base}/v1/kbs/{KB}/chunks/{hit['id']}").json()
     assert chunk["text"] == hit["text"] and chunk["source"] == hit["source"]
     assert chunk["heading"] == hit["heading"] and chunk["origin"].endswith("docs")
-    missing = httpx.get(f"{base}/v1/kbs/{KB}/chunks/nope")
+    missing = HTTP.get(f"{base}/v1/kbs/{KB}/chunks/nope")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "chunk_not_found"
 
 
@@ -156,7 +158,7 @@ def test_upload_job_reaches_done_with_errors_per_file(base: str) -> None:
         ("files", ("tool.exe", b"MZ\x00\x01binary")),
         ("files", ("notes.zip", _zip({"notes/wombat.md": "# Wombats\n\nWombats dig burrows.\n"}))),
     ]
-    posted = httpx.post(f"{base}/v1/ingest", data={"kb": KB}, files=files)
+    posted = HTTP.post(f"{base}/v1/ingest", data={"kb": KB}, files=files)
     assert posted.status_code == 202 and posted.json()["status"] in ("queued", "running")
     assert posted.headers["location"] == f"/v1/jobs/{posted.json()['id']}"
     job = wait_job(base, posted.json()["id"])
@@ -166,61 +168,61 @@ def test_upload_job_reaches_done_with_errors_per_file(base: str) -> None:
     (error,) = job["errors"]
     assert error["source"] == "tool.exe" and "unsupported" in error["reason"]
     assert job["report"]["added"] == 3 and job["report"]["chunks_written"] == job["chunks_done"]
-    found = httpx.post(f"{base}/v1/search", json={"query": "zebras indexed", "k": 1}).json()
+    found = HTTP.post(f"{base}/v1/search", json={"query": "zebras indexed", "k": 1}).json()
     assert found["hits"][0]["source"] == "guide/faq.html"  # the upload's folder is kept
-    zipped = httpx.post(f"{base}/v1/search", json={"query": "wombat burrows", "k": 1}).json()
+    zipped = HTTP.post(f"{base}/v1/search", json={"query": "wombat burrows", "k": 1}).json()
     assert zipped["hits"][0]["source"] == "notes/wombat.md"  # an archive's entries
-    again = wait_job(base, httpx.post(f"{base}/v1/ingest", data={"kb": KB},
+    again = wait_job(base, HTTP.post(f"{base}/v1/ingest", data={"kb": KB},
                                       files=files[:1]).json()["id"])
     assert again["report"]["unchanged"] == 1 and again["report"]["added"] == 0  # same source
 
 
 def test_a_kb_being_ingested_answers_503(base: str) -> None:
     with gated_page("# Release notes\n\nVersion 9 adds quokka support.\n") as (url, release):
-        posted = httpx.post(f"{base}/v1/ingest", json={"kb": KB, "urls": [url]})
+        posted = HTTP.post(f"{base}/v1/ingest", json={"kb": KB, "urls": [url]})
         assert posted.status_code == 202
-        chat = httpx.post(f"{base}/v1/chat/completions", json={
+        chat = HTTP.post(f"{base}/v1/chat/completions", json={
             "model": KB, "messages": [{"role": "user", "content": "What does version 9 add?"}]})
         assert chat.status_code == 503 and chat.headers["retry-after"]
         assert chat.json()["error"]["code"] == "kb_ingesting"
-        resp = httpx.post(f"{base}/v1/responses", json={"model": KB, "input": "q"})
+        resp = HTTP.post(f"{base}/v1/responses", json={"model": KB, "input": "q"})
         assert resp.status_code == 503
-        assert httpx.post(f"{base}/v1/search", json={"query": "quokka"}).status_code == 503
-        assert httpx.delete(f"{base}/v1/kbs/{KB}").status_code == 409
-        models = httpx.get(f"{base}/v1/models").json()["data"]
+        assert HTTP.post(f"{base}/v1/search", json={"query": "quokka"}).status_code == 503
+        assert HTTP.delete(f"{base}/v1/kbs/{KB}").status_code == 409
+        models = HTTP.get(f"{base}/v1/models").json()["data"]
         assert models[0]["ossrag"]["ingesting"] is True
-        assert httpx.get(f"{base}/readyz").json()["ingesting"] == [KB]
+        assert HTTP.get(f"{base}/readyz").json()["ingesting"] == [KB]
         release.set()
         job = wait_job(base, posted.json()["id"])
     assert job["status"] == "done" and job["report"]["added"] == 1, job
-    hits = httpx.post(f"{base}/v1/search", json={"query": "quokka support", "k": 1}).json()
+    hits = HTTP.post(f"{base}/v1/search", json={"query": "quokka support", "k": 1}).json()
     assert hits["hits"][0]["source"] == url
 
 
 def test_bad_ingest_requests(base: str) -> None:
-    bad_name = httpx.post(f"{base}/v1/ingest", json={"kb": "no spaces!", "urls": []})
+    bad_name = HTTP.post(f"{base}/v1/ingest", json={"kb": "no spaces!", "urls": []})
     assert bad_name.status_code == 400 and bad_name.json()["error"]["param"] == "kb"
-    nothing = httpx.post(f"{base}/v1/ingest", data={"kb": KB})
+    nothing = HTTP.post(f"{base}/v1/ingest", data={"kb": KB})
     assert nothing.status_code == 400 and "nothing to ingest" in nothing.json()["error"]["message"]
-    local = httpx.post(f"{base}/v1/ingest", json={"kb": KB, "urls": ["/etc/passwd"]})
+    local = HTTP.post(f"{base}/v1/ingest", json={"kb": KB, "urls": ["/etc/passwd"]})
     assert local.status_code == 400 and local.json()["error"]["param"] == "urls"
-    assert httpx.get(f"{base}/v1/jobs/job-0-none").status_code == 404
-    dead = wait_job(base, httpx.post(f"{base}/v1/ingest", json={
+    assert HTTP.get(f"{base}/v1/jobs/job-0-none").status_code == 404
+    dead = wait_job(base, HTTP.post(f"{base}/v1/ingest", json={
         "kb": KB, "urls": ["http://127.0.0.1:9/gone.md"]}).json()["id"])
     assert dead["status"] == "done" and dead["errors"][0]["source"] == "http://127.0.0.1:9/gone.md"
 
 
 def test_delete_a_kb(base: str) -> None:
-    posted = httpx.post(f"{base}/v1/ingest", data={"kb": "scratch"},
+    posted = HTTP.post(f"{base}/v1/ingest", data={"kb": "scratch"},
                         files=[("files", ("a.md", b"# A\n\nScratch text.\n"))])
     assert wait_job(base, posted.json()["id"])["status"] == "done"
-    assert "scratch" in [m["id"] for m in httpx.get(f"{base}/v1/models").json()["data"]]
-    deleted = httpx.delete(f"{base}/v1/kbs/scratch")
+    assert "scratch" in [m["id"] for m in HTTP.get(f"{base}/v1/models").json()["data"]]
+    deleted = HTTP.delete(f"{base}/v1/kbs/scratch")
     assert deleted.status_code == 200 and deleted.json() == {"id": "scratch", "object": "kb",
                                                              "deleted": True}
-    assert "scratch" not in [m["id"] for m in httpx.get(f"{base}/v1/models").json()["data"]]
-    assert httpx.delete(f"{base}/v1/kbs/scratch").status_code == 404
-    gone = httpx.post(f"{base}/v1/chat/completions", json={
+    assert "scratch" not in [m["id"] for m in HTTP.get(f"{base}/v1/models").json()["data"]]
+    assert HTTP.delete(f"{base}/v1/kbs/scratch").status_code == 404
+    gone = HTTP.post(f"{base}/v1/chat/completions", json={
         "model": "scratch", "messages": [{"role": "user", "content": "q"}]})
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "model_not_found"
 
@@ -236,34 +238,34 @@ def test_the_guard_covers_these_endpoints(tmp_path: Path) -> None:
                              ("POST", "/v1/chat/completions"), ("POST", "/v1/responses"),
                              ("POST", "/v1/ingest"), ("DELETE", f"/v1/kbs/{KB}"),
                              ("GET", "/v1/jobs/x")):
-            refused = httpx.request(method, f"{base}{path}", json={})
+            refused = HTTP.request(method, f"{base}{path}", json={})
             assert refused.status_code == 401, (method, path)
-        assert httpx.get(f"{base}/v1/models", headers=key).json()["data"][0]["id"] == KB
-        searched = httpx.post(f"{base}/v1/search", headers=key, json={"query": "backup"})
+        assert HTTP.get(f"{base}/v1/models", headers=key).json()["data"][0]["id"] == KB
+        searched = HTTP.post(f"{base}/v1/search", headers=key, json={"query": "backup"})
         assert searched.status_code == 200 and searched.json()["hits"]
         # CORS for a listed origin: the preflight (which never has the key) is answered,
         # the request itself still needs the key and gets the CORS header.
         app = {"Origin": "http://app.example"}
-        preflight = httpx.options(f"{base}/v1/chat/completions", headers={
+        preflight = HTTP.options(f"{base}/v1/chat/completions", headers={
             **app, "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization,content-type"})
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "http://app.example"
-        assert httpx.post(f"{base}/v1/search", headers=app, json={"query": "x"}).status_code == 401
-        cors = httpx.post(f"{base}/v1/search", headers={**key, **app}, json={"query": "backup"})
+        assert HTTP.post(f"{base}/v1/search", headers=app, json={"query": "x"}).status_code == 401
+        cors = HTTP.post(f"{base}/v1/search", headers={**key, **app}, json={"query": "backup"})
         assert cors.status_code == 200
         assert cors.headers["access-control-allow-origin"] == "http://app.example"
-        evil = httpx.post(f"{base}/v1/chat/completions",
+        evil = HTTP.post(f"{base}/v1/chat/completions",
                           headers={**key, "Origin": "http://x.example"},
                           json={"model": KB, "messages": [{"role": "user", "content": "q"}]})
         assert evil.status_code == 403
-        big = httpx.post(f"{base}/v1/chat/completions", headers=key, json={
+        big = HTTP.post(f"{base}/v1/chat/completions", headers=key, json={
             "model": KB, "messages": [{"role": "user", "content": "x" * 3000}]})
         assert big.status_code == 413
-        upload = httpx.post(f"{base}/v1/ingest", headers=key, data={"kb": KB},
+        upload = HTTP.post(f"{base}/v1/ingest", headers=key, data={"kb": KB},
                             files=[("files", ("big.md", b"# Big\n\n" + b"word " * 2000))])
         assert upload.status_code == 413
-        small = httpx.post(f"{base}/v1/ingest", headers=key, data={"kb": KB},
+        small = HTTP.post(f"{base}/v1/ingest", headers=key, data={"kb": KB},
                            files=[("files", ("small.md", b"# Small\n\n" + b"word " * 600))])
         assert small.status_code == 202  # over the JSON limit, under the upload one
         assert wait_job(base, small.json()["id"], headers=key)["status"] == "done"

@@ -30,6 +30,8 @@ from openai.types.responses import Response  # noqa: E402
 from ossrag.server import ServerConfig  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
+# Generous: the first request of a module loads the embedder on a loaded machine.
+HTTP = httpx.Client(timeout=60)
 
 QUESTION = "What is Milvus Lite?"
 ANSWER = load_recording("vllm", "stream")["expect"]
@@ -89,7 +91,7 @@ def test_chat_answer_with_reasoning_sources_and_usage(client: Any, replay: Repla
     assert [h["n"] for h in extra["hits"]] == [1, 2, 3] and extra["complete"] is True
     assert extra["kb"] == KB and extra["model"] == "vllm:openai/gpt-oss-20b"
     assert extra["effort"] == "high" and {"retrieve_s", "total_s"} <= set(extra["timings"])
-    chunk = httpx.get(cited["url"]).json()  # the citation URL answers with the passage
+    chunk = HTTP.get(cited["url"]).json()  # the citation URL answers with the passage
     assert chunk["id"] == cited["id"] and chunk["kb"] == KB
     assert " ".join(chunk["text"].split())[:40] == extra["hits"][1]["snippet"][:40]
     usage = reply.usage
@@ -198,7 +200,7 @@ def test_bad_requests(client: Any, base: str) -> None:
     with pytest.raises(openai.BadRequestError, match="not model files"):
         client.chat.completions.create(model=f"{KB}@local:/etc/passwd",
                                        messages=[{"role": "user", "content": "q"}])
-    broken = httpx.post(f"{base}/v1/chat/completions", content=b"{not json",
+    broken = HTTP.post(f"{base}/v1/chat/completions", content=b"{not json",
                         headers={"Content-Type": "application/json"})
     assert broken.status_code == 400 and set(broken.json()["error"]) == {
         "message", "type", "param", "code"}
@@ -246,7 +248,7 @@ def test_a_stream_breaking_midway_ends_with_an_error(client: Any, replay: Replay
     assert not any(c.choices and c.choices[0].finish_reason for c in got)  # never "stop"
     # On the wire: the error object, then [DONE].
     replay.add(broken_stream())
-    raw = httpx.post(f"{base}/v1/chat/completions", timeout=60, json={
+    raw = HTTP.post(f"{base}/v1/chat/completions", json={
         "model": GPT_OSS, "stream": True, "messages": [{"role": "user", "content": QUESTION}]})
     events = sse_events(raw.text)
     assert events[-1] == "[DONE]" and events[-2]["error"]["code"] == "upstream_stream_broken"

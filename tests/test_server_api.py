@@ -269,3 +269,9 @@ def test_the_guard_covers_these_endpoints(tmp_path: Path) -> None:
                            files=[("files", ("small.md", b"# Small\n\n" + b"word " * 600))])
         assert small.status_code == 202  # over the JSON limit, under the upload one
         assert wait_job(base, small.json()["id"], headers=key)["status"] == "done"
+        # This server's settings allow no private networks: a loopback URL is refused
+        # (server-side request forgery), as one file's error, and nothing is fetched.
+        ssrf = wait_job(base, HTTP.post(f"{base}/v1/ingest", headers=key, json={
+            "kb": KB, "urls": ["http://127.0.0.1:9/admin.md"]}).json()["id"], headers=key)
+        (refused,) = ssrf["errors"]
+        assert "allow-private-urls" in refused["reason"], refused

@@ -267,7 +267,7 @@ PROVIDERS = {
 def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for env in ("OPENROUTER_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY"):
         monkeypatch.setenv(env, "sk-test-not-a-real-key")
-    monkeypatch.delenv("OSSRAG_API_KEY", raising=False)
+    monkeypatch.delenv("OSSRAG_LLM_API_KEY", raising=False)
     monkeypatch.delenv("OSSRAG_BASE_URL", raising=False)
 
 

@@ -49,7 +49,7 @@ PREFIX = {"qwen3": "vllm"}
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in KEY_ENVS:
         monkeypatch.setenv(name, f"test-key-{name.lower()}")
-    for name in ("OSSRAG_API_KEY", "OSSRAG_BASE_URL", "OLLAMA_HOST"):
+    for name in ("OSSRAG_API_KEY", "OSSRAG_LLM_API_KEY", "OSSRAG_BASE_URL", "OLLAMA_HOST"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -273,10 +273,23 @@ def test_missing_key_names_the_env_var(
     with pytest.raises(LLMAuthError, match="OPENROUTER_API_KEY"):
         llm_for("openrouter", "openai/gpt-oss-120b", server)
     assert server.requests == []  # checked before any request
-    monkeypatch.setenv("OSSRAG_API_KEY", "override")
+    monkeypatch.setenv("OSSRAG_LLM_API_KEY", "override")
     server.add(_plain("openrouter"))
     llm_for("openrouter", "openai/gpt-oss-120b", server).complete(MESSAGES)
     assert server.requests[0].headers["authorization"] == "Bearer override"
+
+
+def test_the_servers_own_key_never_reaches_a_provider(
+    server: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OSSRAG_API_KEY is `ossrag serve`'s bearer token: sending it upstream would leak it."""
+    monkeypatch.setenv("OSSRAG_API_KEY", "server-secret")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "provider-key")
+    server.add(_plain("openrouter"), _plain("vllm"))
+    llm_for("openrouter", "openai/gpt-oss-120b", server).complete(MESSAGES)
+    llm_for("vllm", "openai/gpt-oss-20b", server).complete(MESSAGES)  # a keyless local server
+    sent = [r.headers["authorization"] for r in server.requests]
+    assert sent[0] == "Bearer provider-key" and all("server-secret" not in h for h in sent)
 
 
 @pytest.mark.parametrize(

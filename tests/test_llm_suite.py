@@ -26,7 +26,7 @@ LENGTH = [("openrouter", "length_empty"), ("ollama", "length_empty")]
 def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("OPENROUTER_API_KEY", "GROQ_API_KEY", "OPENAI_API_KEY", "DEEPSEEK_API_KEY"):
         monkeypatch.setenv(name, "test-key")
-    monkeypatch.delenv("OSSRAG_API_KEY", raising=False)
+    monkeypatch.delenv("OSSRAG_LLM_API_KEY", raising=False)
 
 
 def _replayed(server: ReplayServer, provider: str, mode: str) -> LLM:

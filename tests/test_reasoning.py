@@ -192,7 +192,7 @@ def test_harmony_tool_call_and_truncation() -> None:
 
 def test_budget_retry_when_reasoning_eats_max_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", "k")
-    monkeypatch.delenv("OSSRAG_API_KEY", raising=False)
+    monkeypatch.delenv("OSSRAG_LLM_API_KEY", raising=False)
     with ReplayServer() as server:
         server.add(
             load_recording("openrouter", "length_empty"), load_recording("openrouter", "stream")

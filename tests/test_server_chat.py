@@ -213,6 +213,8 @@ def test_upstream_rate_limit_is_429_with_retry_after(client: Any, replay: Replay
             {"role": "user", "content": QUESTION}])
     assert err.value.status_code == 429 and err.value.response.headers["retry-after"]
     assert err.value.body["code"] == "upstream_rate_limited" and "0.2 s" in err.value.message
+    # The upstream's own wait is passed on, rounded up to whole seconds (HTTP's unit).
+    assert err.value.response.headers["retry-after"] == "1"
 
 
 def test_upstream_timeout_is_504(client: Any, replay: ReplayServer) -> None:
@@ -228,7 +230,7 @@ def test_upstream_timeout_is_504(client: Any, replay: ReplayServer) -> None:
 def test_missing_upstream_key_is_401_naming_the_server(client: Any,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
-    monkeypatch.delenv("OSSRAG_API_KEY", raising=False)
+    monkeypatch.delenv("OSSRAG_LLM_API_KEY", raising=False)
     with pytest.raises(openai.AuthenticationError) as err:
         client.chat.completions.create(model=f"{KB}@openrouter:openai/gpt-oss-120b",
                                        messages=[{"role": "user", "content": QUESTION}])

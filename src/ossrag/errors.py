@@ -148,7 +148,12 @@ class LLMTimeoutError(LLMConnectionError):
 
 
 class LLMRateLimitError(LLMError):
-    """HTTP 429 after the retries ran out."""
+    """HTTP 429 after the retries ran out; ``retry_after``: seconds the server asked to wait."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class ModelNotFoundError(LLMError):

@@ -41,7 +41,8 @@ _PACKAGES = [
     ("milvus", "embedded Milvus server (milvus-server) for tests", "pip install milvus", False),
 ]
 
-_KEYS = ["OPENROUTER_API_KEY", "OPENAI_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY", "OSSRAG_API_KEY"]
+_KEYS = ["OPENROUTER_API_KEY", "OPENAI_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY",
+         "OSSRAG_LLM_API_KEY", "OSSRAG_API_KEY"]
 
 
 def _line(status: str, text: str) -> None:

@@ -339,6 +339,7 @@ class OpenAICompatLLM:
             return LLMRateLimitError(
                 f"{where} is rate-limiting requests (HTTP 429) after {attempts + 1} attempt(s){after}: {msg}",
                 hint="wait and try again, or use another provider or a local server",
+                retry_after=wait,
             )
         return LLMResponseError(
             f"{where} answered HTTP {code} for model {self.model_id}: {msg}",

@@ -46,7 +46,8 @@ __all__ = [
 #: Sent as the key to local servers that need none (the openai client insists on one).
 DUMMY_KEY = "sk-no-key-required"
 #: Overrides every provider's key / base URL.
-KEY_OVERRIDE_ENV = "OSSRAG_API_KEY"
+# Not OSSRAG_API_KEY: that is the server's own bearer token, which must never reach a provider.
+KEY_OVERRIDE_ENV = "OSSRAG_LLM_API_KEY"
 BASE_URL_ENV = "OSSRAG_BASE_URL"
 
 # o1, o3-mini, o4-mini-2025-04-16, openai/o3 ... and gpt-5 (but not gpt-5-chat):
@@ -249,7 +250,7 @@ def _ollama_host_to_url(host: str) -> str:
     return host + "/v1"
 
 
-_LOCAL_NOTE = "no API key needed; OSSRAG_API_KEY is sent if set"
+_LOCAL_NOTE = "no API key needed; OSSRAG_LLM_API_KEY is sent if set"
 
 PROVIDERS: dict[str, Provider] = {
     p.name: p

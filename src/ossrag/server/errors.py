@@ -11,6 +11,7 @@ message says the key is the *server's* to set.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -86,7 +87,11 @@ def _ossrag_error(request: Request, exc: Exception) -> JSONResponse:
     message = str(exc)
     if isinstance(exc, LLMAuthError):
         message += " (the answering model's key is set on the ossrag server, not by the client)"
-    headers = {"Retry-After": "5"} if status in (429, 503) else {}
+    headers = {}
+    if status in (429, 503):
+        # The answering model's own wait when it gave one (a 429 mapped through), else 5 s.
+        wait = getattr(exc, "retry_after", None)
+        headers["Retry-After"] = str(max(1, math.ceil(wait))) if wait is not None else "5"
     return JSONResponse(error_body(message, type=kind, code=code), status_code=status, headers=headers)
 
 

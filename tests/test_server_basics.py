@@ -150,3 +150,24 @@ def test_the_lite_file_points_other_processes_at_the_server(tmp_path: Path) -> N
         assert "is in use by another ossrag/Milvus Lite process (ossrag serve (pid" in out, out
         assert f"at {base})" in out and f"{base}/v1/search" in out
     assert not Path(settings.uri + ".server.json").exists()  # the marker goes with the server
+
+
+def test_beyond_loopback_clients_may_only_name_allowed_models() -> None:
+    """A client naming a hosted model spends the server's credits: off unless allowed."""
+    local = ServerConfig()
+    assert local.model_allowed("openrouter:openai/gpt-oss-120b", "local:smollm2")  # loopback: any
+    public = ServerConfig(host="0.0.0.0", api_key="k")
+    assert public.model_allowed("local:smollm2", "local:smollm2")  # the server's own, always
+    assert not public.model_allowed("openrouter:openai/gpt-oss-120b", "local:smollm2")
+    chosen = ServerConfig(host="0.0.0.0", api_key="k", allowed_models=["ollama:*"])
+    assert chosen.model_allowed("ollama:gpt-oss:20b", "local:smollm2")
+    assert not chosen.model_allowed("openrouter:openai/o4-mini", "local:smollm2")
+
+
+def test_a_refused_model_is_a_403_before_anything_runs(tmp_path: Path) -> None:
+    config = ServerConfig(allowed_models=["ollama:*"])  # loopback, but an explicit list
+    with running_server(_settings(tmp_path), config) as base:
+        resp = httpx.post(f"{base}/v1/chat/completions", json={
+            "model": "docs@openrouter:openai/gpt-oss-120b",
+            "messages": [{"role": "user", "content": "hi"}]})
+        assert resp.status_code == 403 and resp.json()["error"]["code"] == "model_not_allowed"

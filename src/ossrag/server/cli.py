@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="requests one client may have in flight (default 4)")
     serve.add_argument("--public-url", default=None, metavar="URL",
                        help="base URL clients reach the server at (for citation links)")
+    serve.add_argument("--allow-model", action="append", default=None, metavar="PATTERN",
+                       help="answering models clients may name as KB@MODEL, e.g. 'ollama:*' "
+                            "(repeatable; default: any on 127.0.0.1, else only --model)")
     mcp = sub.add_parser("mcp", help="MCP server over stdio (for agents and desktop clients)")
     for p in (serve, mcp):
         g = p.add_argument_group("knowledge bases and model")
@@ -72,7 +75,8 @@ def main(argv: Sequence[str]) -> int:
                                        reasoning_content=args.reasoning_content,
                                        cors_origins=args.cors_origin,
                                        max_concurrent_per_client=args.max_concurrent,
-                                       public_url=args.public_url)
+                                       public_url=args.public_url,
+                                       allowed_models=args.allow_model)
         app = create_app(settings, config)
         print(f"ossrag serve: {config.base_url} (knowledge bases in {settings.uri})",
               file=sys.stderr)

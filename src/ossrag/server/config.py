@@ -10,6 +10,7 @@ that listens beyond loopback without one refuses to start.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
 import os
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ class ServerConfig:
     max_concurrent_per_client: int = 4
     #: Public base URL for citation links (default: http://HOST:PORT).
     public_url: str | None = None
+    #: Answering models a client may name in ``KB@provider:model`` (shell-style patterns).
+    #: None: any on loopback; beyond loopback only the server's own model, since a client
+    #: naming a hosted model spends the server's credits.
+    allowed_models: list[str] | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerConfig:
@@ -70,6 +75,15 @@ class ServerConfig:
         if self.public_url:
             own.add(self.public_url.rstrip("/"))
         return own | set(self.cors_origins)
+
+    def model_allowed(self, model: str, server_model: str) -> bool:
+        """May a client ask for ``model``? (The server's own ``server_model`` always.)"""
+        if model == server_model:
+            return True
+        patterns = self.allowed_models
+        if patterns is None:
+            return is_loopback(self.host)
+        return any(fnmatch.fnmatchcase(model, p) for p in patterns)
 
     def check(self) -> None:
         """Refuse what would be unsafe to run (:class:`ConfigError` with the fix)."""

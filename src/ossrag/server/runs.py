@@ -77,6 +77,10 @@ def resolve_model(state: ServerState, model: str) -> Target:
     if not name or (sep and not llm):
         raise ApiError(400, f"invalid model {model!r}: use KB or KB@provider:model, e.g. "
                        "docs@ollama:gpt-oss:20b", param="model")
+    if llm and not state.config.model_allowed(llm, state.settings.model):
+        raise ApiError(403, f"this server does not let clients choose the answering model {llm!r}",
+                       type="permission_error", param="model",
+                       code="model_not_allowed")
     if llm.startswith("local:") and llm != state.settings.model:
         # A client must not make the server load any file it names.
         path = llm.partition(":")[2]

@@ -268,6 +268,9 @@ class Tools:
         if not question.strip():
             raise ToolError("question is empty")
         report = progress or (lambda step, message: None)
+        if model and not self.state.config.model_allowed(model, self.state.settings.model):
+            raise ToolError(f"this server does not let clients choose the answering model {model!r}; "
+                            "leave model empty to use the server's own")
         base = self._kb(kb)
         search: dict[str, Any] = {"k": max(1, min(k, self.budget.max_k))} if k else {}
         report(0, f"searching {base.name!r}")

@@ -329,7 +329,8 @@ def test_a_zip_inside_a_zip_is_not_opened(tmp_path: Path) -> None:
 
 def test_zip_entries_that_escape_or_are_symlinks_are_skipped(tmp_path: Path) -> None:
     """Guards: '../', absolute, drive-letter and backslash names, and symlink entries (whose
-    'content' is a path like ../../etc/passwd) are refused; nothing is written anywhere."""
+    'content' is a path like ../../etc/passwd) are refused, and so are encrypted entries;
+    nothing is written anywhere."""
     arc = tmp_path / "evil.zip"
     with zipfile.ZipFile(arc, "w") as zf:
         for name in ("../up.md", "/abs.md", "C:/win.md", "a/..\\..\\back.md", "ok.md"):
@@ -338,9 +339,17 @@ def test_zip_entries_that_escape_or_are_symlinks_are_skipped(tmp_path: Path) -> 
         link.create_system = 3
         link.external_attr = (stat.S_IFLNK | 0o777) << 16
         zf.writestr(link, b"../../../../etc/passwd")
+        zf.writestr("locked.md", b"# x\n\nsecret\n")
+    # zipfile cannot write encrypted entries: set the "encrypted" flag bit of the last one.
+    data = bytearray(arc.read_bytes())
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        pos = data.rfind(sig)
+        data[pos + flag_at] |= 0x1
+    arc.write_bytes(bytes(data))
     before = sorted(tmp_path.parent.rglob("*"))
     raws, skipped = _split(discover(str(arc)))
     assert set(raws) == {"ok.md"}
+    assert skipped["locked.md"] == "encrypted zip entry (ossrag does not ask for passwords)"
     for name in ("../up.md", "/abs.md", "C:/win.md", "a/..\\..\\back.md"):
         assert skipped[name].startswith("unsafe path in zip"), name
     assert skipped["link.md"] == "a symlink in the zip (not followed)"

@@ -224,6 +224,20 @@ def test_a_pdf_parser_crash_is_reported_and_the_next_pdf_parses() -> None:
     assert pdf_module.worker_pid() not in (None, pid)
 
 
+@pytest.mark.timeout(120)
+def test_ctrl_c_during_a_pdf_does_not_leave_its_reply_for_the_next_one() -> None:
+    """Guards: an interrupted PDF (Ctrl-C while pypdf works) stops its child; otherwise the
+    child's late reply, the slow PDF's text, would be read as the next PDF's."""
+    main = threading.get_ident()
+    timer = threading.Timer(1.0, signal.pthread_kill, args=(main, signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        parse(_raw(slow_pdf(), "pdf"), limits=IngestLimits(parse_timeout=60))
+    started = time.monotonic()
+    assert parse(_raw(text_pdf("After Ctrl-C"), "pdf")).text.strip() == "After Ctrl-C"
+    assert time.monotonic() - started < 10
+
+
 def test_the_pdf_child_exits_with_its_parent(tmp_path: Path) -> None:
     """Guards: no orphaned parser: a parent killed mid-PDF (SIGKILL) takes the child with it."""
     script = tmp_path / "parent.py"

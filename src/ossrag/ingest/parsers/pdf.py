@@ -90,7 +90,11 @@ class _Worker:
             except OSError:  # died before (or while) reading the request
                 pass
             reader.start()
-            reader.join(timeout)
+            try:
+                reader.join(timeout)
+            except BaseException:  # Ctrl-C: its late reply must not answer the next PDF
+                self._kill(proc)
+                raise
             if reader.is_alive():
                 self._kill(proc)
                 reader.join(5)

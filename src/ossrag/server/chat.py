@@ -38,7 +38,11 @@ from .errors import ApiError, error_body, status_for
 from .runs import Started, pick_effort, resolve_model, split_turns, start, unsupported
 from .streaming import sse_response
 
-__all__ = ["ChatRequest", "router"]
+__all__ = [
+    "ChatRequest",
+    "chat_completions",
+    "router",
+]
 
 log = logging.getLogger("ossrag.server")
 router = APIRouter(tags=["openai"])

@@ -38,7 +38,14 @@ from ..errors import LoadError, OssragError, SourceError
 from ..ingest.sync import IngestReport
 from .state import ServerState
 
-__all__ = ["Job", "Jobs", "jobs_for", "safe_relpath", "uploads_root"]
+__all__ = [
+    "KEEP_FINISHED",
+    "Job",
+    "Jobs",
+    "jobs_for",
+    "safe_relpath",
+    "uploads_root",
+]
 
 log = logging.getLogger("ossrag.server")
 

@@ -25,7 +25,14 @@ from fastapi.responses import FileResponse, Response
 
 from .errors import ApiError
 
-__all__ = ["CSP", "STATIC", "router"]
+__all__ = [
+    "CSP",
+    "STATIC",
+    "favicon",
+    "index",
+    "router",
+    "static",
+]
 
 #: Where the page's files live (installed with the package: see pyproject's package-data).
 STATIC = Path(__file__).parent / "static"

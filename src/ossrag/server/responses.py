@@ -40,7 +40,12 @@ from .errors import ApiError
 from .runs import Started, pick_effort, resolve_model, split_turns, start, unsupported
 from .streaming import sse_response
 
-__all__ = ["ResponsesRequest", "router"]
+__all__ = [
+    "ResponsesRequest",
+    "create_response",
+    "input_messages",
+    "router",
+]
 
 log = logging.getLogger("ossrag.server")
 router = APIRouter(tags=["openai"])

@@ -26,7 +26,18 @@ from ..types import Answer, StreamEvent
 from .errors import ApiError
 from .state import ServerState
 
-__all__ = ["Started", "Target", "Turns", "pick_effort", "resolve_model", "split_turns", "start"]
+__all__ = [
+    "Started",
+    "Target",
+    "Turns",
+    "busy_error",
+    "open_kb",
+    "pick_effort",
+    "resolve_model",
+    "split_turns",
+    "start",
+    "unsupported",
+]
 
 #: Efforts other APIs know, read as the nearest gpt-oss one (with a warning).
 _EFFORT_ALIASES = {"none": "low", "minimal": "low", "xhigh": "high", "max": "high"}

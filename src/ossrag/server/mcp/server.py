@@ -31,7 +31,10 @@ from . import models as m
 from .render import UNTRUSTED_NOTICE, Budget
 from .tools import Tools
 
-__all__ = ["build_server"]
+__all__ = [
+    "INSTRUCTIONS",
+    "build_server",
+]
 
 _READ_ONLY = dict(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
                   open_world_hint=False)

@@ -7,6 +7,7 @@ client with the bundled local model: tests/test_server_local.py.)
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +27,10 @@ ANSWER = load_recording("vllm", "stream")["expect"]
 
 def _need(module: str, extra: str) -> None:
     if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed (pip install '{extra}')")
+        reason = f"{module} is not installed ({extra}; scripts/test.sh installs it)"
+        if os.environ.get("OSSRAG_REQUIRE_CLIENTS"):
+            pytest.fail(f"{reason} (OSSRAG_REQUIRE_CLIENTS is set)")
+        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -57,12 +57,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from ossrag import KnowledgeBase  # noqa: E402
-from ossrag.cli.progress import Progress  # noqa: E402
+from ossrag.cli.progress import IngestBar  # noqa: E402
 from ossrag.evaluation import corpora  # noqa: E402
 from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
 from ossrag.evaluation.metrics import matches, ndcg_at, recall_at, reciprocal_rank  # noqa: E402
 from ossrag.retrieval import RetrievalOptions, dedupe, hit_vectors, retrieve  # noqa: E402
-from ossrag.stores.milvus import SCHEMA_VERSION, MilvusStore  # noqa: E402
+from ossrag.stores.milvus import MilvusStore  # noqa: E402
 from ossrag.stores.milvus._rows import to_hit as _hit  # noqa: E402
 from ossrag.types import Hit  # noqa: E402
 
@@ -113,13 +113,13 @@ def open_kb(splitter: str, results: Path, corpus: Path, include: list[str], pref
     # A KB of an older schema (before BM25 read the headings) is rebuilt; the
     # tutorial splitter's chunks have no headings, so its BM25 text is the same.
     stale = (splitter != "tutorial" and kb.store.exists(KB)
-             and kb.store.info(KB).schema < SCHEMA_VERSION)
+             and kb.store.info(KB).schema < 2)
     if reingest or stale or not kb.store.exists(KB) or kb.store.count(KB) == 0:
         if stale or reingest:
             kb.store.drop(KB, missing_ok=True)
         t0 = time.perf_counter()
-        with Progress(0, label="embedding", unit="chunks", force=True) as bar:
-            report = kb.ingest(str(corpus), include=include, splitter=splitter, progress=bar.set)
+        with IngestBar(mode="bar") as bar:
+            report = kb.ingest(str(corpus), include=include, splitter=splitter, progress=bar)
         print(f"[{splitter}] ingested in {time.perf_counter() - t0:.0f}s: {report.summary()}",
               file=sys.stderr)
     return kb

@@ -210,3 +210,23 @@ def test_collection_layout_and_missing_kb_hint(store_target: MilvusStore, kb_nam
     with pytest.raises(StoreError, match="does not exist") as err:
         store_target.search_dense(kb_name, unit_vectors(1)[0], k=3)
     assert err.value.hint and f"--kb {kb_name}" in err.value.hint
+
+
+def test_schema_2_knowledge_bases_keep_working(store_target: MilvusStore, kb_name: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KB created before rows recorded ``chunk_count``: written and read as before, and
+    its completeness is unknown (None), never wrongly True."""
+    import ossrag.stores.milvus._schema as store_mod
+
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 2)
+    rows = make_rows(unit_vectors(6, seed=14), sources=2)
+    for r in rows:
+        r["chunk_count"] = 3  # ignored: the layout has no such field
+    fill(store_target, kb_name, rows)
+    info = store_target.info(kb_name)
+    assert info.schema == 2 and info.rows == 6
+    index = store_target.source_rows(kb_name)
+    assert all(v.chunks == {0} for v in index.values())
+    key = (rows[0]["origin"], rows[0]["source"])
+    assert index[key].complete(rows[0]["source_hash"]) is None
+    assert index[key].complete("another-version") is False

@@ -6,13 +6,16 @@ only in the report.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from _corpus import MILVUS_DOCS, needs_milvus_docs
 from ossrag import KnowledgeBase
 from ossrag.errors import SourceError
+from ossrag.types import content_hash
 
 FAQ = MILVUS_DOCS / "en" / "faq"
 
@@ -147,3 +150,72 @@ def faq_kb(tmp_path_factory: pytest.TempPathFactory):
     with KnowledgeBase(uri=str(db), name="faq") as kb:
         kb.ingest(str(FAQ))
         yield kb
+
+
+# -- the streaming pipeline: progress, duplicates, reuse, older layouts ------------------------
+def test_progress_reports_files_chunks_rate_and_done(kb: KnowledgeBase, corpus: Path) -> None:
+    seen: list = []
+    report = kb.ingest(str(corpus), progress=seen.append)
+    assert seen[0].phase == "scanning" and seen[-1].phase == "done"
+    last = seen[-1]
+    assert (last.files_total, last.files_done) == (3, 3)
+    assert last.chunks_done == last.chunks_total == report.chunks_written
+    assert last.fraction == 1.0 and last.eta_s is None
+    assert all(a.chunks_done <= b.chunks_done for a, b in itertools.pairwise(seen))
+
+
+def test_identical_texts_are_embedded_once(kb: KnowledgeBase, tmp_path: Path) -> None:
+    root = tmp_path / "dups"
+    root.mkdir()
+    for i in range(4):  # four copies of one page, and one page of its own
+        (root / f"copy{i}.md").write_text(B)
+    (root / "other.md").write_text(A)
+    report = kb.ingest(str(root))
+    assert report.chunks_written == kb.store.count(kb.name) == 4 * 1 + 2
+    assert report.chunks_embedded == 1 + 2 and report.chunks_reused == 3
+    vecs = kb.store.get_vectors(kb.name, [h.id for h in kb.store.source_chunks(kb.name, "copy0.md")]
+                                + [h.id for h in kb.store.source_chunks(kb.name, "copy3.md")])
+    a, b = vecs.values()
+    np.testing.assert_allclose(a, b)
+
+
+def test_edited_file_embeds_only_its_changed_chunks(kb: KnowledgeBase, corpus: Path) -> None:
+    kb.ingest(str(corpus))
+    before = {h.chunk_index: h for h in kb.store.source_chunks(kb.name, "a.md")}
+    (corpus / "a.md").write_text(A.replace("two o'clock", "three o'clock"))
+    r = kb.ingest(str(corpus))
+    assert r.updated == 1 and r.chunks_written == 2 and r.chunks_embedded == 1
+    after = {h.chunk_index: h for h in kb.store.source_chunks(kb.name, "a.md")}
+    assert after[0].id == before[0].id and after[1].id != before[1].id
+    # The unchanged chunk kept its vector and now carries the new version's hash.
+    rows = kb.store.source_rows(kb.name)
+    key = next(k for k in rows if k[1] == "a.md")
+    assert rows[key].complete(content_hash((corpus / "a.md").read_bytes())) is True
+
+
+def test_renamed_heading_is_embedded_again(kb: KnowledgeBase, corpus: Path) -> None:
+    """Same text under a new heading: same row id, but the embedded text changed."""
+    kb.ingest(str(corpus))
+    (corpus / "a.md").write_text(A.replace("## Storage", "## Where data lives"))
+    r = kb.ingest(str(corpus))
+    assert r.chunks_embedded == 1 and r.chunks_written == 2
+
+
+def test_knowledge_base_of_schema_2_is_synced_by_ids(tmp_path: Path, corpus: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import ossrag.stores.milvus._schema as store_mod
+
+    with monkeypatch.context() as m:
+        m.setattr(store_mod, "SCHEMA_VERSION", 2)
+        with KnowledgeBase(uri=str(tmp_path / "old.db"), name="old") as old:
+            first = old.ingest(str(corpus))
+    with KnowledgeBase(uri=str(tmp_path / "old.db"), name="old") as old:
+        assert old.info().schema == 2
+        again = old.ingest(str(corpus))
+        assert (again.unchanged, again.chunks_written) == (3, 0)
+        # A missing row (as an interrupted old run would leave) is found and written.
+        victim = next(iter(old.store.source_rows("old")[(str(corpus), "a.md")].ids))
+        old.store.delete_ids("old", [victim])
+        fixed = old.ingest(str(corpus))
+        assert (fixed.resumed, fixed.chunks_written, fixed.chunks_embedded) == (1, 1, 1)
+        assert old.store.count("old") == first.chunks_written

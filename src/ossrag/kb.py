@@ -29,7 +29,7 @@ from .config import IngestLimits, Settings
 from .embedders import make_embedder
 from .embedders.base import Embedder
 from .errors import ConfigError
-from .ingest.sync import IngestReport, sync
+from .ingest.sync import IngestProgress, IngestReport, sync
 from .llms import make_llm
 from .llms.base import LLM, Message
 from .retrieval import RetrievalOptions, SearchInfo, retrieve
@@ -128,12 +128,14 @@ class KnowledgeBase:
         chunk_overlap: int | None = None,
         metadata: dict[str, Any] | None = None,
         prune: bool = True,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[IngestProgress], None] | None = None,
         limits: IngestLimits | Mapping[str, Any] | None = None,
     ) -> IngestReport:
         """Add or update ``sources`` (paths, globs, zips, URLs); see :func:`ossrag.ingest.sync.sync`.
 
-        ``progress(done, total)`` is called as chunks are embedded and written.
+        ``progress(p)`` receives :class:`~ossrag.ingest.progress.IngestProgress`
+        snapshots (files, chunks, rate, ETA) in the calling thread while the run
+        goes, and once at the end. An interrupted run is finished by the next one.
         ``limits`` bound what untrusted sources may cost: an
         :class:`~ossrag.config.IngestLimits`, or a mapping that changes some of
         the settings' limits (``limits={"allow_private_urls": True}``).

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import ConfigError, MissingDependencyError, OssragError
 from ..kb import KnowledgeBase
-from .progress import Progress
+from .progress import IngestBar
 
 __all__ = [
     "DEMO_QUESTION",
@@ -69,9 +69,9 @@ def run(settings: Settings, *, model: str | None = None, answer: bool = True) ->
         print(f"ossrag demo: ingesting {docs} into a temporary knowledge base (Milvus Lite, {db})")
         with KnowledgeBase(settings=settings) as kb:
             t0 = time.perf_counter()
-            with Progress(0, label="embedding", unit="chunks") as bar:
+            with IngestBar() as bar:
                 report = kb.ingest(str(docs), include=["**/*.md"],
-                                   progress=bar.set if bar.enabled else None)
+                                   progress=bar if bar.mode == "bar" else None)
             print(f"  {report.summary()} with embedder {kb.embedder.name}; "
                   f"search mode {kb.default_mode}")
             t1 = time.perf_counter()

@@ -13,14 +13,14 @@ from ..config import Settings
 from ..kb import KnowledgeBase
 from ..retrieval.filters import parse_meta
 from .output import print_json
-from .progress import Progress
+from .progress import IngestBar
 
 __all__ = ["run"]
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     kb = KnowledgeBase(settings=settings)
-    with Progress(0, label="embedding", unit="chunks") as bar:
+    with IngestBar() as bar:
         report = kb.ingest(
             *args.sources,
             include=args.include,
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             chunk_overlap=args.chunk_overlap,
             metadata=parse_meta(args.meta),
             prune=not args.no_prune,
-            progress=bar.set if bar.enabled else None,
+            progress=bar if bar.mode != "off" else None,
         )
     if args.json:
         print_json(report.to_dict())

@@ -6,16 +6,22 @@
             p.update(len(batch))
 
     with Progress(0, label="embedding", unit="chunks") as bar:
-        kb.ingest("docs/", progress=bar.set if bar.enabled else None)   # library callback
+        embed_all(emb, texts, progress=bar.set if bar.enabled else None)   # library callback
 
-The library never prints; it reports ``progress(done, total)`` to a callback
-and the front end draws.
+The library never prints; it reports ``progress(done, total)`` (or, for
+``kb.ingest``, an ``IngestProgress``) to a callback and the front end draws.
 
 It draws only when stderr is a terminal (or when forced with ``force=True`` or
 ``OSSRAG_PROGRESS=1``), so pipes, CI logs and ``--json`` output stay clean.
 When it does not draw, ``verbose=True`` prints one summary line at the end
 instead. ``OSSRAG_PROGRESS=0`` silences it everywhere. No tqdm: this is all
 ossrag needs.
+
+:class:`IngestBar` shows ``kb.ingest`` progress: a bar on a terminal, and a
+plain line every ``OSSRAG_PROGRESS_INTERVAL`` seconds (default 10) otherwise::
+
+    with IngestBar() as bar:
+        kb.ingest("docs/", progress=bar)
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ import os
 import sys
 import time
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .output import raw_stream
 
-__all__ = ["Progress"]
+if TYPE_CHECKING:
+    from ..ingest.progress import IngestProgress
+
+__all__ = ["IngestBar", "Progress"]
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -146,3 +155,83 @@ class Progress:
         # \r + erase-to-end-of-line so a shorter line does not leave debris behind.
         self.stream.write("\r" + self.line() + "\x1b[K")
         self.stream.flush()
+
+
+def _mode(stream: TextIO) -> str:
+    """``bar``, ``lines`` or ``off`` from OSSRAG_PROGRESS and whether ``stream`` is a terminal."""
+    env = os.environ.get("OSSRAG_PROGRESS", "").strip().lower()
+    if env in ("0", "false", "no", "never"):
+        return "off"
+    isatty = getattr(stream, "isatty", None)
+    if env in ("1", "true", "yes", "always") or (isatty and isatty()):
+        return "bar"
+    return "lines"
+
+
+class IngestBar:
+    """Draws :class:`~ossrag.ingest.progress.IngestProgress` snapshots (a ``progress`` callback).
+
+    On a terminal: one redrawn line with a bar, files, chunks, rate and ETA.
+    Elsewhere (pipes, CI logs, service logs): a plain line every ``interval``
+    seconds, so a long run shows it is alive without flooding the log.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, mode: str | None = None,
+                 interval: float | None = None, width: int = 20) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.mode = mode or _mode(self.stream)
+        if interval is None:
+            try:
+                interval = float(os.environ.get("OSSRAG_PROGRESS_INTERVAL", "") or 10.0)
+            except ValueError:
+                interval = 10.0
+        self.interval = interval
+        self.width = width
+        self.last: IngestProgress | None = None
+        self._drawn = False
+        self._last_line = 0.0
+
+    def __enter__(self) -> IngestBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __call__(self, p: IngestProgress) -> None:
+        self.last = p
+        if self.mode == "bar":
+            self.stream.write("\r" + self.line(p, bar=True) + "\x1b[K")
+            self.stream.flush()
+            self._drawn = True
+        elif self.mode == "lines" and p.phase != "done":
+            now = time.perf_counter()
+            if now - self._last_line >= self.interval and p.phase == "ingesting":
+                self._last_line = now
+                self.stream.write("ingest: " + self.line(p, bar=False) + "\n")
+                self.stream.flush()
+
+    def line(self, p: IngestProgress, *, bar: bool) -> str:
+        """The text shown for ``p``: files, chunks (of the estimate), rate, ETA."""
+        parts = []
+        if bar:
+            filled = int(p.fraction * self.width)
+            parts.append("[" + "#" * filled + "-" * (self.width - filled) + "]")
+        parts.append(f"{p.files_done}/{p.files_total} files")
+        estimate = f"/~{p.chunks_estimate}" if p.chunks_estimate > p.chunks_done else ""
+        parts.append(f"{p.chunks_done}{estimate} chunks")
+        if p.rate > 0:
+            parts.append(f"{p.rate:.1f} chunks/s")
+        if p.phase == "done":
+            parts.append(f"in {_fmt_duration(p.elapsed_s)}")
+        elif p.eta_s is not None:
+            parts.append(f"ETA {_fmt_duration(p.eta_s)}")
+        elif p.phase != "ingesting":
+            parts.append(p.phase)
+        return " ".join(parts[:1]) + " " + ", ".join(parts[1:]) if bar else ", ".join(parts)
+
+    def close(self) -> None:
+        """End the bar's line (the final snapshot stays visible)."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False

@@ -279,7 +279,40 @@ class SourceSet:
             return Skipped(self.origin, rel, f"unsupported format {PurePosixPath(rel).suffix.lower()}")
         return fmt
 
-    def _iter_dir(self) -> Iterator[RawSource | Skipped]:
+    def survey(self) -> tuple[int, int]:
+        """``(files, bytes)`` this set will yield, from names and sizes only (nothing is read).
+
+        For progress and ETA before the first file is parsed::
+
+            files, size = discover("docs/").survey()
+        """
+        if self.kind in ("url", "url-zip"):
+            if self.kind == "url":
+                return 1, len(self._payload or b"")
+            with zipfile.ZipFile(io.BytesIO(self._payload or b"")) as zf:
+                infos = [i for i in zf.infolist() if not i.is_dir()]
+            return self._count_zip(infos)
+        if self.kind == "zip":
+            with zipfile.ZipFile(self.origin) as zf:
+                return self._count_zip([i for i in zf.infolist() if not i.is_dir()])
+        if self.kind == "file":
+            assert self.only is not None
+            path = Path(self.origin) / self.only
+            return 1, path.stat().st_size if path.exists() else 0
+        files = size = 0
+        for path, _rel, verdict in self._walk():
+            if isinstance(verdict, str):
+                files += 1
+                with contextlib.suppress(OSError):
+                    size += path.stat().st_size
+        return files, size
+
+    def _count_zip(self, infos: list[zipfile.ZipInfo]) -> tuple[int, int]:
+        chosen = [i for i in infos if isinstance(self._candidate(i.filename.replace("\\", "/")), str)]
+        return len(chosen), sum(i.file_size for i in chosen)
+
+    def _walk(self) -> Iterator[tuple[Path, str, Skipped | str]]:
+        """``(path, rel, verdict)`` of the directory's candidates, in a stable order."""
         root = Path(self.origin)
         for dirpath, dirnames, filenames in os.walk(root):
             reldir = Path(dirpath).relative_to(root).as_posix()
@@ -298,11 +331,12 @@ class SourceSet:
             for name in sorted(filenames):
                 rel = reldir + name
                 verdict = self._candidate(rel)
-                if verdict is None or isinstance(verdict, Skipped):
-                    if verdict is not None:
-                        yield verdict
-                    continue
-                yield self._read_file(Path(dirpath) / name, rel, verdict)
+                if verdict is not None:
+                    yield Path(dirpath) / name, rel, verdict
+
+    def _iter_dir(self) -> Iterator[RawSource | Skipped]:
+        for path, rel, verdict in self._walk():
+            yield verdict if isinstance(verdict, Skipped) else self._read_file(path, rel, verdict)
 
     def _inside(self, path: str) -> bool:
         """Does ``path``, all symlinks resolved, lie inside this set's folder?"""

@@ -1,21 +1,35 @@
-"""Incremental sync of sources into a knowledge base, with no side database.
+"""Incremental, streaming, resumable sync of sources into a knowledge base, with no side database.
 
     report = sync(store, "default", embedder, ["docs/"], include=["**/*.md"])
     print(report.summary())   # added 3, updated 1, unchanged 40, removed 0, skipped 2
 
 Everything needed to sync lives in Milvus itself: every row carries its
-``origin`` (the ingested root), ``source`` (path below it) and the
-``source_hash`` of the whole file, and row ids derive from (origin, source,
-position, chunk text). So:
+``origin`` (the ingested root), ``source`` (path below it), the
+``source_hash`` of the whole file and ``chunk_count``, the number of chunks
+that version of the file has; row ids derive from (origin, source, position,
+chunk text). So:
 
-* an unchanged file (same ``source_hash``) is neither parsed nor embedded;
+* a file is unchanged when exactly its current version's chunks are stored
+  (every one, all with its hash); it is then neither parsed nor embedded.
+  Knowledge bases from before ``chunk_count`` (schema 1-2) get the same answer
+  by parsing the file and comparing the ids, still without embedding;
 * a changed file's new chunks are written first, then the rows that are no
   longer produced are deleted, so a crash midway never leaves a file with
-  fewer chunks than before;
+  fewer chunks than before; chunks whose text and heading did not change keep
+  their stored vectors instead of being embedded again;
+* an interrupted run (Ctrl-C, SIGKILL, a failing embedder) leaves rows that
+  record more chunks than are present, so the next run finishes those files,
+  writing only what is missing ("resumed" in the report);
+* identical chunk texts are embedded once per run;
 * a file that fails to parse is reported and skipped, and what was indexed for
   it before stays;
 * files gone from a re-ingested root (within its include/exclude scope) are
-  removed.
+  removed, at the end, once everything else is written.
+
+Reading and parsing, embedding and writing overlap in a bounded pipeline
+(:mod:`ossrag.ingest.pipeline`): memory holds a few batches, not the corpus.
+``progress`` receives :class:`~ossrag.ingest.progress.IngestProgress`
+snapshots (files, chunks, rate, ETA) in the caller's thread.
 
 Every source spec is resolved before anything is written, so a typo in one
 path aborts the run with nothing changed.
@@ -24,29 +38,22 @@ path aborts the run with nothing changed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import IngestLimits
 from ..embedders.base import Embedder
 from ..errors import LoadError
-from ..stores.base import VectorStore
+from ..stores.base import SourceRows, VectorStore
 from ..types import Chunk, RawSource, Skipped, chunk_id, content_hash
 from .chunking import chunk_document
 from .loaders import SourceSet, discover
 from .parsers import parse
+from .pipeline import Pipeline, Work
+from .progress import IngestProgress, ProgressTracker
 
-__all__ = [
-    "WRITE_BATCH",
-    "IngestReport",
-    "Note",
-    "sync",
-]
-
-# Chunks embedded and written per round trip. Large enough that the embedder
-# batches efficiently, small enough that progress moves and memory stays flat.
-WRITE_BATCH = 64
+__all__ = ["IngestProgress", "IngestReport", "Note", "sync"]
 
 
 @dataclass
@@ -63,7 +70,10 @@ class IngestReport:
     """What one ingestion run did. ``skipped`` keeps the reason for each file.
 
     ``parsers`` counts the files parsed in this run by parser (``{"rst": 90,
-    "sphinx-html": 3}``); unchanged files are not parsed and not counted.
+    "sphinx-html": 3}``); unchanged files are not counted. ``resumed`` files
+    had been partly written by an interrupted run. ``chunks_embedded`` texts
+    went to the embedder; ``chunks_reused`` rows got a vector without it (a
+    duplicate text, or an unchanged chunk of an edited file).
     """
 
     kb: str
@@ -71,22 +81,26 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    resumed: int = 0
     skipped: list[Skipped] = field(default_factory=list)
     chunks_written: int = 0
     chunks_deleted: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    write_seconds: float = 0.0
     parsers: dict[str, int] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)  # indexed, but with a fallback (decoding)
 
     def summary(self) -> str:
         parsed = ", ".join(f"{n} {name}" for name, n in sorted(self.parsers.items(), key=lambda x: (-x[1], x[0])))
+        resumed = f", resumed {self.resumed}" if self.resumed else ""
         return (
-            f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"added {self.added}, updated {self.updated}{resumed}, unchanged {self.unchanged}, "
             f"removed {self.removed}, skipped {len(self.skipped)} "
             f"({self.chunks_written} chunks written, {self.chunks_deleted} deleted, "
             f"{self.seconds:.1f}s)" + (f"; parsed as {parsed}" if parsed else "")
-            + (f"; {len(self.notes)} with a note" if self.notes else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,28 +110,22 @@ class IngestReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "resumed": self.resumed,
             "skipped": [{"source": s.source, "origin": s.origin, "reason": s.reason} for s in self.skipped],
             "chunks_written": self.chunks_written,
             "chunks_deleted": self.chunks_deleted,
+            "chunks_embedded": self.chunks_embedded,
+            "chunks_reused": self.chunks_reused,
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
+            "write_seconds": round(self.write_seconds, 3),
             "parsers": dict(sorted(self.parsers.items())),
             "notes": [{"source": n.source, "origin": n.origin, "note": n.note} for n in self.notes],
         }
 
 
-@dataclass
-class _Work:
-    """One source whose chunks must be (re)written."""
-
-    key: tuple[str, str]
-    raw: RawSource
-    rows: list[dict[str, Any]]
-    old_ids: list[str]
-    pending: int = 0  # rows not yet written
-
-
-def _rows_for(raw: RawSource, chunks: list[Chunk], doc_meta: dict[str, Any], extra: dict[str, Any]) -> list[dict[str, Any]]:
+def _rows_for(raw: RawSource, chunks: list[Chunk], doc_meta: dict[str, Any],
+              extra: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for ch in chunks:
         meta = {**doc_meta, **ch.metadata, **extra}
@@ -132,10 +140,112 @@ def _rows_for(raw: RawSource, chunks: list[Chunk], doc_meta: dict[str, Any], ext
                 "chunk_index": ch.chunk_index,
                 "content_hash": content_hash(ch.text),
                 "source_hash": raw.source_hash,
+                "chunk_count": len(chunks),
                 "metadata": meta,
             }
         )
     return rows
+
+
+@dataclass
+class _Planner:
+    """Decides, file by file, what must be written (runs in the pipeline's producer thread)."""
+
+    store: VectorStore
+    kb: str
+    index: dict[tuple[str, str], SourceRows]
+    report: IngestReport
+    tracker: ProgressTracker
+    chunking: dict[str, Any]
+    extra: dict[str, Any]
+    limits: IngestLimits | None = None
+    seen: set[tuple[str, str]] = field(default_factory=set)
+
+    def plan(self, sets: list[SourceSet]) -> Iterator[tuple[Work, list[dict[str, Any]]]]:
+        self.tracker.phase = "ingesting"
+        for sset in sets:
+            for item in sset:
+                self.tracker.files_seen += 1
+                if isinstance(item, Skipped):
+                    self.report.skipped.append(item)
+                    # A file we could not read is still "seen": never prune what it had.
+                    self.seen.add((item.origin, item.source))
+                    self.tracker.files_quick += 1
+                    continue
+                self.tracker.bytes_seen += len(item.data)
+                planned = self._plan_one(item)
+                if planned is None:
+                    self.tracker.files_quick += 1
+                else:
+                    self.tracker.bytes_parsed += len(item.data)
+                    self.tracker.chunks_planned += len(planned[1])
+                    yield planned
+        self.tracker.current = ""
+
+    def _plan_one(self, item: RawSource) -> tuple[Work, list[dict[str, Any]]] | None:
+        key = (item.origin, item.source)
+        if key in self.seen:
+            return None  # the same file reached twice (overlapping specs)
+        self.seen.add(key)
+        stored = self.index.get(key)
+        verdict = stored.complete(item.source_hash) if stored else False
+        if verdict is True:
+            self.report.unchanged += 1
+            return None
+        self.tracker.current = item.source
+        parsed = self._parse(item)
+        if parsed is None:
+            return None
+        rows, parser = parsed
+        present = stored.ids if stored else {}
+        if verdict is None and set(present) == {r["id"] for r in rows}:
+            self.report.unchanged += 1  # an older KB without chunk counts: compared by ids
+            return None
+        if not present:
+            self.report.added += 1
+        elif all(h == item.source_hash for h in present.values()):
+            self.report.resumed += 1  # an interrupted run wrote part of this version
+        else:
+            self.report.updated += 1
+        self.report.parsers[parser] = self.report.parsers.get(parser, 0) + 1
+        # Rows already written for this version stay as they are.
+        todo = [r for r in rows if present.get(r["id"]) != item.source_hash]
+        self._reuse_vectors([r for r in todo if r["id"] in present])
+        new_ids = {r["id"] for r in rows}
+        stale = [i for i in present if i not in new_ids]
+        return Work(key, pending=len(todo), stale=stale), todo
+
+    def _parse(self, item: RawSource) -> tuple[list[dict[str, Any]], str] | None:
+        """The file's rows and the parser that read it; None when it is skipped."""
+        try:
+            doc = parse(item, limits=self.limits)
+            chunks = chunk_document(doc, **self.chunking)
+        except LoadError as exc:
+            self.report.skipped.append(Skipped(item.origin, item.source, exc.message))
+            return None
+        if not chunks:
+            self.report.skipped.append(Skipped(item.origin, item.source, "no text to index"))
+            return None
+        if doc.metadata.get("decoding"):
+            self.report.notes.append(Note(item.origin, item.source, str(doc.metadata["decoding"])))
+        doc_meta: dict[str, Any] = {
+            "format": doc.fmt,
+            **{k: doc.metadata[k] for k in ("parser", "detected_by") if k in doc.metadata},
+        }
+        if doc.title:
+            doc_meta["title"] = doc.title
+        parser = str(doc.metadata.get("parser", doc.fmt))
+        return _rows_for(item, chunks, doc_meta, self.extra), parser
+
+    def _reuse_vectors(self, rows: list[dict[str, Any]]) -> None:
+        """Stored vectors for chunks of an edited file whose embedded text did not change."""
+        for start in range(0, len(rows), 1000):
+            part = {r["id"]: r for r in rows[start : start + 1000]}
+            stored = {h.id: h for h in self.store.get_chunks(self.kb, list(part))}
+            same = [i for i, h in stored.items()
+                    if Chunk(h.text, h.heading).embed_text == part[i]["embed_text"]]
+            for rid, vec in self.store.get_vectors(self.kb, same).items():
+                part[rid]["vector"] = vec
 
 
 def sync(
@@ -151,124 +261,52 @@ def sync(
     chunk_overlap: int = 150,
     metadata: dict[str, Any] | None = None,
     prune: bool = True,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[IngestProgress], None] | None = None,
     timeout: float | None = None,
     limits: IngestLimits | None = None,
 ) -> IngestReport:
     """Bring the knowledge base ``kb`` in line with ``specs``; see the module docstring.
 
-    ``progress(done, total)`` is called after each batch of chunks is written.
+    ``progress(p)`` receives an :class:`IngestProgress` a few times a second
+    while the run goes, and once at the end (``p.phase == "done"``).
     ``limits`` bound what an untrusted source may cost (sizes, time, archives,
     URL addresses); ``timeout`` overrides ``limits.url_timeout``.
     """
     started = time.perf_counter()
     report = IngestReport(kb=kb)
-    extra = dict(metadata or {})
     # Resolve every spec first: a missing path or bad URL fails before any write.
     sets: list[SourceSet] = [
         discover(spec, include=list(include), exclude=list(exclude), timeout=timeout, limits=limits)
         for spec in specs
     ]
+    tracker = ProgressTracker()
+    if progress is not None:
+        progress(tracker.snapshot())
     store.ensure_collection(kb, embedder=embedder.name, dim=embedder.dim)
-    index = store.source_index(kb)
-
-    work: list[_Work] = []
-    seen: set[tuple[str, str]] = set()
+    index = store.source_rows(kb)
     for sset in sets:
-        for item in sset:
-            if isinstance(item, Skipped):
-                report.skipped.append(item)
-                # A file we could not read is still "seen": never prune what it had.
-                seen.add((item.origin, item.source))
-                continue
-            key = (item.origin, item.source)
-            if key in seen:
-                continue  # the same file reached twice (overlapping specs)
-            seen.add(key)
-            old_hash, old_ids = index.get(key, ("", []))
-            if old_ids and old_hash == item.source_hash:
-                report.unchanged += 1
-                continue
-            try:
-                doc = parse(item, limits=limits)
-                chunks = chunk_document(
-                    doc, splitter=splitter, chunk_size=chunk_size, chunk_overlap=chunk_overlap
-                )
-            except LoadError as exc:
-                report.skipped.append(Skipped(item.origin, item.source, exc.message))
-                continue
-            if not chunks:
-                report.skipped.append(Skipped(item.origin, item.source, "no text to index"))
-                continue
-            if doc.metadata.get("decoding"):
-                report.notes.append(Note(item.origin, item.source, str(doc.metadata["decoding"])))
-            parser = str(doc.metadata.get("parser", doc.fmt))
-            report.parsers[parser] = report.parsers.get(parser, 0) + 1
-            doc_meta: dict[str, Any] = {
-                "format": doc.fmt,
-                **{k: doc.metadata[k] for k in ("parser", "detected_by") if k in doc.metadata},
-            }
-            if doc.title:
-                doc_meta["title"] = doc.title
-            rows = _rows_for(item, chunks, doc_meta, extra)
-            work.append(_Work(key, item, rows, old_ids, pending=len(rows)))
-            if old_ids:
-                report.updated += 1
-            else:
-                report.added += 1
-
-    _write(store, kb, embedder, work, report, progress)
+        files, size = sset.survey()
+        tracker.files_total += files
+        tracker.bytes_total += size
+    planner = _Planner(store, kb, index, report, tracker, extra=dict(metadata or {}),
+                       limits=limits, chunking={"splitter": splitter, "chunk_size": chunk_size,
+                                 "chunk_overlap": chunk_overlap})
+    Pipeline(store, kb, embedder, report, tracker).run(planner.plan(sets), progress)
 
     if prune:
+        tracker.phase = "pruning"
         for sset in sets:
-            gone = [
-                key
-                for key in index
-                if key[0] == sset.origin and key not in seen and sset.in_scope(key[1])
-            ]
+            gone = [key for key in index
+                    if key[0] == sset.origin and key not in planner.seen and sset.in_scope(key[1])]
             for key in gone:
-                ids = index[key][1]
+                ids = list(index[key].ids)
                 store.delete_ids(kb, ids)
                 report.chunks_deleted += len(ids)
                 report.removed += 1
-    if work or report.removed:
+    if report.chunks_written or report.chunks_deleted:
         store.flush(kb)
     report.seconds = time.perf_counter() - started
-    return report
-
-
-def _write(
-    store: VectorStore,
-    kb: str,
-    embedder: Embedder,
-    work: list[_Work],
-    report: IngestReport,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    """Embed and upsert all rows in batches; retire a source's stale rows once it is complete."""
-    queue = [(w, row) for w in work for row in w.rows]
-    batch_size = max(1, min(WRITE_BATCH, getattr(embedder, "batch_size", WRITE_BATCH) or WRITE_BATCH))
+    tracker.phase = "done"
     if progress is not None:
-        progress(0, len(queue))
-    for start in range(0, len(queue), batch_size):
-        batch = queue[start : start + batch_size]
-        t0 = time.perf_counter()
-        vectors = embedder.embed_documents([row["embed_text"] for _, row in batch])
-        report.embed_seconds += time.perf_counter() - t0
-        rows = []
-        for (_, row), vec in zip(batch, vectors, strict=True):
-            stored = {k: v for k, v in row.items() if k != "embed_text"}
-            stored["vector"] = vec
-            rows.append(stored)
-        store.upsert(kb, rows)
-        report.chunks_written += len(rows)
-        for w, _ in batch:
-            w.pending -= 1
-            if w.pending == 0:
-                new_ids = {r["id"] for r in w.rows}
-                stale = [i for i in w.old_ids if i not in new_ids]
-                if stale:
-                    store.delete_ids(kb, stale)
-                    report.chunks_deleted += len(stale)
-        if progress is not None:
-            progress(start + len(batch), len(queue))
+        progress(tracker.snapshot())
+    return report

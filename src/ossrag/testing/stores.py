@@ -115,6 +115,58 @@ class VectorStoreSuite:
         store.delete_ids(kb_name, ["no-such-id"])  # unknown ids are ignored
         assert store.count(kb_name) == 12 - len(gone)
 
+    def test_source_rows_record_chunk_counts(self, store: VectorStore, kb_name: str) -> None:
+        rows = make_rows(unit_vectors(12, seed=13), sources=3)  # 6 sources of 2 rows
+        per_source: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in rows:
+            per_source.setdefault((r["origin"], r["source"]), []).append(r)
+        for group in per_source.values():
+            for r in group:
+                r["chunk_count"] = len(group)
+        first, *_ = per_source
+        partial = [r for r in rows if (r["origin"], r["source"]) != first]
+        partial += per_source[first][:1]  # an interrupted write: 1 chunk of `first` of 2
+        fill(store, kb_name, partial)
+        index = store.source_rows(kb_name)
+        assert set(index) == set(per_source)
+        source_hash = per_source[first][0]["source_hash"]
+        assert index[first].complete(source_hash) is False
+        assert index[first].ids == {per_source[first][0]["id"]: source_hash}
+        for key, group in per_source.items():
+            if key != first:
+                assert index[key].complete(group[0]["source_hash"]) is True
+                assert index[key].complete("another-version") is False
+                assert index[key].chunks == {len(group)}
+        store.upsert(kb_name, per_source[first])
+        assert store.source_rows(kb_name)[first].complete(source_hash) is True
+        info = store.info(kb_name)
+        assert info.index and info.load_state == "loaded"
+
+    def test_iter_rows_copies_a_knowledge_base(self, store: VectorStore, kb_name: str) -> None:
+        rows = make_rows(unit_vectors(23, seed=15), sources=5)
+        for r in rows:
+            r["chunk_count"] = 7
+        fill(store, kb_name, rows)
+        pages = list(store.iter_rows(kb_name, batch_size=10))
+        assert [len(p) for p in pages][:2] == [10, 10] and sum(map(len, pages)) == 23
+        got = {r["id"]: r for page in pages for r in page}
+        assert set(got) == {r["id"] for r in rows}
+        for r in rows:
+            g = got[r["id"]]
+            for f in ("text", "source", "origin", "heading", "chunk_index", "content_hash",
+                      "source_hash", "metadata"):
+                assert g[f] == r[f], f
+            np.testing.assert_allclose(g["vector"], r["vector"], atol=1e-6)
+        copy = kb_name + "_copy"
+        fill(store, copy, [r for page in pages for r in page])
+        try:
+            assert store.count(copy) == 23
+            q = unit_vectors(1, seed=16)[0]
+            assert ([h.id for h in store.search_dense(copy, q, k=5)]
+                    == [h.id for h in store.search_dense(kb_name, q, k=5)])
+        finally:
+            store.drop(copy)
+
     def test_dense_search_matches_exact_search(self, store: VectorStore, kb_name: str) -> None:
         data = unit_vectors(300, seed=1)
         rows = make_rows(data)

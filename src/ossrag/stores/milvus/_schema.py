@@ -43,8 +43,10 @@ __all__ = [
 ]
 
 #: Bumped when the collection layout changes. 2: BM25 reads ``bm25_text`` (the
-#: heading path, then the body) instead of ``text``; schema-1 KBs still work.
-SCHEMA_VERSION = 2
+#: heading path, then the body) instead of ``text``. 3: every row records
+#: ``chunk_count``, the chunks of its source version, so an interrupted ingest
+#: is seen as incomplete. Schema-1 and -2 KBs still work.
+SCHEMA_VERSION = 3
 PREFIX = "ossrag_"
 META_KEY = "ossrag.meta"  # collection property holding the JSON metadata
 
@@ -133,6 +135,8 @@ def create_collection(client: Any, name: str, meta: dict[str, Any], *, bm25: boo
     schema.add_field("chunk_index", DataType.INT64)
     schema.add_field("content_hash", DataType.VARCHAR, max_length=32)
     schema.add_field("source_hash", DataType.VARCHAR, max_length=32)
+    if int(meta.get("schema", SCHEMA_VERSION)) >= 3:
+        schema.add_field("chunk_count", DataType.INT64)
     schema.add_field("metadata", DataType.JSON)
     params = client.prepare_index_params()
     params.add_index(field_name="vector", index_type=index["index_type"],
@@ -170,6 +174,7 @@ def read_metadata(client: Any, name: str, timeout: float) -> dict[str, Any]:
     fields = {f["name"] for f in desc.get("fields", [])}
     meta["bm25"] = "sparse" in fields
     meta["bm25_text"] = "bm25_text" in fields  # schema 2; schema 1 analysed ``text``
+    meta["chunk_count"] = "chunk_count" in fields  # schema 3
     meta["index_type"] = str(index.get("index_type", "?"))
     params = {k: v for k, v in index.items() if k in ("M", "efConstruction", "nlist")}
     meta["index"] = meta["index_type"] + (

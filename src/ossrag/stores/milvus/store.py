@@ -36,12 +36,13 @@ import numpy as np
 
 from ...errors import ConfigError, EmbedderMismatchError, FilterError, StoreError
 from ...types import Hit
-from ..base import Capabilities, CollectionInfo
+from ..base import Capabilities, CollectionInfo, SourceRows
 from ._connection import CONNECT_HINT, connect, is_local, open_error, open_lite, release_lite
 from ._errors import is_connection_error as _is_connection_error
 from ._errors import looks_like_filter_error as _looks_like_filter_error
 from ._errors import reason as _reason
 from ._rows import OUTPUT_FIELDS, quote, to_hit, to_record
+from ._scan import index_and_load_state, iter_rows, source_rows
 from ._schema import (
     LITE_INDEX,
     MAX_STR_BYTES,
@@ -233,8 +234,12 @@ class MilvusStore:
             embedder=str(meta.get("embedder", "")), dim=int(meta.get("dim", 0)),
             rows=self.count(kb), sources=len(sources), bm25=bool(meta["bm25"]),
             index=str(meta["index"]), created_by=str(meta.get("created_by", "")),
-            schema=int(meta.get("schema", 1)),
+            schema=int(meta.get("schema", 1)), **self._states(kb),
         )
+
+    def _states(self, kb: str) -> dict[str, str]:
+        with self._call("describe_index", kb) as c:
+            return index_and_load_state(c, self.collection_name(kb), self.timeout)
 
     def drop(self, kb: str, *, missing_ok: bool = False) -> None:
         """Delete the KB's collection; a missing KB is an error unless ``missing_ok``."""
@@ -253,6 +258,7 @@ class MilvusStore:
 
         Row keys: ``id``, ``text``, ``vector`` (float32, the KB's dim), ``source``,
         ``origin``, ``heading``, ``chunk_index``, ``content_hash``, ``source_hash``,
+        ``chunk_count`` (chunks in the source version; schema 3, ignored before),
         ``metadata`` (a JSON-able dict). Over-long strings are cut to the field's
         size in UTF-8 bytes rather than failing the whole batch.  Where the KB has
         BM25 (schema 2), the store also writes ``bm25_text``: the heading, then the text.
@@ -261,11 +267,14 @@ class MilvusStore:
             return
         meta = self._metadata(kb)
         dim, with_bm25_text = int(meta["dim"]), bool(meta["bm25_text"])
+        with_count = bool(meta["chunk_count"])
         name = self.collection_name(kb)
         batch: list[dict[str, Any]] = []
         size = 0
         for row in rows:
             record = to_record(row, dim, bm25_text=with_bm25_text)
+            if with_count:
+                record["chunk_count"] = int(row.get("chunk_count") or 0)
             batch.append(record)
             size += len(record["text"]) * 4 + dim * 4 + 1024
             # Stay well under the server's 64 MB gRPC message limit.
@@ -318,6 +327,21 @@ class MilvusStore:
             finally:
                 it.close()
         return out
+
+    def source_rows(self, kb: str) -> dict[tuple[str, str], SourceRows]:
+        """``(origin, source) -> SourceRows`` over the whole KB, read in pages."""
+        with_count = bool(self._metadata(kb)["chunk_count"])
+        with self._call("query_iterator", kb) as c:
+            return source_rows(c, self.collection_name(kb), with_count=with_count,
+                               timeout=self.timeout)
+
+    def iter_rows(self, kb: str, *, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
+        """Every row in pages of ``batch_size``, as :meth:`upsert` takes them (vectors as
+        float32 arrays); ``bm25_text`` and the BM25 vector are derived, so not read."""
+        with_count = bool(self._metadata(kb)["chunk_count"])
+        with self._call("query_iterator", kb) as c:
+            yield from iter_rows(c, self.collection_name(kb), with_count=with_count,
+                                 batch_size=batch_size, timeout=self.timeout)
 
     def search_dense(self, kb: str, vector: Any, *, k: int, filter: str = "") -> list[Hit]:
         """Nearest chunks by inner product (cosine); ``filter`` is a Milvus expression."""

@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import LoadError, OssragError, SourceError
-from ..ingest.sync import IngestReport
+from ..ingest.sync import IngestProgress, IngestReport
 from .state import ServerState
 
 __all__ = [
@@ -115,9 +115,11 @@ class Job:
 
 
 def _merge(total: IngestReport, part: IngestReport) -> None:
-    for name in ("added", "updated", "unchanged", "removed", "chunks_written", "chunks_deleted"):
+    for name in ("added", "updated", "unchanged", "removed", "resumed", "chunks_written",
+                 "chunks_deleted", "chunks_embedded", "chunks_reused"):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     total.embed_seconds += part.embed_seconds
+    total.write_seconds += part.write_seconds
     total.skipped += part.skipped
     for parser, n in part.parsers.items():
         total.parsers[parser] = total.parsers.get(parser, 0) + n
@@ -195,7 +197,8 @@ class Jobs:
         base = {"done": 0, "total": 0}
         last = {"done": 0, "total": 0}
 
-        def progress(done: int, total: int) -> None:
+        def progress(p: IngestProgress) -> None:
+            done, total = p.chunks_done, max(p.chunks_total, p.chunks_estimate)
             last.update(done=done, total=total)
             job.chunks_done, job.chunks_total = base["done"] + done, base["total"] + total
 

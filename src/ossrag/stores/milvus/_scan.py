@@ -67,9 +67,10 @@ def iter_rows(client: Any, name: str, *, with_count: bool, batch_size: int,
             row = {f: r.get(f) for f in fields}
             row["id"] = str(row["id"])
             row["vector"] = np.asarray(r["vector"], dtype=np.float32)
-            if isinstance(row.get("metadata"), str):  # some servers return JSON as text
+            md = row.get("metadata")
+            if isinstance(md, str):  # some servers return JSON fields as text
                 with contextlib.suppress(ValueError):
-                    row["metadata"] = json.loads(row["metadata"])
+                    row["metadata"] = json.loads(md)
             rows.append(row)
         yield rows
 

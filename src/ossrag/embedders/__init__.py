@@ -24,7 +24,7 @@ Specs:
 Options (``None`` means "not given" and is ignored): ``threads`` and
 ``batch_size`` everywhere; ``max_batch_tokens`` for ``*-onnx``; ``device``
 for sentence-transformers; ``base_url``,
-``api_key``, ``timeout``, ``max_retries``, ``input_type``, ``query_prefix``,
+``api_key``, ``timeout``, ``max_retries``, ``concurrency``, ``input_type``, ``query_prefix``,
 ``document_prefix``, ``dimensions`` for ``openai:``. Backends are imported
 lazily, so ``import ossrag`` never imports torch.
 """
@@ -62,6 +62,7 @@ _OPTIONS = {
         "batch_size",
         "timeout",
         "max_retries",
+        "concurrency",
         "input_type",
         "query_prefix",
         "document_prefix",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -30,6 +31,8 @@ from .embedders import make_embedder
 from .embedders.base import Embedder
 from .errors import ConfigError
 from .ingest.sync import IngestProgress, IngestReport, sync
+from .ingest.watch import WatchRound
+from .ingest.watch import watch as watch_sources
 from .llms import make_llm
 from .llms.base import LLM, Message
 from .retrieval import RetrievalOptions, SearchInfo, retrieve
@@ -158,6 +161,33 @@ class KnowledgeBase:
             progress=progress,
             limits=lim,
         )
+
+    def watch(
+        self,
+        *sources: str,
+        on_round: Callable[[WatchRound], None] | None = None,
+        stop: threading.Event | None = None,
+        quiet_s: float = 0.5,
+        backend: str = "auto",
+        progress: Callable[[IngestProgress], None] | None = None,
+        **options: Any,
+    ) -> int:
+        """Ingest ``sources``, then keep them in sync as files change, until ``stop`` is set.
+
+        Every round is :meth:`ingest` with ``options`` (``include``, ``exclude``,
+        ``splitter``, ...); ``on_round`` receives a
+        :class:`~ossrag.ingest.watch.WatchRound` (its number, the changed paths,
+        the report) after each. See :mod:`ossrag.ingest.watch`.
+
+            stop = threading.Event()
+            kb.watch("docs/", on_round=lambda r: print(r.report.summary()), stop=stop)
+        """
+        # The Milvus Lite database may lie inside a watched folder: its own writes never count.
+        ignore = [self.store.uri] if self.store.capabilities.kind == "lite" else []
+        return watch_sources(
+            list(sources), lambda: self.ingest(*sources, progress=progress, **options),
+            include=options.get("include", ()), exclude=options.get("exclude", ()),
+            on_round=on_round, stop=stop, quiet_s=quiet_s, backend=backend, ignore=ignore)
 
     # -- retrieval --------------------------------------------------------------------------
     def search(

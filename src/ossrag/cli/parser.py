@@ -101,6 +101,10 @@ def _add_ingest(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="metadata added to every chunk")
     p.add_argument("--no-prune", action="store_true",
                    help="keep files that disappeared from a re-ingested folder")
+    p.add_argument("--watch", action="store_true",
+                   help="then keep the knowledge base in sync as files change, until Ctrl-C")
+    p.add_argument("--quiet-period", type=float, default=0.5, metavar="S",
+                   help="--watch: sync once no file has changed for S seconds (default 0.5)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     _limit_options(p)
 

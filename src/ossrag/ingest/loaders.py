@@ -41,6 +41,7 @@ directory matches everything inside it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -336,8 +337,8 @@ class SourceSet:
             for d in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
                 dirnames.remove(d)
                 if self._selected(reldir + d) and not self._inside(os.path.join(dirpath, d)):
-                    yield Skipped(self.origin, reldir + d, self._outside(os.path.join(dirpath, d),
-                                                                         "directory"))
+                    why = self._outside(os.path.join(dirpath, d), "directory")
+                    yield Path(dirpath) / d, reldir + d, Skipped(self.origin, reldir + d, why)
             for name in sorted(filenames):
                 rel = reldir + name
                 verdict = self._candidate(rel)

@@ -19,6 +19,7 @@ from ..errors import OssragError
 from ..llms.local_probe import probe_local_model
 from ..llms.providers import resolve
 from ..stores import make_store
+from ..stores.milvus.sizing import advice
 
 __all__ = ["run"]
 
@@ -71,8 +72,13 @@ def _target(settings: Settings) -> int:
             _line("--", "no knowledge bases yet; create one: ossrag ingest PATH")
         for name in names:
             info = store.info(name)
+            state = ", ".join(x for x in (info.index_state, info.load_state) if x)
             _line("ok", f"kb {name}: {info.rows} chunks from {info.sources} sources, "
-                        f"embedder {info.embedder} ({info.dim}-d)")
+                        f"embedder {info.embedder} ({info.dim}-d), index {info.index}"
+                        + (f" ({state})" if state else ""))
+            tip = advice(store.capabilities.kind, info.rows, bm25=info.bm25)
+            if tip:
+                _line("--", tip)
         store.close()
     except OssragError as exc:
         _line("!!", str(exc))

@@ -9,6 +9,7 @@ import sys
 from ..config import Settings
 from ..errors import ConfigError, StoreError
 from ..kb import KnowledgeBase
+from ..stores.milvus.sizing import advice, memory_estimate
 from .output import print_json
 from .progress import Progress
 
@@ -39,6 +40,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         for key, value in vars(info).items():
             print(f"{key}: {value}")
         print(f"target: {store.capabilities.describe()}")
+        est = memory_estimate(info.rows, info.dim, info.index, bm25=info.bm25)
+        print(f"memory when loaded: ~{est / 2**20:.0f} MiB (estimate, docs/milvus.md)")
+        tip = advice(store.capabilities.kind, info.rows, bm25=info.bm25)
+        if tip:
+            print(f"note: {tip}")
         if info.bm25 and info.schema < 2:
             print(f"note: BM25 in this knowledge base ignores headings (schema {info.schema}); "
                   f"to upgrade: ossrag kb drop {kb.name} --yes, then ingest again")

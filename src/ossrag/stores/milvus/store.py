@@ -28,9 +28,10 @@ instead of silently degrading.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -76,6 +77,25 @@ __all__ = [
 
 MAX_TOPK = 16384  # Milvus' limit on k and on one query's result window
 _FILTER_EXAMPLES = 'e.g. source like "en/faq/%"  or  metadata["lang"] == "en"'
+
+
+class _Released(StoreError):
+    """The collection was released under a running store; ``_call`` has loaded it again."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reloads(fn: F) -> F:
+    """Run a read once more when its collection turned out released (it is loaded again):
+    a long-running process (``ossrag serve``) survives a Milvus restart."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _Released:
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 class MilvusStore:
@@ -158,12 +178,20 @@ class MilvusStore:
             if kb is not None and ("not found" in low or "not exist" in low) and "field" not in low:
                 self._meta.pop(self.normalize_kb(kb), None)
                 raise self._missing(kb) from exc
+            if kb is not None and ("released" in low or "not loaded" in low):
+                self._reload(kb)
+                raise _Released(f"knowledge base {kb!r} was released (a server restart, "
+                                "another client); it is loaded again") from exc
             if filter and _looks_like_filter_error(exc, low):
                 raise FilterError(
                     f"invalid filter {filter!r}: {reason}", hint=f"valid filters: {_FILTER_EXAMPLES}"
                 ) from exc
             where = f" on knowledge base {kb!r}" if kb else ""
             raise StoreError(f"Milvus {action} failed{where}: {reason}") from exc
+
+    def _reload(self, kb: str) -> None:
+        with contextlib.suppress(Exception):
+            self._client().load_collection(self.collection_name(kb), timeout=max(self.timeout, 300.0))
 
     def _missing(self, kb: str) -> StoreError:
         names = self.list_kbs()
@@ -301,6 +329,7 @@ class MilvusStore:
 
     # ── reading ─────────────────────────────────────────────────────────
 
+    @_reloads
     def count(self, kb: str) -> int:
         self._metadata(kb)
         with self._call("count", kb) as c:
@@ -308,6 +337,7 @@ class MilvusStore:
                           consistency_level="Strong", timeout=self.timeout)
         return int(res[0]["count(*)"]) if res else 0
 
+    @_reloads
     def source_index(self, kb: str) -> dict[tuple[str, str], tuple[str, list[str]]]:
         """``(origin, source) -> (source_hash, [ids])`` over the whole KB, read in pages."""
         out: dict[tuple[str, str], tuple[str, list[str]]] = {}
@@ -328,6 +358,7 @@ class MilvusStore:
                 it.close()
         return out
 
+    @_reloads
     def source_rows(self, kb: str) -> dict[tuple[str, str], SourceRows]:
         """``(origin, source) -> SourceRows`` over the whole KB, read in pages."""
         with_count = bool(self._metadata(kb)["chunk_count"])
@@ -379,6 +410,7 @@ class MilvusStore:
         k = max(1, min(int(k), MAX_TOPK))
         return self._search(kb, query, "sparse", {"metric_type": "BM25"}, k, filter, bm25=True)
 
+    @_reloads
     def _search(self, kb: str, data: Any, field: str, params: dict[str, Any], k: int,
                 filter: str, *, bm25: bool) -> list[Hit]:
         with self._call("search", kb, filter=filter) as c:
@@ -392,6 +424,7 @@ class MilvusStore:
             hits.append(to_hit(h["id"], score, h.get("entity") or {}))
         return hits
 
+    @_reloads
     def get_vectors(self, kb: str, ids: list[str]) -> dict[str, np.ndarray]:
         """The stored dense vectors of ``ids`` (float32, as stored); unknown ids are absent."""
         if not ids:
@@ -400,6 +433,7 @@ class MilvusStore:
         return {str(r["id"]): np.asarray(r["vector"], dtype=np.float32)
                 for r in self._rows_by_id(kb, ids, ["id", "vector"])}
 
+    @_reloads
     def get_neighbours(self, kb: str, origin: str, source: str,
                        chunk_indexes: list[int]) -> list[Hit]:
         """Chunks of one source at the given positions (for context expansion), in order."""
@@ -415,6 +449,7 @@ class MilvusStore:
         hits = [to_hit(r["id"], 0.0, r) for r in rows]
         return sorted(hits, key=lambda h: (h.chunk_index, h.id))
 
+    @_reloads
     def get_chunks(self, kb: str, ids: list[str]) -> list[Hit]:
         """The stored chunks with these ids (score 0), in the order asked; unknown ids are absent."""
         if not ids:
@@ -434,6 +469,7 @@ class MilvusStore:
                                consistency_level="Strong", timeout=self.timeout)
             yield from rows
 
+    @_reloads
     def source_chunks(self, kb: str, source: str, origin: str | None = None) -> list[Hit]:
         """Every chunk of one source (of one ``origin`` when given), in document order."""
         self._metadata(kb)

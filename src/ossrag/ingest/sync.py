@@ -101,6 +101,7 @@ class IngestReport:
             f"removed {self.removed}, skipped {len(self.skipped)} "
             f"({self.chunks_written} chunks written, {self.chunks_deleted} deleted, "
             f"{self.seconds:.1f}s)" + (f"; parsed as {parsed}" if parsed else "")
+            + (f"; {len(self.notes)} with a note" if self.notes else "")
         )
 
     def to_dict(self) -> dict[str, Any]:

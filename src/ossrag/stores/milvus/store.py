@@ -83,10 +83,10 @@ class _Released(StoreError):
     """The collection was released under a running store; ``_call`` has loaded it again."""
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _reloads(fn: F) -> F:
+def _reloads(fn: _F) -> _F:
     """Run a read once more when its collection turned out released (it is loaded again):
     a long-running process (``ossrag serve``) survives a Milvus restart."""
     @functools.wraps(fn)

@@ -144,6 +144,10 @@ class _Isolator:
                 continue
             report = self.config.hook.pytest_report_from_serializable(config=self.config,
                                                                       data=obj["report"])
+            # JSON turned a skip's (path, line, reason) tuple into a list; pytest's
+            # summary of skips asserts on the tuple.
+            if isinstance(report.longrepr, list):
+                report.longrepr = tuple(report.longrepr)
             self.results.setdefault(report.nodeid, []).append(report)
         done = {n for n, reps in self.results.items() if any(r.when == "teardown" for r in reps)}
         # A test that started but never reached teardown crashed: drop its partial reports.

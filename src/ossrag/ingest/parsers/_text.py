@@ -45,7 +45,9 @@ def binary_reason(data: bytes) -> str | None:
 
     A NUL byte anywhere (the whole file is searched: a binary tail or middle
     counts too), more than 5% control bytes in any of 16 windows of 8 KiB
-    spread over the file, or more than 1% in the whole file.  UTF-16/32
+    spread over the file, or more than 1% in a file larger than one window (a
+    small file is its own window: a few terminal escapes, each ended by a BEL,
+    are text with hostile bytes, not a binary).  UTF-16/32
     without a BOM is read as binary.
 
     >>> binary_reason(b"# Title\n\ntext\n"), binary_reason(b"# T\n" + bytes(range(256)))
@@ -65,7 +67,7 @@ def binary_reason(data: bytes) -> str | None:
         if controls > len(window) * 0.05:
             return f"{controls} control bytes in the {len(window)} bytes at offset {off}"
     controls = len(data) - len(data.translate(None, _CONTROLS))
-    if controls > len(data) * 0.01:
+    if len(data) > _WINDOW and controls > len(data) * 0.01:
         return f"{controls} control bytes in {len(data)}"
     return None
 

@@ -53,9 +53,10 @@ def _env() -> dict[str, str]:
 
 
 def ingest(corpus: Path, target: list[str], kill_at: int | None = None, kb: str = "resume",
-           timeout: float = 300.0) -> tuple[int, dict[str, Any]]:
-    """Run ``ossrag ingest --json``; with ``kill_at``, SIGKILL it once it has written that
-    many chunks (0: as soon as it is ingesting). Returns (exit code, report); -9 when killed."""
+           timeout: float = 300.0, sig: int = signal.SIGKILL) -> tuple[int, dict[str, Any]]:
+    """Run ``ossrag ingest --json``; with ``kill_at``, send ``sig`` once it has written that
+    many chunks (0: as soon as it is ingesting). Returns (exit code, report); -9 when killed,
+    130 after Ctrl-C (SIGINT)."""
     cmd = [sys.executable, "-m", "ossrag", "ingest", str(corpus), *target, "--kb", kb, "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=_env())
@@ -65,7 +66,7 @@ def ingest(corpus: Path, target: list[str], kill_at: int | None = None, kb: str 
         for line in proc.stderr:
             m = re.search(r"(\d+)(?:/~\d+)? chunks", line)
             if m and int(m.group(1)) >= kill_at:
-                proc.send_signal(signal.SIGKILL)
+                proc.send_signal(sig)
                 break
             assert time.monotonic() < deadline, "the run did not reach the kill point in time"
     out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
@@ -101,12 +102,12 @@ def incomplete(store: MilvusStore, kb: str = "resume") -> set[str]:
 def _kill_and_resume(corpus: Path, target: list[str], store: MilvusStore) -> None:
     ingest(corpus, target, kb="resume_ref")  # the reference: one uninterrupted run
     want = contents(store, "resume_ref")
-    # Killed before any write, then after its first write (part of page0's 42 chunks),
-    # then after the first write of a run that continues where the last one stopped.
+    # Ctrl-C before any write, SIGKILL after its first write (part of page0's 42 chunks),
+    # then Ctrl-C after the first write of a run that continues where the last one stopped.
     written = []
-    for at in (0, 1, 1):
-        code, _ = ingest(corpus, target, kill_at=at)
-        assert code == -signal.SIGKILL
+    for at, sig in ((0, signal.SIGINT), (1, signal.SIGKILL), (1, signal.SIGINT)):
+        code, _ = ingest(corpus, target, kill_at=at, sig=sig)
+        assert code == (130 if sig == signal.SIGINT else -signal.SIGKILL)
         written.append(store.count("resume") if store.exists("resume") else 0)
         if len(written) == 2:
             assert incomplete(store) == {"page0.md"}

@@ -157,8 +157,11 @@ class Pipeline:
             self._write_loop(progress)
         finally:
             self._stop.set()
+            # The stages stop at their next queue operation; an embedding call in
+            # flight is not waited for long (the threads are daemons, and nothing
+            # they could still do writes to the store).
             for t in threads:
-                t.join(timeout=5.0)
+                t.join(timeout=2.0)
 
     def _write_loop(self, progress: Callable[[IngestProgress], None] | None) -> None:
         while True:

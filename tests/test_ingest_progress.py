@@ -54,15 +54,23 @@ def test_progress_can_be_silenced(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bar.mode == "off" and out.getvalue() == ""
 
 
-def test_tracker_extrapolates_chunks_from_bytes_not_yet_parsed() -> None:
-    t = ProgressTracker(files_total=4, bytes_total=4000)
+def test_tracker_extrapolates_chunks_and_counts_down_between_writes() -> None:
+    now = [100.0]
+    t = ProgressTracker(files_total=4, bytes_total=4000, clock=lambda: now[0])
     t.phase = "ingesting"
     t.files_seen, t.bytes_seen, t.bytes_parsed, t.chunks_planned = 2, 2000, 1000, 10
     t.files_quick = 1  # one unchanged file: seen, done, nothing planned
     p = t.snapshot()
     # 10 chunks from 1000 parsed bytes; 2000 bytes unseen -> ~20 more.
     assert (p.chunks_total, p.chunks_estimate, p.files_done, p.eta_s) == (10, 30, 1, None)
-    t.chunks_done = 5
-    t.started -= 10  # 5 chunks in 10 s
+    now[0] += 10
+    t.chunks_done = 5  # the first write: 5 chunks in 10 s
     p = t.snapshot()
-    assert p.rate == pytest.approx(0.5, rel=0.05) and p.eta_s == pytest.approx(50, rel=0.05)
+    assert p.rate == pytest.approx(0.5) and p.eta_s == pytest.approx(50)
+    now[0] += 4  # no write since: the rate holds and the ETA counts down
+    p = t.snapshot()
+    assert p.rate == pytest.approx(0.5) and p.eta_s == pytest.approx(46)
+    now[0] += 6
+    t.chunks_done = 15
+    p = t.snapshot()
+    assert p.rate == pytest.approx(0.75) and p.eta_s == pytest.approx(20)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = ["IngestProgress", "ProgressTracker"]
@@ -40,7 +41,7 @@ class IngestProgress:
     chunks_done: int  # chunks written to the store
     chunks_embedded: int  # texts sent to the embedder (duplicates and reused vectors are not)
     elapsed_s: float
-    rate: float  # chunks written per second, over the last half minute
+    rate: float  # chunks written per second, between the writes of the last half minute
     chunks_estimate: int  # chunks_total plus an extrapolation for the files not parsed yet
     eta_s: float | None  # seconds left at ``rate``; None until there is a rate
     current: str = ""  # the file being parsed
@@ -65,8 +66,10 @@ class ProgressTracker:
 
     WINDOW_S = 30.0
 
-    def __init__(self, files_total: int = 0, bytes_total: int = 0) -> None:
-        self.started = time.perf_counter()
+    def __init__(self, files_total: int = 0, bytes_total: int = 0,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.started = clock()
         self.files_total = files_total
         self.bytes_total = bytes_total
         self.phase = "scanning"
@@ -82,23 +85,24 @@ class ProgressTracker:
         # caller's thread
         self.files_written = 0
         self.chunks_done = 0
-        self._samples: deque[tuple[float, int]] = deque()
+        self._samples: deque[tuple[float, int]] = deque([(self.started, 0)])
 
     def snapshot(self) -> IngestProgress:
-        now = time.perf_counter()
+        now = self.clock()
         done = self.chunks_done
-        self._samples.append((now, done))
-        while len(self._samples) > 2 and now - self._samples[0][0] > self.WINDOW_S:
+        # Chunks arrive a batch at a time: the rate is measured between writes (over
+        # the last half minute of them), and the ETA counts down in between.
+        if not self._samples or done != self._samples[-1][1]:
+            self._samples.append((now, done))
+        while len(self._samples) > 2 and now - self._samples[1][0] > self.WINDOW_S:
             self._samples.popleft()
-        t0, d0 = self._samples[0]
-        rate = (done - d0) / (now - t0) if now - t0 > 1.0 else 0.0
-        if rate <= 0 and done and now > self.started:
-            rate = done / (now - self.started)
+        (t0, d0), (t1, d1) = self._samples[0], self._samples[-1]
+        rate = (d1 - d0) / (t1 - t0) if d1 > d0 and t1 > t0 else 0.0
         planned = self.chunks_planned
         unseen = max(0, self.bytes_total - self.bytes_seen)
         per_byte = planned / self.bytes_parsed if self.bytes_parsed else 0.0
         estimate = planned + round(unseen * per_byte)
-        eta = (estimate - done) / rate if rate > 0 else None
+        eta = max(0.0, (estimate - done) / rate - (now - t1)) if rate > 0 else None
         return IngestProgress(
             phase=self.phase,
             files_total=max(self.files_total, self.files_seen),

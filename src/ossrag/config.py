@@ -65,6 +65,9 @@ MODEL_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("--base-url",), "base_url", "any OpenAI-compatible server, e.g. http://localhost:8000/v1 "
                                   "[OSSRAG_BASE_URL]"),
     (("--timeout",), "timeout", "seconds to wait for the model (default 120) [OSSRAG_TIMEOUT]"),
+    (("--translate",), "translate", "search a question in another language than the documents "
+     "with its translation by the answering model: auto (default: capable models only, never "
+     "the bundled tiny ones), on, off [OSSRAG_TRANSLATE]"),
 )
 
 _MiB = 1 << 20
@@ -203,6 +206,9 @@ DEFAULTS: dict[str, Any] = {
     "chunk_size": 1200,
     "chunk_overlap": 150,
     "splitter": "auto",
+    # Query translation by the answering model (ossrag.retrieval.translate): "auto" uses
+    # capable models only. Why: docs/benchmarks.md "Query translation".
+    "translate": "auto",
     **{name: getattr(IngestLimits(), name) for name in LIMIT_FIELDS},
 }
 
@@ -226,6 +232,7 @@ class Settings:
     chunk_size: int = DEFAULTS["chunk_size"]
     chunk_overlap: int = DEFAULTS["chunk_overlap"]
     splitter: str = DEFAULTS["splitter"]
+    translate: str = DEFAULTS["translate"]
     # What untrusted sources may cost (IngestLimits documents each one).
     max_file_bytes: int = DEFAULTS["max_file_bytes"]
     parse_timeout: float = DEFAULTS["parse_timeout"]
@@ -327,6 +334,14 @@ class Settings:
             raise ConfigError(
                 f"invalid effort {self.effort!r}", hint="use one of: low, medium, high"
             )
+        self.translate = str(self.translate).strip().lower()
+        if self.translate in ("true", "yes", "1"):
+            self.translate = "on"
+        elif self.translate in ("false", "no", "0", "never"):
+            self.translate = "off"
+        if self.translate not in ("auto", "on", "off"):
+            raise ConfigError(f"invalid translate setting {self.translate!r}",
+                              hint="use auto, on or off")
         if self.mode not in (None, "dense", "bm25", "hybrid"):
             raise ConfigError(f"invalid mode {self.mode!r}", hint="use dense, bm25 or hybrid")
         if self.top_k < 1:

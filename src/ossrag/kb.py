@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from .answering.agent import Agent, AgentAnswer, AgentRun
 from .answering.run import AnswerRun
 from .config import IngestLimits, Settings
@@ -36,7 +38,14 @@ from .ingest.watch import watch as watch_sources
 from .llms import make_llm
 from .llms.base import LLM, Message
 from .retrieval import RetrievalOptions, SearchInfo, retrieve
+from .retrieval.language import detect_language
 from .retrieval.rerank import Reranker, make_reranker
+from .retrieval.translate import (
+    QueryTranslator,
+    Translation,
+    check_translate_mode,
+    translation_capable,
+)
 from .stores import CollectionInfo, VectorStore, make_store
 from .stores.copy import CopyReport, copy_kb
 from .types import Answer, Hit
@@ -73,6 +82,7 @@ class KnowledgeBase:
         self._embedder_arg = embedder
         self._embedder: Embedder | None = embedder if not isinstance(embedder, str | None) else None
         self._llms: dict[str, LLM] = {}
+        self._corpus_lang: str | None = None
 
     # -- components -------------------------------------------------------------------------
     def _explicit_embedder(self) -> str | None:
@@ -191,6 +201,49 @@ class KnowledgeBase:
             on_round=on_round, stop=stop, quiet_s=quiet_s, backend=backend, ignore=ignore)
 
     # -- retrieval --------------------------------------------------------------------------
+    def corpus_language(self) -> str:
+        """The language of this knowledge base's passages (``""`` when unknown or empty).
+
+        Read once from 50 passages (any 50: one dense search with a fixed
+        vector) by :func:`~ossrag.retrieval.language.detect_language`.
+        """
+        if self._corpus_lang is None:
+            if not self.store.exists(self.name):
+                return ""
+            probe = np.full(self.embedder.dim, 1.0, dtype=np.float32)
+            probe /= np.linalg.norm(probe)
+            sample = self.store.search_dense(self.name, probe, k=50)
+            text = " ".join(f"{h.heading} {h.text}" for h in sample)[:50_000]
+            if not text.strip():
+                return ""
+            self._corpus_lang = detect_language(text)
+        return self._corpus_lang
+
+    def translate(self, question: str, *, llm: LLM | None = None,
+                  mode: str | None = None) -> Translation | None:
+        """How ``question`` would be searched under query translation, or None when its
+        language is the corpus's (or either is unknown): nothing to translate.
+
+        ``mode`` (default: the ``translate`` setting) and ``llm`` (default: this KB's
+        model) decide whether the model translates it (:mod:`ossrag.retrieval.translate`);
+        when not, the result says why and searches the question as asked.
+
+            t = kb.translate("Wie aktiviere ich TLS?", llm=kb.llm("vllm:openai/gpt-oss-20b"))
+            kb.search("Wie aktiviere ich TLS?", translation=t)
+        """
+        mode = check_translate_mode(mode or self.settings.translate)
+        if mode == "off":
+            return None
+        source = detect_language(question)
+        target = self.corpus_language() if source else ""
+        if not source or not target or source == target:
+            return None
+        llm = llm or self.llm()
+        ok, why = translation_capable(llm, mode)
+        if not ok:
+            return Translation(question, question, source, target, llm.model, reason=why)
+        return QueryTranslator(llm).translate(question, target=target, source=source)
+
     def search(
         self,
         query: str,
@@ -200,6 +253,7 @@ class KnowledgeBase:
         filter: str = "",
         timings: dict[str, float] | None = None,
         warnings: list[str] | None = None,
+        translation: Translation | None = None,
         **options: Any,
     ) -> list[Hit]:
         """Top ``k`` passages for ``query``; ``mode`` is dense, bm25 or hybrid (default: best available).
@@ -210,7 +264,10 @@ class KnowledgeBase:
         :class:`~ossrag.retrieval.rerank.Reranker`, or the ``--rerank`` text
         ``cross-encoder:PATH`` / ``llm``, which uses this KB's model) and
         ``rerank_candidates``.  ``timings``, when given, receives seconds per
-        stage (``search_s``, ``rerank_s``, ``mmr_s``, ``expand_s``). Warnings
+        stage (``translate_s``, ``search_s``, ``rerank_s``, ``mmr_s``,
+        ``expand_s``). ``translation`` (from :meth:`translate`) searches a
+        translated question: dense reads the translation, BM25 the question and
+        the translation (docs/benchmarks.md, "Query translation"). Warnings
         (hybrid unavailable, a reranker that failed) go to ``warnings`` when
         it is given, else to the ``ossrag`` logger.
 
@@ -241,7 +298,16 @@ class KnowledgeBase:
             options["rerank"] = self._reranker(options["rerank"])
         opts = RetrievalOptions(k=k or self.settings.top_k, mode=mode, filter=filter, **options)
         info = SearchInfo()
-        hits = retrieve(self.store, self.name, self.embedder, query, opts, info=info)
+        text, bm25_query = query, None
+        if translation is not None:
+            if translation.translated:
+                text, bm25_query = translation.text, f"{query} {translation.text}"
+            if translation.translated or translation.seconds:
+                info.timings["translate_s"] = translation.seconds
+            if translation.reason and translation.seconds:  # a call that failed
+                said.append(translation.reason)
+        hits = retrieve(self.store, self.name, self.embedder, text, opts, info=info,
+                        bm25_query=bm25_query)
         self._report([*said, *info.warnings], warnings)
         if timings is not None:
             timings.update(info.timings)
@@ -267,16 +333,24 @@ class KnowledgeBase:
         history: list[Message] | None = None,
         base_url: str | None = None,
         search: dict[str, Any] | None = None,
+        translate: str | None = None,
     ) -> AnswerRun:
-        """Retrieve, then return an :class:`AnswerRun` to iterate for events; ``.answer`` at the end."""
+        """Retrieve, then return an :class:`AnswerRun` to iterate for events; ``.answer`` at the end.
+
+        ``translate`` (default: the ``translate`` setting) is :meth:`translate`'s mode: a
+        question in another language than the documents is searched with the answering
+        model's translation; ``answer.translation`` and ``timings["translate_s"]`` show it.
+        """
         t0 = time.perf_counter()
         llm = self.llm(model, base_url=base_url)  # fail on a bad model string before searching
-        stages: dict[str, float] = {}  # search_s, rerank_s, mmr_s, expand_s: in ask --json
+        stages: dict[str, float] = {}  # translate_s, search_s, rerank_s, ...: in ask --json
         search = dict(search or {})
         if isinstance(search.get("rerank"), str):
             search["rerank"] = self._reranker(search["rerank"], llm)  # the answering model
         said: list[str] = []
-        hits = self.search(question, **search, timings=stages, warnings=said)
+        translation = self.translate(question, llm=llm, mode=translate)
+        hits = self.search(question, **search, timings=stages, warnings=said,
+                           translation=translation)
         retrieve_s = time.perf_counter() - t0
         return AnswerRun(
             llm,
@@ -290,6 +364,7 @@ class KnowledgeBase:
             stage_timings=stages,
             t0=t0,
             warnings=said,
+            translation=translation.to_dict() if translation is not None else None,
         )
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
@@ -311,10 +386,14 @@ class KnowledgeBase:
         base_url: str | None = None,
         search: dict[str, Any] | None = None,
         mode: str = "auto",
+        translate: str | None = None,
     ) -> AgentRun:
         """Agent mode: the model searches this KB itself (:class:`ossrag.answering.agent.AgentRun`).
 
         ``search`` options apply to every search the model makes (its own ``k`` wins).
+        ``translate`` (default: the setting) applies :meth:`translate` to each of its
+        searches: one in another language than the documents is translated by the model
+        (each step's ``translation`` in ``answer.steps``, ``timings["translate_s"]``).
         """
         t0 = time.perf_counter()
         agent = Agent(
@@ -326,6 +405,7 @@ class KnowledgeBase:
             k=self.settings.top_k,
             search_kwargs=search,
             mode=mode,
+            translate=check_translate_mode(translate or self.settings.translate),
         )
         return agent.run(question, t0=t0)
 

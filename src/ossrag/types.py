@@ -203,10 +203,13 @@ class Answer:
     complete: bool = True
     finish_reason: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: How the question was searched when query translation was considered
+    #: (:meth:`ossrag.retrieval.translate.Translation.to_dict`), else None.
+    translation: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``ask --json`` shape."""
-        return {
+        """The ``ask --json`` shape (``translation`` only when translation was considered)."""
+        out = {
             "question": self.question,
             "answer": self.text,
             "reasoning": self.reasoning,
@@ -222,7 +225,10 @@ class Answer:
                 "first_token_s": self.timings.get("first_token_s"),
                 "total_s": self.timings.get("total_s"),
                 **{k: v for k, v in self.timings.items()
-                   if k in ("search_s", "rerank_s", "mmr_s", "expand_s")},
+                   if k in ("translate_s", "search_s", "rerank_s", "mmr_s", "expand_s")},
             },
         }
+        if self.translation is not None:
+            out["translation"] = self.translation
+        return out
 

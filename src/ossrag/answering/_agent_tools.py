@@ -20,6 +20,7 @@ import contextlib
 import json
 import re
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -98,8 +99,13 @@ class AgentTools:
     """
 
     def __init__(self, kb: Any, *, k: int = 3, search_kwargs: dict[str, Any] | None = None,
-                 lock: AbstractContextManager[Any] | None = None) -> None:
+                 lock: AbstractContextManager[Any] | None = None,
+                 translate: Callable[[str], Any] | None = None) -> None:
         self.kb, self.k = kb, k
+        # query -> Translation or None (``kb.translate`` with the agent's model)
+        self.translate = translate
+        self.translations = 0  # searches whose query translation was considered
+        self.translate_s = 0.0  # seconds of those, included in retrieve_s
         self.search_kwargs = dict(search_kwargs or {})
         self.lock: AbstractContextManager[Any] = lock or contextlib.nullcontext()
         self.hits: list[Hit] = []  # every passage shown, in number order
@@ -146,10 +152,16 @@ class AgentTools:
     def search(self, query: str, k: int, info: dict[str, Any]) -> str:
         """The passages ``kb.search`` finds for ``query``, numbered; fills ``info``."""
         t = time.perf_counter()
+        tr = self.translate(query) if self.translate is not None else None
         with self.lock:
-            hits = self.kb.search(query, **{**self.search_kwargs, "k": k})
+            extra = {"translation": tr} if tr is not None else {}
+            hits = self.kb.search(query, **{**self.search_kwargs, "k": k}, **extra)
         self.retrieve_s += time.perf_counter() - t
         info.update(query=query, k=k)
+        if tr is not None:
+            self.translations += 1
+            self.translate_s += tr.seconds
+            info["translation"] = tr.to_dict()
         if not hits:
             info.update(hits=[], numbers=[])
             return f'No passages found for "{query}". Try other words.'

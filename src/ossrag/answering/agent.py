@@ -117,7 +117,9 @@ class Agent:
     prompt-driven loop, also after a server refused ``tools``), ``tools`` or
     ``prompt``. ``k`` is the default passages per search; ``search_kwargs`` go
     to every :meth:`KnowledgeBase.search` (mode, filter, ...); ``search_lock``
-    (e.g. a ``threading.Lock``) is held around each search.
+    (e.g. a ``threading.Lock``) is held around each search. ``translate``
+    (auto, on, off) runs ``kb.translate`` with this model on every search: a query
+    in another language than the documents is searched with its translation.
     """
 
     def __init__(
@@ -132,6 +134,7 @@ class Agent:
         max_tokens: int | None = None,
         mode: str = "auto",
         search_lock: AbstractContextManager[Any] | None = None,
+        translate: str = "off",
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1, got {max_steps}", hint="e.g. --max-steps 4")
@@ -143,6 +146,7 @@ class Agent:
         # Serialises searches when several agents share one KB from threads (ossrag compare).
         self.search_lock: AbstractContextManager[Any] = search_lock or contextlib.nullcontext()
         self.k = int(self.search_kwargs.pop("k", None) or k)
+        self.translate = translate
 
     def run(self, question: str, *, t0: float | None = None) -> AgentRun:
         """An :class:`AgentRun` to iterate; ``.answer`` is set when it ends."""
@@ -173,7 +177,12 @@ class AgentRun:
 
     def _reset(self) -> None:
         a = self.agent
-        self.tools = AgentTools(a.kb, k=a.k, search_kwargs=a.search_kwargs, lock=a.search_lock)
+        translate = None
+        if a.translate != "off":
+            def translate(query: str) -> Any:
+                return a.kb.translate(query, llm=a.llm, mode=a.translate)
+        self.tools = AgentTools(a.kb, k=a.k, search_kwargs=a.search_kwargs, lock=a.search_lock,
+                                translate=translate)
         self.steps: list[dict[str, Any]] = []
         self.usage = Usage()
         self._reasoning: list[str] = []
@@ -220,7 +229,9 @@ class AgentRun:
             citations=extract_citations(text, self.hits), hits=list(self.hits), model=a.llm.model,
             effort=a.effort, usage=self.usage,
             timings={"retrieve_s": self.tools.retrieve_s, "first_token_s": self._first_token,
-                     "total_s": time.perf_counter() - self._started},
+                     "total_s": time.perf_counter() - self._started,
+                     **({"translate_s": self.tools.translate_s}
+                        if self.tools.translations else {})},
             complete=self._complete, finish_reason=self._finish,
             warnings=[*llm_warnings[seen:], *warnings], steps=self.steps, mode=mode,
         )  # fmt: skip

@@ -40,6 +40,7 @@ class AnswerRun:
         t0: float | None = None,
         stage_timings: dict[str, float] | None = None,
         warnings: list[str] | None = None,
+        translation: dict[str, Any] | None = None,
     ) -> None:
         self.llm = llm
         self.question = question
@@ -52,6 +53,7 @@ class AnswerRun:
         self.stage_timings = dict(stage_timings or {})  # retrieval stages (search_s, rerank_s, ...)
         self.llm_kwargs = llm_kwargs or {}
         self.warnings = list(warnings or [])  # from retrieval, shown with the answer
+        self.translation = translation  # how the question was searched (Answer.translation)
         self.answer: Answer | None = None
         # Timings count from t0 (the start of retrieval when given): what the user waits.
         self.t0 = t0
@@ -82,5 +84,6 @@ class AnswerRun:
             complete=done.complete,
             finish_reason=done.finish_reason,
             warnings=warnings,
+            translation=self.translation,
         )
         yield StreamEvent(type="done", finish_reason=done.finish_reason, complete=done.complete)

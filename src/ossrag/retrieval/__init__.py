@@ -173,9 +173,9 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _search(store: VectorStore, kb: str, embedder: Embedder, query: str, opt: RetrievalOptions,
-            n: int, query_vector: np.ndarray | None) -> list[Hit]:
+            n: int, query_vector: np.ndarray | None, bm25_query: str | None = None) -> list[Hit]:
     # BM25 gets the query without stop words (dense never sends one).
-    keywords = keyword_query(query) if opt.mode != "dense" else ""
+    keywords = keyword_query(query if bm25_query is None else bm25_query) if opt.mode != "dense" else ""
     if opt.mode == "bm25":
         return store.search_bm25(kb, keywords, k=n, filter=opt.filter)
     bm25_only_weight = opt.dense_weight >= 1.0 and opt.fusion == "weighted"
@@ -210,10 +210,13 @@ def retrieve(
     *,
     query_vector: np.ndarray | None = None,
     info: SearchInfo | None = None,
+    bm25_query: str | None = None,
 ) -> list[Hit]:
     """Search ``kb`` for ``query``; see :class:`RetrievalOptions` and the module docstring.
 
     ``query_vector`` skips embedding the query (the evaluation reuses one);
+    ``bm25_query`` is what BM25 reads instead of ``query`` (a translated
+    question's BM25 side reads the question and its translation);
     ``info`` receives per-stage timings (``search_s``, ``rerank_s``,
     ``mmr_s``, ``expand_s``) and warnings (e.g. a reranker that fell back to
     the retrieval order).
@@ -226,7 +229,7 @@ def retrieve(
         n = max(n, opt.rerank_candidates)
 
     t0 = time.perf_counter()
-    hits = _search(store, kb, embedder, query, opt, n, query_vector)
+    hits = _search(store, kb, embedder, query, opt, n, query_vector, bm25_query)
     if opt.dedupe:
         hits = dedupe(hits)
     if opt.min_score is not None:

@@ -27,7 +27,7 @@ import re
 
 from ..types import Hit
 
-__all__ = ["STOP_WORDS", "keyword_query", "term_coverage"]
+__all__ = ["LANGUAGE_STOP_WORDS", "STOP_WORDS", "keyword_query", "term_coverage"]
 
 _WORD = re.compile(r"\w+")
 
@@ -61,10 +61,15 @@ te van voor waar wat wij zijn"""
 _ID = """ada adalah agar akan apa apakah atau bagaimana bisa dalam dan dari dengan di ini itu
 jika juga ke kenapa mengapa pada saya untuk yang"""
 
+#: Each language's stop words (ISO 639-1 code -> lower-cased words).
+LANGUAGE_STOP_WORDS: dict[str, frozenset[str]] = {
+    lang: frozenset(block.split())
+    for lang, block in (("en", _EN), ("de", _DE), ("es", _ES), ("fr", _FR), ("pt", _PT),
+                        ("it", _IT), ("nl", _NL), ("id", _ID))
+}
+
 #: Lower-cased words :func:`keyword_query` drops.
-STOP_WORDS: frozenset[str] = frozenset(
-    w for block in (_EN, _DE, _ES, _FR, _PT, _IT, _NL, _ID) for w in block.split()
-)
+STOP_WORDS: frozenset[str] = frozenset().union(*LANGUAGE_STOP_WORDS.values())
 
 
 def keyword_query(query: str) -> str:

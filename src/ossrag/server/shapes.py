@@ -150,4 +150,6 @@ def ossrag_field(answer: Answer, *, kb: str, base_url: str,
         "usage": answer.usage.to_dict(),
         "warnings": [*answer.warnings, *(warnings or [])],
         "complete": answer.complete,
+        # How the question was searched, when it was not in the documents' language.
+        **({"translation": answer.translation} if answer.translation is not None else {}),
     }

@@ -139,14 +139,24 @@ def prf_fused(beta: float, m: int = 3, w: float = 0.7) -> Run:
 GROUPS: dict[str, dict[str, Run]] = {
     "base": {"dense": plain(mode="dense"), "bm25": plain(mode="bm25"),
              "hybrid w0.7 (default)": plain(mode="hybrid")},
-    "fusion": {**{f"w{w}": plain(mode="hybrid", dense_weight=w) for w in (0.5, 0.6, 0.8, 0.9)},
-               "rrf60": plain(mode="hybrid", fusion="rrf", rrf_k=60)},
+    "fusion": {**{f"w{w}": plain(mode="hybrid", dense_weight=w)
+                  for w in (0.5, 0.55, 0.6, 0.65, 0.75, 0.8, 0.9)},
+               "rrf60": plain(mode="hybrid", fusion="rrf", rrf_k=60),
+               "rrf20": plain(mode="hybrid", fusion="rrf", rrf_k=20)},
     "candidates": {f"w0.7 cand{n}": plain(mode="hybrid", candidates=n) for n in (20, 80, 160)},
     "mmr": {f"w0.7 mmr{lam}": plain(mode="hybrid", mmr=True, mmr_lambda=lam)
             for lam in (0.5, 0.7, 0.85)},
-    "lang": {f"w0.7 / non-en w{w}": per_lang(0.7, w) for w in (0.5, 0.6, 0.8, 0.9, 1.0)},
-    "translate": {f"translated: {h}": translated(h)
-                  for h in ("both", "bm25", "dense", "dense+bm25 both", "meanvec", "dense-only")},
+    "lang": {f"w0.7 / non-en w{w}": per_lang(0.7, w) for w in (0.4, 0.5, 0.6, 0.8, 0.9, 1.0)},
+    "translate": {**{f"translated: {h}": translated(h)
+                     for h in ("both", "bm25", "dense", "dense+bm25 both", "meanvec",
+                               "dense-only")},
+                  **{f"translated: dense+bm25 both, w{w}": translated("dense+bm25 both", w)
+                     for w in (0.6, 0.8)}},
+    # a weight and one more option together (what a changed default would ship)
+    "combo": {**{f"w{w} cand{n}": plain(mode="hybrid", dense_weight=w, candidates=n)
+                 for w in (0.6, 0.65) for n in (40, 80)},
+              **{f"w{w} mmr0.7": plain(mode="hybrid", dense_weight=w, mmr=True)
+                 for w in (0.6, 0.65)}},
     "prf": {**{f"prf beta{b} m3": prf(b) for b in (0.3, 0.6, 1.0)},
             "prf beta0.6 m5": prf(0.6, 5)},
 }

@@ -13,9 +13,17 @@ then assert on what the client sent::
 A response is a dict: ``status`` (default 200), ``headers``, and either
 ``body`` (JSON) or ``sse`` (a list of events sent as ``text/event-stream``
 with chunked encoding). SSE events are ``{"data": obj-or-"[DONE]"}``,
-``{"comment": "OPENROUTER PROCESSING"}``, ``{"sleep": 0.2}`` or
+``{"comment": "OPENROUTER PROCESSING"}``, ``{"sleep": 0.2}``,
 ``{"drop": true}`` (close the socket mid-body: the client sees a broken
-stream). ``delay`` waits before the status line (for timeouts). Every request is recorded (method, path, headers, JSON body),
+stream), ``{"reset": true}`` (abort the connection with a TCP RST: the client
+sees ECONNRESET), ``{"raw": "data: {not json\n\n"}`` (bytes as they are: a
+malformed event) or ``{"repeat": event, "every": 0.02, "for": 30}`` (send
+``event`` again and again until the client goes away, at most ``for``
+seconds: an endless stream). ``delay`` waits before the status line (for
+timeouts); ``"reset": true`` on the response itself resets the connection
+before any byte; a ``"raw_body"`` string is sent as the body of a JSON response
+instead of ``body``. :mod:`fault_server` names the faults built from these.
+Every request is recorded (method, path, headers, JSON body),
 including requests that found no queued response (answered 599).
 """
 
@@ -24,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -78,7 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
         if spec.get("delay"):
             time.sleep(float(spec["delay"]))
         try:
-            if "sse" in spec:
+            if spec.get("reset"):
+                self._reset()
+            elif "sse" in spec:
                 self._send_sse(spec)
             else:
                 self._send_json(spec)
@@ -88,7 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = _handle
 
     def _send_json(self, spec: dict[str, Any]) -> None:
-        data = json.dumps(spec.get("body", {})).encode("utf-8")
+        raw = spec.get("raw_body")
+        data = raw.encode("utf-8") if isinstance(raw, str) else json.dumps(spec.get("body", {})).encode("utf-8")
         self.send_response(int(spec.get("status", 200)))
         headers = {"Content-Type": "application/json", **spec.get("headers", {})}
         for k, v in headers.items():
@@ -117,14 +129,38 @@ class _Handler(BaseHTTPRequestHandler):
             elif event.get("drop"):
                 self._drop()
                 return
-            elif "comment" in event:
-                self._chunk(f": {event['comment']}\n\n".encode())
+            elif event.get("reset"):
+                self._reset()
+                return
+            elif "repeat" in event:
+                until = time.monotonic() + float(event.get("for", 30))
+                while time.monotonic() < until and not self.server.owner.stopping.is_set():
+                    self._event(event["repeat"])
+                    time.sleep(float(event.get("every", 0.02)))
+                self._drop()
+                return
             else:
-                data = event["data"]
-                text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-                self._chunk(f"data: {text}\n\n".encode())
+                self._event(event)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _event(self, event: dict[str, Any]) -> None:
+        if "raw" in event:
+            self._chunk(str(event["raw"]).encode())
+        elif "comment" in event:
+            self._chunk(f": {event['comment']}\n\n".encode())
+        else:
+            data = event["data"]
+            text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+            self._chunk(f"data: {text}\n\n".encode())
+
+    def _reset(self) -> None:
+        """Abort the connection: SO_LINGER 0 makes close() send a RST (a crashed peer, a proxy)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
     def _drop(self) -> None:
         """Close the connection in the middle of a chunked body (a server or proxy dying)."""
@@ -143,7 +179,7 @@ class _Server(ThreadingHTTPServer):
         # A client that closes its keep-alive connection is normal, not a server
         # error: socketserver would print a traceback to stderr, which tests that
         # check stderr would then see.
-        if isinstance(sys.exc_info()[1], ConnectionError):
+        if isinstance(sys.exc_info()[1], OSError):  # incl. a socket the handler reset itself
             return
         super().handle_error(request, client_address)
 
@@ -155,6 +191,7 @@ class ReplayServer:
         self.lock = threading.Lock()
         self.queue: list[dict[str, Any]] = []
         self.requests: list[RecordedRequest] = []
+        self.stopping = threading.Event()  # ends endless streams when the server stops
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         self.port = self._httpd.server_address[1]
@@ -175,6 +212,7 @@ class ReplayServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join(timeout=5)

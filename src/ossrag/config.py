@@ -64,7 +64,10 @@ MODEL_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
      "llamacpp:gpt-oss-20b, local:/path.gguf [OSSRAG_MODEL]"),
     (("--base-url",), "base_url", "any OpenAI-compatible server, e.g. http://localhost:8000/v1 "
                                   "[OSSRAG_BASE_URL]"),
-    (("--timeout",), "timeout", "seconds to wait for the model (default 120) [OSSRAG_TIMEOUT]"),
+    (("--timeout",), "timeout", "seconds to wait for the model's first byte and between bytes "
+                                "(default 120) [OSSRAG_TIMEOUT]"),
+    (("--max-time",), "max_time", "seconds one model turn may take in all, retries included "
+                                  "(default 900, 0: no limit) [OSSRAG_MAX_TIME]"),
     (("--translate",), "translate", "search a question in another language than the documents "
      "with its translation by the answering model: auto (default: capable models only, never "
      "the bundled tiny ones), on, off [OSSRAG_TRANSLATE]"),
@@ -203,6 +206,7 @@ DEFAULTS: dict[str, Any] = {
     "mode": None,  # None: hybrid where the target supports BM25, else dense
     "base_url": None,
     "timeout": 120.0,
+    "max_time": 900.0,  # a server that never stops streaming is cut off (llms.openai_compat)
     "chunk_size": 1200,
     "chunk_overlap": 150,
     "splitter": "auto",
@@ -229,6 +233,7 @@ class Settings:
     mode: str | None = DEFAULTS["mode"]
     base_url: str | None = DEFAULTS["base_url"]
     timeout: float = DEFAULTS["timeout"]
+    max_time: float = DEFAULTS["max_time"]
     chunk_size: int = DEFAULTS["chunk_size"]
     chunk_overlap: int = DEFAULTS["chunk_overlap"]
     splitter: str = DEFAULTS["splitter"]
@@ -324,6 +329,7 @@ class Settings:
         try:
             self.top_k = int(self.top_k)
             self.timeout = float(self.timeout)
+            self.max_time = float(self.max_time)
             self.chunk_size = int(self.chunk_size)
             self.chunk_overlap = int(self.chunk_overlap)
         except (TypeError, ValueError) as exc:

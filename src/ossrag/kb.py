@@ -109,7 +109,8 @@ class KnowledgeBase:
         key = f"{spec}|{base_url or self.settings.base_url}"
         if key not in self._llms:
             self._llms[key] = make_llm(
-                spec, base_url=base_url or self.settings.base_url, timeout=self.settings.timeout
+                spec, base_url=base_url or self.settings.base_url, timeout=self.settings.timeout,
+                max_time=self.settings.max_time,
             )
         return self._llms[key]
 

@@ -77,7 +77,7 @@ def _answer_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("answering")
     for flags, dest, help_ in MODEL_FLAGS:
         g.add_argument(*flags, dest=dest, default=None, help=help_,
-                       type=float if dest == "timeout" else str)
+                       type=float if dest in ("timeout", "max_time") else str)
     g.add_argument("--effort", choices=list(EFFORTS), default=None,
                    help="reasoning effort (default medium)")
     g.add_argument("--show-reasoning", action="store_true",
@@ -247,7 +247,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Settings with the flags that were given on top (``None`` means "not given")."""
     given = vars(args)
     keys = ("uri", "token", "kb", "embedder", "embed_base_url", "model", "effort", "top_k", "mode",
-            "base_url", "timeout", *LIMIT_FIELDS)
+            "base_url", "timeout", "max_time", *LIMIT_FIELDS)
     overrides = {key: given.get(key) for key in keys}
     if given.get("command") == "kb" and given.get("name"):
         overrides["kb"] = given["name"]  # `ossrag kb drop NAME` names the KB directly

@@ -29,11 +29,14 @@ def make_llm(
     base_url: str | None = None,
     api_key: str | None = None,
     timeout: float = 60.0,
+    max_time: float | None = None,
     **kwargs: Any,
 ) -> LLM:
     """The backend for ``model``: ``local:...`` in-process, anything else over HTTP.
 
-    Extra keyword arguments go to the backend's constructor (e.g. ``max_retries``
+    ``timeout`` and ``max_time`` (the bound on a whole turn) apply to servers;
+    an in-process model is bounded by its context and ``max_tokens``. Extra
+    keyword arguments go to the backend's constructor (e.g. ``max_retries``
     for :class:`~ossrag.llms.openai_compat.OpenAICompatLLM`).
     """
     if model.startswith("local:"):
@@ -50,4 +53,6 @@ def make_llm(
         return LocalLLM(model, **kwargs)
     from .openai_compat import OpenAICompatLLM
 
+    if max_time is not None:
+        kwargs["max_time"] = max_time
     return OpenAICompatLLM(model, base_url=base_url, api_key=api_key, timeout=timeout, **kwargs)

@@ -39,6 +39,11 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return dict(obj.model_dump())
 
 
+def _items(value: Any) -> list[dict[str, Any]]:
+    """The dicts of a JSON list (``choices``, ``tool_calls``); anything else is malformed: none."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 class Turn:
     """Accumulates one response (streamed or not) into events; see the module docstring."""
 
@@ -63,17 +68,19 @@ class Turn:
         usage = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")  # Groq: x_groq.usage
         if usage:
             self.usage = usage_from(usage)
-        for choice in chunk.get("choices") or []:
+        for choice in _items(chunk.get("choices")):
             if choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or choice.get("message") or {}
+            if not isinstance(delta, dict):
+                continue
             reasoning = reasoning_from(delta)
             if reasoning:
                 out.append(StreamEvent(type="reasoning", delta=reasoning))
             content = content_text(delta.get("content"))
             if content:
                 out += self._events(self.splitter.feed(content))
-            for tc in delta.get("tool_calls") or []:
+            for tc in _items(delta.get("tool_calls")):
                 self._tool_delta(tc)
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
@@ -82,13 +89,15 @@ class Turn:
     def on_response(self, resp: dict[str, Any]) -> list[StreamEvent]:
         self.received = True
         self.usage = usage_from(resp.get("usage"))
-        choices = resp.get("choices") or []
+        choices = _items(resp.get("choices"))
         if not choices:
             self.error = "the response has no choices"
             return []
         choice = choices[0]
         self.finish_reason = choice.get("finish_reason")
         msg = choice.get("message") or {}
+        if not isinstance(msg, dict):
+            msg = {}
         out: list[StreamEvent] = []
         reasoning = reasoning_from(msg)
         split = split_inline(
@@ -101,26 +110,30 @@ class Turn:
             out.append(StreamEvent(type="reasoning", delta=reasoning))
         if split.text:
             out.append(StreamEvent(type="text", delta=split.text))
-        for i, tc in enumerate(msg.get("tool_calls") or []):
+        for i, tc in enumerate(_items(msg.get("tool_calls"))):
             self._tool_delta({"index": i, **tc})
         self.inline_calls += split.tool_calls
         return out
 
     def _tool_delta(self, tc: dict[str, Any]) -> None:
         key: Any = tc.get("index", len(self.tools))
+        if not isinstance(key, int | str):
+            key = len(self.tools)
         slot = self.tools.get(key)
         if slot and tc.get("id") and slot["id"] and tc["id"] != slot["id"]:
             key = (key, tc["id"])  # a server that reuses index 0 for parallel calls
             slot = self.tools.get(key)
         if slot is None:
             slot = self.tools[key] = {"id": "", "name": "", "arguments": ""}
-        fn = tc.get("function") or {}
+        raw = tc.get("function")
+        fn: dict[str, Any] = raw if isinstance(raw, dict) else {}
         slot["id"] = slot["id"] or str(tc.get("id") or "")
         name = fn.get("name") or ""
+        name = name if isinstance(name, str) else json.dumps(name)  # a malformed call: kept, shown
         if name and name != slot["name"]:
             slot["name"] += name
         args = fn.get("arguments")
-        if isinstance(args, dict):  # some servers send parsed arguments
+        if args is not None and not isinstance(args, str):  # some servers send parsed arguments
             args = json.dumps(args)
         slot["arguments"] += args or ""
 

@@ -16,15 +16,31 @@ sampling defaults, how earlier reasoning is sent back. What this module adds:
   (both in :mod:`._openai_turn`, one response at a time);
 * retries on 429/5xx/connection errors before anything was streamed, with
   exponential backoff that honours ``Retry-After`` (the client's own retries
-  are off, and its 600 s timeout is replaced by ``timeout``, default 60 s);
+  are off, and its 600 s timeout is replaced by ``timeout``, default 60 s,
+  which bounds the wait for the first byte and every pause in a stream);
+* a bound on the whole turn, retries and waits included: ``max_time``
+  seconds (default 900; 0: none), and, when ``max_tokens`` is given, at most
+  ``2 * max_tokens + 64`` streamed chunks, so a server that never stops (an
+  endless reasoning stream, keep-alive comments forever, a budget it ignores)
+  is cut off instead of holding the caller;
+* a response that cannot be read (malformed JSON, an impossible shape) is an
+  :class:`~ossrag.errors.LLMResponseError` before anything was streamed and a
+  broken stream after;
 * one retry without a parameter the server rejected (``stream_options``,
   the effort field, an o-series ``max_tokens``), recorded in :attr:`warnings`;
 * errors mapped onto :mod:`ossrag.errors` with what was tried and how to fix it.
 
-A stream that breaks after something was streamed is not an exception: the
-events that arrived are followed by ``done`` with ``complete=False`` and
+A stream that breaks after something was streamed (reset, stalled beyond
+``timeout``, cut off by ``max_time``, unreadable) is not an exception and is
+never retried, so a half-streamed answer is never replayed: the events that
+arrived are followed by ``done`` with ``complete=False`` and
 ``finish_reason="error"`` (the reason is in :attr:`last_error`); the RAG
 layer marks such an answer incomplete.
+
+Every message's text is passed through :func:`ossrag.safety.neutralize_messages`
+before it is sent, whatever built it (prompts, the agent's tool results, the
+reranker, the judge, a client's history): a server's tokenizer would read
+special-token strings in it as chat structure.
 """
 
 from __future__ import annotations
@@ -48,7 +64,10 @@ from ..errors import (
     ModelNotFoundError,
     classify,
 )
+from ..safety import neutralize_messages
 from ..types import StreamEvent
+from ._bounds import Bound as _Bound
+from ._bounds import OutOfBounds as _OutOfBounds
 from ._openai_turn import Turn, as_dict
 from .base import Completion, Message, collect
 from .providers import KEY_OVERRIDE_ENV, Provider, resolve
@@ -66,6 +85,9 @@ except ImportError:  # pragma: no cover
 
 # What the request loop catches; errors.classify() reads what they mean.
 _ERRORS: tuple[type[BaseException], ...] = (openai.APIError, *_HTTPX_TRANSPORT)
+# A response ossrag cannot read: malformed JSON in an event (json.JSONDecodeError), a body
+# of the wrong shape (pydantic's ValidationError is a ValueError too).
+_UNREADABLE: tuple[type[BaseException], ...] = (ValueError, TypeError)
 _STANDARD = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
              "tool_choice", "response_format", "stream_options"}  # fmt: skip
 _EFFORT_KEYS = ("reasoning", "reasoning_effort", "chat_template_kwargs")
@@ -78,6 +100,8 @@ _MODEL_NOT_FOUND = re.compile(
     r"|not a valid model|unknown model|model_not_found|no model",
     re.I | re.S,
 )
+
+_CAUGHT: tuple[type[BaseException], ...] = (*_ERRORS, *_UNREADABLE, _OutOfBounds)
 # Templates that open <think> in the prompt, so the output only closes it.
 _PRE_OPENED = re.compile(r"qwen3.*thinking|qwq|r1-distill", re.I)
 
@@ -103,6 +127,7 @@ class OpenAICompatLLM:
         think_pre_opened: bool | None = None,
         backoff: float = 0.5,
         max_retry_wait: float = 60.0,
+        max_time: float | None = 900.0,
     ) -> None:
         self.model = model_string
         self.provider: Provider
@@ -113,6 +138,8 @@ class OpenAICompatLLM:
         self.streaming = streaming
         self.backoff = backoff
         self.max_retry_wait = max_retry_wait
+        #: Seconds one turn may take in all (retries and waits included); None or 0: no bound.
+        self.max_time = float(max_time) if max_time else None
         self.pre_opened = (
             bool(_PRE_OPENED.search(self.model_id))
             if think_pre_opened is None
@@ -172,7 +199,8 @@ class OpenAICompatLLM:
             "sent_as": {k: body[k] for k in _EFFORT_KEYS if k in body},
             "notes": notes,
         }
-        return self._run(self.provider.prepare_messages(messages), body)
+        prepared = self.provider.prepare_messages(neutralize_messages(messages))
+        return self._run(prepared, body, max_tokens)
 
     def complete(self, messages: list[Message], **kwargs: Any) -> Completion:
         """Run :meth:`stream` to the end and gather it."""
@@ -191,18 +219,23 @@ class OpenAICompatLLM:
             **kwargs,
         )
 
-    def _run(self, messages: list[Message], body: dict[str, Any]) -> Iterator[StreamEvent]:
+    def _run(self, messages: list[Message], body: dict[str, Any],
+             max_tokens: int | None) -> Iterator[StreamEvent]:
         attempt = 0
         adapted: set[str] = set()
         self.last_error = None
+        bound = _Bound(self.max_time, max_tokens)
         while True:
             turn = Turn(self.pre_opened)
             yielded = False
             response: Any = None
+            watchdog: Any = None  # a threading.Timer while the response is open
             try:
                 response = self._create(messages, body)
+                watchdog = bound.watch(response)
                 if self.streaming:
                     for chunk in response:
+                        bound.check(chunk)
                         for ev in turn.on_chunk(as_dict(chunk)):
                             yielded = True
                             yield ev
@@ -210,27 +243,32 @@ class OpenAICompatLLM:
                     for ev in turn.on_response(as_dict(response)):
                         yielded = True
                         yield ev
-            except _ERRORS as exc:
-                if not yielded:
+            except _CAUGHT as exc:
+                if bound.expired is not None and not isinstance(exc, _OutOfBounds):
+                    exc = _OutOfBounds(bound.expired)  # the watchdog closed the response
+                final = isinstance(exc, (_OutOfBounds, *_UNREADABLE))  # never retried as sent
+                if not yielded and not final:
                     change = self._adapt(exc, messages, body, adapted)
                     if change:
                         self._warn(change)
                         continue
-                    delay = self._retry_delay(exc, attempt)
+                    delay = self._retry_delay(exc, attempt, bound)
                     if delay is not None:
                         log.info("retrying %s in %.2fs after: %s", self.base_url, delay, exc)
                         time.sleep(delay)
                         attempt += 1
                         continue
-                if not turn.received:
+                if not turn.received or (not yielded and final):
                     raise self._map_error(exc, attempts=attempt) from exc
-                # Broke off midway: what arrived is kept and marked incomplete.
-                reason = f"the stream from {self.base_url} broke off: {classify(exc).message}"
+                # Broke off midway: what arrived is kept and marked incomplete, never replayed.
+                reason = f"the stream from {self.base_url} broke off: {self._why(exc)}"
                 log.warning("%s", reason)
                 yield from turn.finish(error=reason)
                 self.last_error = turn.error
                 return
             finally:
+                if watchdog is not None:
+                    watchdog.cancel()
                 if response is not None and hasattr(response, "close"):
                     response.close()
             events = turn.finish()
@@ -242,6 +280,13 @@ class OpenAICompatLLM:
                 )
             yield from events
             return
+
+    def _why(self, exc: BaseException) -> str:
+        if isinstance(exc, _OutOfBounds):
+            return exc.reason
+        if isinstance(exc, _UNREADABLE):
+            return f"unreadable response ({type(exc).__name__}: {classify(exc).message})"
+        return classify(exc).message
 
     def _adapt(
         self, exc: BaseException, messages: list[Message], body: dict[str, Any], adapted: set[str]
@@ -290,7 +335,7 @@ class OpenAICompatLLM:
                 return f"{self.provider.label} rejects earlier reasoning in the history; sent without it"
         return None
 
-    def _retry_delay(self, exc: BaseException, attempt: int) -> float | None:
+    def _retry_delay(self, exc: BaseException, attempt: int, bound: _Bound) -> float | None:
         """Seconds to wait before retrying ``exc``, or None when it must not be retried."""
         failure = classify(exc)
         if attempt >= self.max_retries or failure.kind == "timeout":
@@ -298,12 +343,26 @@ class OpenAICompatLLM:
         if not failure.retryable:
             return None  # a refusal, or an error event inside the stream: the server meant it
         if failure.retry_after is not None:
-            return failure.retry_after if failure.retry_after <= self.max_retry_wait else None
-        base = self.backoff * (2**attempt)
-        return min(base, 8.0) * random.uniform(0.8, 1.2)
+            delay = failure.retry_after if failure.retry_after <= self.max_retry_wait else None
+        else:
+            delay = min(self.backoff * (2**attempt), 8.0) * random.uniform(0.8, 1.2)
+        # A wait that would end past max_time is not worth starting: say so now.
+        return delay if delay is not None and bound.allows(delay) else None
 
     def _map_error(self, exc: BaseException, *, attempts: int) -> LLMError:
         where = f"{self.provider.label} at {self.base_url}"
+        if isinstance(exc, _OutOfBounds):
+            return LLMTimeoutError(
+                f"{where} streamed nothing usable for model {self.model_id}: {exc.reason}",
+                hint="raise --max-time (OSSRAG_MAX_TIME) or --max-tokens, or check the server",
+            )
+        if isinstance(exc, _UNREADABLE):
+            return LLMResponseError(
+                f"{where} sent a response ossrag cannot read for model {self.model_id} "
+                f"({type(exc).__name__}: {classify(exc).message})",
+                hint="not an OpenAI-compatible response: check the base URL (it should end in "
+                "/v1) and the server's logs",
+            )
         failure = classify(exc)
         msg, code = failure.message, failure.status
         if failure.kind == "timeout":
@@ -352,5 +411,3 @@ class OpenAICompatLLM:
         if self.provider.local:
             return f"{self.provider.start_hint}, or pass --base-url if it listens elsewhere"
         return self.provider.start_hint
-
-

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         g = p.add_argument_group("knowledge bases and model")
         for flags, dest, help_ in (*TARGET_FLAGS, *MODEL_FLAGS):
             g.add_argument(*flags, dest=dest, default=None, help=help_,
-                           type=float if dest == "timeout" else str)
+                           type=float if dest in ("timeout", "max_time") else str)
         g.add_argument("--effort", choices=list(EFFORTS), default=None,
                        help="default reasoning effort (requests may set their own)")
     return parser

@@ -18,6 +18,7 @@ from typing import Any
 
 from ...config import EFFORTS
 from ...errors import ConfigError, LLMError
+from ...safety import neutralize_messages
 from ...types import StreamEvent, Usage
 from ..base import Completion, Message, collect, content_text
 from ..harmony import render_prompt
@@ -106,6 +107,9 @@ class LocalLLM:
             raise ConfigError(f"max_tokens must be at least 1, got {max_tokens}")
         if not messages:
             raise ConfigError("no messages to answer")
+        # llama.cpp tokenizes the rendered prompt with special tokens parsed: foreign text
+        # shaped like <|im_end|> or <start_of_turn> would become chat structure.
+        messages = neutralize_messages(messages)
         if self.harmony:
             return self._stream_harmony(
                 messages, effort, tools, response_format, max_tokens, temperature, stop

@@ -53,7 +53,7 @@ from ..llms.base import LLM, Completion, Message
 from ..llms.stream import TurnStream
 from ..types import Answer, Hit, StreamEvent, ToolCall, Usage
 from ._agent_tools import MAX_K, TOOLS, AgentTools, as_call, call_dict, directive
-from .prompts import extract_citations
+from .prompts import DATA_RULE, extract_citations
 
 __all__ = [
     "AGENT_SYSTEM",
@@ -72,14 +72,14 @@ AGENT_SYSTEM = (
     "passages (search again with other words if the first results do not answer the question; "
     "`read` shows the text around a passage). Every passage has a number; cite the passages "
     "that support each statement in square brackets, like [1] or [2][3]. Answer only from the "
-    "passages. If they do not contain the answer, reply exactly: I don't know."
+    "passages. If they do not contain the answer, reply exactly: I don't know. " + DATA_RULE
 )
 PROMPT_SYSTEM = (
     "You answer questions about a collection of documents, using only numbered passages from "
     "it. Cite the passages that support each statement in square brackets, like [1] or [2][3]. "
     "If you need other passages, reply with one line: SEARCH: <words to search for>. "
     "Otherwise reply: ANSWER: <your answer with citations>. If the passages do not contain the "
-    "answer, reply: ANSWER: I don't know."
+    "answer, reply: ANSWER: I don't know. " + DATA_RULE
 )
 PROMPT_NEXT = "Reply with SEARCH: <words to search for> or ANSWER: <your answer with citations>."
 FINAL_NUDGE = (

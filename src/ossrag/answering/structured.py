@@ -45,8 +45,9 @@ from typing import Any
 from ..errors import LLMResponseError
 from ..llms.base import LLM, Completion, Message
 from ..llms.stream import TurnStream
+from ..safety import neutralize
 from ..types import Answer, Citation, Hit, StreamEvent, Usage
-from .prompts import extract_citations, format_passage
+from .prompts import DATA_RULE, extract_citations, format_passage
 from .schema import parse_reply, response_format, with_citations
 
 __all__ = [
@@ -64,7 +65,7 @@ SYSTEM = (
     "You are a careful assistant that answers questions using only the numbered passages "
     "provided by the user. Reply with only a JSON value (no prose, no code fences) that matches "
     "this JSON Schema:\n{schema}\n{cite}If the passages do not contain the answer, say so in the "
-    "JSON (e.g. \"I don't know\") instead of guessing."
+    "JSON (e.g. \"I don't know\") instead of guessing. " + DATA_RULE  # no braces: format-safe
 )
 CITE = ('Put the numbers of the passages that support the answer in "citations" (e.g. [1, 3]); '
         "do not cite numbers that were not provided. ")  # fmt: skip
@@ -94,7 +95,7 @@ def build_messages(question: str, hits: list[Hit], schema: dict[str, Any]) -> li
     return [
         {"role": "system", "content": SYSTEM.format(schema=json.dumps(schema, ensure_ascii=False), cite=cite)},
         {"role": "user", "content": USER.format(context=context or "(no passages were found)",
-                                                question=question)},
+                                                question=neutralize(question))},
     ]  # fmt: skip
 
 

@@ -12,6 +12,14 @@ Sections: the summary table per model x effort, three plots (accuracy vs
 median latency, accuracy vs cost, reasoning tokens by effort), every question
 with its passages, exact prompt and the answers side by side, the judge
 prompt, and the run's settings and versions.
+
+Everything a model or a document wrote (answers, reasoning, passages, errors,
+questions, model names) is HTML-escaped and shown as text: Markdown is not
+rendered, so a link is only its characters and an image ``![x](https://...)``
+is never fetched (a model that read an injected document cannot make the
+report send data anywhere by opening it). A Content-Security-Policy in the
+page (:data:`CSP`: no scripts, no connections, images only as ``data:``) makes
+the same true even if some text ever escaped the escaping.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from .runs import RunStore, effort_label
 from .scoring import JUDGE_PROMPT, summarize
 
 __all__ = [
+    "CSP",
     "DEFAULT_REPORT",
     "load_run",
     "markdown_table",
@@ -40,6 +49,9 @@ __all__ = [
 ]
 
 DEFAULT_REPORT = "ossrag-report.html"
+#: The report's Content-Security-Policy: inline CSS and SVG only; no script, fetch, frame or form.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+       "form-action 'none'")
 _EFFORT_ORDER = {None: 0, "low": 1, "medium": 2, "high": 3}
 
 
@@ -294,6 +306,7 @@ def render_html(data: dict[str, Any]) -> str:
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>ossrag compare — {_e(run['id'])}</title><style>{_CSS}</style></head>
 <body>

@@ -234,6 +234,8 @@ def fetch(url: str, limits: IngestLimits, *, timeout: float | None = None) -> tu
         raise SourceError(f"cannot reach {url}: {e}", hint=_NET_HINT) from e
     except OSError as e:  # the resolver
         raise SourceError(f"cannot reach {url}: {e}", hint=_NET_HINT) from e
+    except ValueError as e:  # a host name IDNA cannot encode, a bracketed non-address
+        raise SourceError(f"invalid URL {url!r}: {e}") from None
 
 
 def _next_hop(current: str, location: str, first: str) -> str:

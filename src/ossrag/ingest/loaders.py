@@ -481,7 +481,10 @@ def discover(
     lim = limits or IngestLimits()
     inc = tuple(p for p in include if p.strip())
     exc = tuple(p for p in exclude if p.strip())
-    scheme = urlsplit(spec).scheme.lower()
+    try:
+        scheme = urlsplit(spec).scheme.lower()
+    except ValueError as e:  # "http://[oops": a bracketed host that is no address
+        raise SourceError(f"invalid URL {spec!r}: {e}") from None
     if scheme in ("http", "https"):
         return _discover_url(spec, inc, exc, lim, timeout)
     if re.match(r"[a-z][a-z0-9+.-]+://", spec, re.IGNORECASE):

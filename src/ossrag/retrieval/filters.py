@@ -11,10 +11,9 @@ itself; a bad one raises :class:`~ossrag.errors.FilterError` with its reason.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FilterError
 
 __all__ = ["build_filter", "glob_to_like", "parse_meta"]
 
@@ -30,9 +29,19 @@ def parse_meta(items: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _escape(text: str) -> str:
+    """``text`` inside a Milvus string literal: ``\\``, ``"`` and line breaks escaped.
+
+    Milvus knows only a few escapes (no ``\\uXXXX``: ``json.dumps`` would make
+    ``é`` unsearchable), and a raw line break ends the literal.
+    """
+    out = text.replace("\\", "\\\\").replace('"', '\\"')
+    return out.replace("\n", "\\n").replace("\r", "\\r")
+
+
 def glob_to_like(glob: str) -> str:
     """A shell-style glob (``*``, ``**``, ``?``) as a Milvus ``like`` pattern, quoted safely."""
-    like = glob.replace("\\", "\\\\").replace('"', '\\"').replace("%", "\\%")
+    like = _escape(glob).replace("%", "\\%")
     return like.replace("**", "*").replace("*", "%").replace("?", "_")
 
 
@@ -44,6 +53,6 @@ def build_filter(expr: str = "", source_glob: str | None = None,
         parts.append(f'source like "{glob_to_like(source_glob)}"')
     for key, value in (meta or {}).items():
         if not key.replace("_", "").isalnum():
-            raise ConfigError(f"invalid metadata key {key!r}", hint="use letters, digits and _")
-        parts.append(f'metadata["{key}"] == {json.dumps(value)}')
+            raise FilterError(f"invalid metadata key {key!r}", hint="use letters, digits and _")
+        parts.append(f'metadata["{key}"] == "{_escape(value)}"')
     return " and ".join(parts)

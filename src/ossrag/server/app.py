@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 
 from .._version import __version__
 from ..config import Settings
 from . import api, chat, health, mcp, page, responses
 from .config import ServerConfig
 from .errors import install_handlers
+from .schemas import truthful_openapi
 from .security import Guard
 from .state import ServerState
 
@@ -58,4 +61,14 @@ def create_app(settings: Settings, config: ServerConfig, state: ServerState | No
                            allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(Guard, config=config)  # outermost: runs before CORS and the routes
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+            app.openapi_schema = truthful_openapi(spec, api_key=bool(config.api_key),
+                                                 kb=settings.kb)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

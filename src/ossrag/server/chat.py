@@ -26,7 +26,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -35,7 +35,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import OssragError
 from . import shapes
 from .errors import ApiError, error_body, status_for
-from .runs import Started, pick_effort, resolve_model, split_turns, start, unsupported
+from .runs import (
+    ANSWER_ERRORS,
+    EFFORT_VALUES,
+    JSON_INT,
+    MODEL_PATTERN,
+    ReasoningOptions,
+    Started,
+    pick_effort,
+    resolve_model,
+    split_turns,
+    start,
+    unsupported,
+)
+from .schemas import ChatCompletion, ChatCompletionChunk, documented, sse_event
 from .streaming import sse_response
 
 __all__ = [
@@ -48,26 +61,47 @@ log = logging.getLogger("ossrag.server")
 router = APIRouter(tags=["openai"])
 
 
-class ChatRequest(BaseModel):
-    """The Chat Completions fields ossrag reads; others are accepted and ignored."""
+class ContentPart(BaseModel):
+    """A part of a message's content; text parts are read, others ignored."""
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(description="KB or KB@provider:model (GET /v1/models lists the KBs)")
-    messages: list[dict[str, Any]]
+    type: str = "text"
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    """One message (client-side tool roles are refused with 400, as is a tool call)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The Chat Completions fields ossrag reads; others are accepted and ignored."""
+
+    # strict: no coercion (false is not 0.0), as the published schema says.
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    model: str = Field(description="KB or KB@provider:model (GET /v1/models lists the KBs)",
+                       json_schema_extra={"pattern": MODEL_PATTERN})
+    messages: list[ChatMessage] = Field(min_length=1, description="the last one is the "
+                                        "question (a user's); earlier ones are history")
     stream: bool = False
     stream_options: dict[str, Any] | None = None
-    reasoning_effort: str | None = None
-    reasoning: dict[str, Any] | None = Field(
-        default=None, description='{"effort": "low|medium|high", "exclude": false}')
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    reasoning_effort: str | None = Field(default=None,
+                                         json_schema_extra={"enum": [*EFFORT_VALUES, None]})
+    reasoning: ReasoningOptions | None = None
+    max_tokens: Annotated[int, Field(ge=1), JSON_INT] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1), JSON_INT] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    n: int | None = None
+    n: Annotated[int, JSON_INT] | None = None
     tools: list[Any] | None = None
     functions: list[Any] | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = None
+    top_logprobs: Annotated[int, JSON_INT] | None = None
     response_format: dict[str, Any] | None = None
 
 
@@ -87,14 +121,16 @@ def _new_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex
 
 
-@router.post("/v1/chat/completions", summary="Answer the last user message from a knowledge base")
+@router.post("/v1/chat/completions", summary="Answer the last user message from a knowledge base",
+             response_model=None,
+             responses=documented(ChatCompletion, *ANSWER_ERRORS,
+                                  stream=sse_event(ChatCompletionChunk, done=True)))
 def chat_completions(body: ChatRequest, request: Request) -> Any:
     _check(body)
     state = request.app.state.ossrag
     target = resolve_model(state, body.model)
-    turns = split_turns(body.messages)
-    reasoning = body.reasoning or {}
-    effort, notes = pick_effort(body.reasoning_effort, reasoning.get("effort"))
+    turns = split_turns([m.model_dump(exclude_none=True) for m in body.messages])
+    effort, notes = pick_effort(body.reasoning_effort, body.reasoning and body.reasoning.effort)
     started = start(state, target, turns, effort=effort,
                     max_tokens=body.max_completion_tokens or body.max_tokens,
                     temperature=body.temperature, notes=notes)
@@ -112,7 +148,7 @@ class _View:
                  reasoning_content: bool) -> None:
         self.body, self.started, self.base_url = body, started, base_url
         self.id, self.created = _new_id(), int(time.time())
-        self.show_reasoning = not bool((body.reasoning or {}).get("exclude"))
+        self.show_reasoning = not (body.reasoning and body.reasoning.exclude)
         self.reasoning_fields = ("reasoning", "reasoning_content") if reasoning_content \
             else ("reasoning",)
 

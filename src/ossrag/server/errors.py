@@ -66,7 +66,7 @@ _MAP: list[tuple[type[OssragError], int, str, str | None]] = [
     (FilterError, 400, "invalid_request_error", "invalid_filter"),
     (EmbedderMismatchError, 409, "invalid_request_error", "embedder_mismatch"),
     (MissingDependencyError, 501, "api_error", "missing_dependency"),
-    (ConfigError, 400, "invalid_request_error", None),
+    (ConfigError, 400, "invalid_request_error", "invalid_value"),
     (SourceError, 400, "invalid_request_error", "invalid_source"),
     (LoadError, 400, "invalid_request_error", "unreadable_file"),
     (StoreError, 503, "api_error", "store_unavailable"),
@@ -104,7 +104,10 @@ def _api_error(request: Request, exc: Exception) -> JSONResponse:
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    loc = list(first.get("loc", ()))
+    if loc and loc[0] in ("body", "path", "query", "header"):
+        loc = loc[1:]
+    where = ".".join(str(p) for p in loc)
     message = f"{where}: {first.get('msg', 'invalid request')}" if where else "invalid request body"
     return JSONResponse(error_body(message, param=where or None), status_code=400)
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from .._version import __version__
 from ..errors import OssragError
+from .schemas import Health, Ready, Unavailable, documented
 
 __all__ = [
     "healthz",
@@ -23,12 +24,16 @@ __all__ = [
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up", response_model=None,
+            responses=documented(Health))
 def healthz() -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", summary="Milvus answers and the knowledge bases can be listed")
+@router.get("/readyz", summary="Milvus answers and the knowledge bases can be listed",
+            response_model=None,
+            responses={**documented(Ready), 503: {"model": Unavailable,
+                                                  "description": Unavailable.__doc__}})
 def readyz(request: Request) -> JSONResponse:
     state = request.app.state.ossrag
     try:

@@ -27,7 +27,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -36,8 +36,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import OssragError
 from ..llms.base import Message
 from . import shapes
+from .chat import ContentPart
 from .errors import ApiError
-from .runs import Started, pick_effort, resolve_model, split_turns, start, unsupported
+from .runs import (
+    ANSWER_ERRORS,
+    JSON_INT,
+    MODEL_PATTERN,
+    ReasoningOptions,
+    Started,
+    pick_effort,
+    resolve_model,
+    split_turns,
+    start,
+    unsupported,
+)
+from .schemas import ResponseEvent, ResponseObject, documented, sse_event
 from .streaming import sse_response
 
 __all__ = [
@@ -53,18 +66,30 @@ router = APIRouter(tags=["openai"])
 _SKIPPED_ITEMS = ("reasoning", "configuration_update")  # accepted back, not used
 
 
-class ResponsesRequest(BaseModel):
-    """The Responses API fields ossrag reads; others are accepted and ignored."""
+class InputItem(BaseModel):
+    """An item of ``input``: a message (earlier reasoning items are accepted and dropped)."""
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(description="KB or KB@provider:model (GET /v1/models lists the KBs)")
-    input: str | list[dict[str, Any]]
+    type: str = "message"
+    role: Literal["system", "developer", "user", "assistant"] | None = None
+    content: str | list[ContentPart] | None = None
+
+
+class ResponsesRequest(BaseModel):
+    """The Responses API fields ossrag reads; others are accepted and ignored."""
+
+    # strict: no coercion (false is not 0.0), as the published schema says.
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    model: str = Field(description="KB or KB@provider:model (GET /v1/models lists the KBs)",
+                       json_schema_extra={"pattern": MODEL_PATTERN})
+    input: str | list[InputItem] = Field(description="the question, or the conversation (the "
+                                         "last message is the question)")
     instructions: str | None = None
     stream: bool = False
-    reasoning: dict[str, Any] | None = Field(
-        default=None, description='{"effort": "low|medium|high", "exclude": false}')
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    reasoning: ReasoningOptions | None = None
+    max_output_tokens: Annotated[int, Field(ge=1), JSON_INT] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     tools: list[Any] | None = None
     previous_response_id: str | None = None
@@ -106,16 +131,20 @@ def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
     return out
 
 
-@router.post("/v1/responses", summary="Answer from a knowledge base (Responses API, stateless)")
+@router.post("/v1/responses", summary="Answer from a knowledge base (Responses API, stateless)",
+             response_model=None,
+             responses=documented(ResponseObject, *ANSWER_ERRORS,
+                                  stream=sse_event(ResponseEvent, named=True)))
 def create_response(body: ResponsesRequest, request: Request) -> Any:
     _check(body)
     state = request.app.state.ossrag
     target = resolve_model(state, body.model)
-    messages = input_messages(body.input)
+    messages = input_messages(body.input if isinstance(body.input, str)
+                              else [i.model_dump(exclude_none=True) for i in body.input])
     if body.instructions:
         messages.insert(0, {"role": "system", "content": body.instructions})
     turns = split_turns(messages)
-    effort, notes = pick_effort((body.reasoning or {}).get("effort"))
+    effort, notes = pick_effort(body.reasoning and body.reasoning.effort)
     started = start(state, target, turns, effort=effort, max_tokens=body.max_output_tokens,
                     temperature=body.temperature, notes=notes)
     view = _View(body, started, base_url=state.config.base_url)
@@ -130,12 +159,12 @@ class _View:
     def __init__(self, body: ResponsesRequest, started: Started, *, base_url: str) -> None:
         self.body, self.started, self.base_url = body, started, base_url
         self.id, self.created = "resp_" + uuid.uuid4().hex, int(time.time())
-        self.show_reasoning = not bool((body.reasoning or {}).get("exclude"))
+        self.show_reasoning = not (body.reasoning and body.reasoning.exclude)
         self.seq = 0
 
     def _response(self, status: str, output: list[dict[str, Any]],
                   **extra: Any) -> dict[str, Any]:
-        effort = (self.body.reasoning or {}).get("effort")
+        effort = self.body.reasoning and self.body.reasoning.effort
         return {
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "model": self.body.model, "output": output, "instructions": self.body.instructions,

@@ -14,9 +14,12 @@ with the right status instead of a broken stream.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..answering.run import AnswerRun
 from ..config import EFFORTS
@@ -27,6 +30,12 @@ from .errors import ApiError
 from .state import ServerState
 
 __all__ = [
+    "ANSWER_ERRORS",
+    "EFFORT_VALUES",
+    "JSON_INT",
+    "KB_NAME",
+    "MODEL_PATTERN",
+    "ReasoningOptions",
     "Started",
     "Target",
     "Turns",
@@ -39,9 +48,37 @@ __all__ = [
     "unsupported",
 ]
 
+#: A knowledge base's name (the store's rule, checked before the store sees it).
+KB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: What a request's ``model`` may be: KB or KB@provider:model.
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(@.+)?$"
+#: Efforts a request may name: gpt-oss's, and other APIs' read as the nearest (with a warning).
+EFFORT_VALUES = ["low", "medium", "high", "none", "minimal", "xhigh", "max"]
+#: The error statuses an answering endpoint can give (besides the Guard's).
+ANSWER_ERRORS = (400, 401, 403, 404, 409, 501, 502, 503, 504)
 #: Efforts other APIs know, read as the nearest gpt-oss one (with a warning).
 _EFFORT_ALIASES = {"none": "low", "minimal": "low", "xhigh": "high", "max": "high"}
 _INSTRUCTION_ROLES = ("system", "developer")
+
+
+def _json_int(value: Any) -> Any:
+    # JSON Schema's integer includes 3.0; strict pydantic would refuse it.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: For an integer field of a strict request model: 3 and 3.0, never "3" or true. Last in
+#: ``Annotated[int, Field(ge=1), JSON_INT]``: after it, pydantic would publish ``ge`` (not
+#: ``minimum``) in the JSON schema.
+JSON_INT = BeforeValidator(_json_int)
+
+
+class ReasoningOptions(BaseModel):
+    """``reasoning``: the effort, and whether to leave the model's reasoning out."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    effort: str | None = Field(default=None, json_schema_extra={"enum": [*EFFORT_VALUES, None]})
+    exclude: bool | None = None
 
 
 @dataclass
@@ -84,10 +121,11 @@ def open_kb(state: ServerState, name: str, *, param: str = "model") -> Knowledge
 def resolve_model(state: ServerState, model: str) -> Target:
     """``KB`` or ``KB@provider:model`` as a :class:`Target` (see :func:`open_kb` for errors)."""
     name, sep, llm = model.partition("@")
-    name, llm = name.strip(), llm.strip()
-    if not name or (sep and not llm):
+    llm = llm.strip()
+    if not KB_NAME.match(name) or (sep and not llm):
         raise ApiError(400, f"invalid model {model!r}: use KB or KB@provider:model, e.g. "
-                       "docs@ollama:gpt-oss:20b", param="model")
+                       "docs@ollama:gpt-oss:20b (a KB name is 1-64 letters, digits, '_' or '-', "
+                       "starting with a letter or digit)", param="model", code="invalid_model")
     if llm and not state.config.model_allowed(llm, state.settings.model):
         raise ApiError(403, f"this server does not let clients choose the answering model {llm!r}",
                        type="permission_error", param="model",
@@ -98,7 +136,7 @@ def resolve_model(state: ServerState, model: str) -> Target:
         if "/" in path or "\\" in path or path.endswith(".gguf"):
             raise ApiError(400, f"{llm!r}: a client may name bundled local models (local:smollm2) "
                            "but not model files; the server's own --model may be a file",
-                           param="model")
+                           param="model", code="invalid_model")
     kb = open_kb(state, name)
     return Target(model=model, kb_name=name, kb=kb, llm=llm or None)
 
@@ -115,7 +153,7 @@ def pick_effort(*given: Any) -> tuple[str | None, list[str]]:
             mapped = _EFFORT_ALIASES[effort]
             return mapped, [f"reasoning effort {effort!r} is not a gpt-oss effort; used {mapped!r}"]
         raise ApiError(400, f"unknown reasoning effort {value!r}: use low, medium or high",
-                       param="reasoning_effort")
+                       param="reasoning_effort", code="invalid_effort")
     return None, []
 
 
@@ -128,7 +166,7 @@ def split_turns(messages: list[Message]) -> Turns:
     """
     if not messages:
         raise ApiError(400, "messages is empty: send at least the user's question",
-                       param="messages")
+                       param="messages", code="invalid_messages")
     instructions: list[str] = []
     turns: list[Message] = []
     for i, msg in enumerate(messages):
@@ -145,10 +183,10 @@ def split_turns(messages: list[Message]) -> Turns:
             raise _tools_error(f"messages[{i}]")
         else:
             raise ApiError(400, f"messages[{i}]: unknown role {role!r}",
-                           param=f"messages[{i}].role")
+                           param=f"messages[{i}].role", code="invalid_messages")
     if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
         raise ApiError(400, "the last message must be the user's question (role user, with text)",
-                       param="messages")
+                       param="messages", code="invalid_messages")
     return Turns(question=turns[-1]["content"].strip(), history=turns[:-1],
                  instructions="\n\n".join(instructions))
 

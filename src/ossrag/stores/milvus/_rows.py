@@ -36,8 +36,9 @@ def clip(value: Any, limit: int) -> str:
 
 
 def quote(text: str) -> str:
-    """A Milvus filter string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A Milvus filter string literal (any text: a raw line break would end the literal)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r") + '"'
 
 
 def to_record(row: dict[str, Any], dim: int, *, bm25_text: bool = False) -> dict[str, Any]:

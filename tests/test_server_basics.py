@@ -171,3 +171,20 @@ def test_a_refused_model_is_a_403_before_anything_runs(tmp_path: Path) -> None:
             "model": "docs@openrouter:openai/gpt-oss-120b",
             "messages": [{"role": "user", "content": "hi"}]})
         assert resp.status_code == 403 and resp.json()["error"]["code"] == "model_not_allowed"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--db", "X.db", "--kb", "docs", "mcp", "--help"],
+    ["--db=X.db", "mcp", "--help"],
+    ["mcp", "--db", "X.db", "--help"],
+])
+def test_target_flags_before_a_server_command_reach_the_server(
+        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # `ossrag --db kb.db serve` is how every other command is written; it used to
+    # reach the CLI's parser, which has no `serve`, and fail on `--port`.
+    from ossrag.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    assert "usage: ossrag mcp" in capsys.readouterr().out

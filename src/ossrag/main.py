@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from .config import TARGET_FLAGS
+
 __all__ = [
     "INSTALL_HINT",
     "SERVER_COMMANDS",
@@ -21,10 +23,33 @@ SERVER_COMMANDS = ("serve", "mcp")
 INSTALL_HINT = "pip install 'ossrag[serve]'"
 
 
+_VALUED = frozenset(f for flags, _, _ in TARGET_FLAGS for f in flags)
+
+
+def _command_at(args: list[str]) -> int:
+    """Index of the command in ``args``, past the target flags the CLI takes before it.
+
+    ``ossrag --db kb.db serve`` must reach the server just as ``ossrag serve --db
+    kb.db`` does: every other command accepts ``--db``/``--kb``/... first.
+    """
+    i = 0
+    while i < len(args):
+        if args[i] in _VALUED:
+            i += 2
+        elif args[i].split("=", 1)[0] in _VALUED:
+            i += 1
+        else:
+            break
+    return i
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``ossrag ARGS``; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] and args[0] in SERVER_COMMANDS:
+    at = _command_at(args)
+    if at < len(args) and args[at] in SERVER_COMMANDS:
+        # The server's parser takes the target flags after its command.
+        args = [args[at], *args[:at], *args[at + 1:]]
         try:
             # Imported here: the server's dependencies are an optional extra.
             from .server.cli import main as server_main

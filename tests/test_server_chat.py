@@ -178,9 +178,30 @@ def test_history_and_instructions(client: Any, replay: ReplayServer) -> None:
     assert QUESTION in sent["messages"][3]["content"]
 
 
+def test_offered_tools_are_answered_from_the_kb_and_noted(client: Any,
+                                                          replay: ReplayServer) -> None:
+    # Open WebUI offers its built-in tools to every model (native function calling,
+    # its default): tool_choice auto lets the model not call them, and ossrag never does.
+    tools = [{"type": "function", "function": {"name": "search_web", "parameters": {
+        "type": "object", "properties": {"query": {"type": "string"}}}}}]
+    replay.add(gpt_oss_stream(), gpt_oss_stream())
+    since = len(replay.requests)
+    reply = client.chat.completions.create(model=GPT_OSS, tools=tools, messages=[
+        {"role": "user", "content": QUESTION}])
+    assert reply.choices[0].message.content == ANSWER["text"]
+    assert not reply.choices[0].message.tool_calls
+    assert any("not called" in w for w in reply.model_extra["ossrag"]["warnings"])
+    r = client.responses.create(model=GPT_OSS, input=QUESTION, tool_choice="auto", tools=[
+        {"type": "function", "name": "search_web", "parameters": {}}])
+    assert r.output_text == ANSWER["text"]
+    # The tools never reach the answering model.
+    assert all("tools" not in sent for sent in _upstream(replay, since))
+
+
 @pytest.mark.parametrize(("extra", "param"), [
     ({"n": 2}, "n"),
-    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+      "tool_choice": "required"}, "tool_choice"),
     ({"logprobs": True}, "logprobs"),
     ({"reasoning_effort": "extreme"}, "reasoning_effort"),
 ])
@@ -317,9 +338,9 @@ def test_responses_errors(client: Any, replay: ReplayServer) -> None:
     with pytest.raises(openai.BadRequestError, match="stateless"):
         client.responses.create(model=GPT_OSS, input="q", previous_response_id="resp_1")
     with pytest.raises(openai.BadRequestError) as err:
-        client.responses.create(model=GPT_OSS, input="q", tools=[
+        client.responses.create(model=GPT_OSS, input="q", tool_choice="required", tools=[
             {"type": "function", "name": "f", "parameters": {}}])
-    assert err.value.body["param"] == "tools"
+    assert err.value.body["param"] == "tool_choice"
     replay.add(broken_stream())
     events = list(client.responses.create(model=GPT_OSS, input=QUESTION, stream=True))
     assert [e.type for e in events[-2:]] == ["error", "response.failed"]

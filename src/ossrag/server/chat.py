@@ -42,6 +42,7 @@ from .runs import (
     MODEL_PATTERN,
     ReasoningOptions,
     Started,
+    offered_tools,
     pick_effort,
     resolve_model,
     split_turns,
@@ -98,23 +99,27 @@ class ChatRequest(BaseModel):
     max_completion_tokens: Annotated[int, Field(ge=1), JSON_INT] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     n: Annotated[int, JSON_INT] | None = None
-    tools: list[Any] | None = None
+    tools: list[Any] | None = Field(default=None, description="offered tools are never "
+                                    "called (answers come from the knowledge base)")
+    tool_choice: Any = None
     functions: list[Any] | None = None
+    function_call: Any = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, JSON_INT] | None = None
     response_format: dict[str, Any] | None = None
 
 
-def _check(body: ChatRequest) -> None:
-    """400 for what ossrag cannot honour (rather than silently ignoring it)."""
+def _check(body: ChatRequest) -> list[str]:
+    """400 for what ossrag cannot honour (rather than silently ignoring it); notes."""
     if body.n is not None and body.n != 1:
         raise unsupported("n", "ossrag returns one answer per request (n=1)")
-    if body.tools or body.functions:
-        raise unsupported("tools", "client-side tools; ossrag answers from its knowledge base")
+    notes = offered_tools(body.tools, body.tool_choice)
+    notes += offered_tools(body.functions, body.function_call)
     if body.logprobs or body.top_logprobs:
         raise unsupported("logprobs", "the answering backends do not report them")
     if body.response_format and body.response_format.get("type") not in (None, "text"):
         raise unsupported("response_format", "answers are cited text (use type text)")
+    return notes
 
 
 def _new_id() -> str:
@@ -126,11 +131,12 @@ def _new_id() -> str:
              responses=documented(ChatCompletion, *ANSWER_ERRORS,
                                   stream=sse_event(ChatCompletionChunk, done=True)))
 def chat_completions(body: ChatRequest, request: Request) -> Any:
-    _check(body)
+    tool_notes = _check(body)
     state = request.app.state.ossrag
     target = resolve_model(state, body.model)
     turns = split_turns([m.model_dump(exclude_none=True) for m in body.messages])
     effort, notes = pick_effort(body.reasoning_effort, body.reasoning and body.reasoning.effort)
+    notes = [*notes, *tool_notes]
     started = start(state, target, turns, effort=effort,
                     max_tokens=body.max_completion_tokens or body.max_tokens,
                     temperature=body.temperature, notes=notes)

@@ -44,6 +44,7 @@ from .runs import (
     MODEL_PATTERN,
     ReasoningOptions,
     Started,
+    offered_tools,
     pick_effort,
     resolve_model,
     split_turns,
@@ -91,16 +92,17 @@ class ResponsesRequest(BaseModel):
     reasoning: ReasoningOptions | None = None
     max_output_tokens: Annotated[int, Field(ge=1), JSON_INT] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    tools: list[Any] | None = None
+    tools: list[Any] | None = Field(default=None, description="offered tools are never "
+                                    "called (answers come from the knowledge base)")
+    tool_choice: Any = None
     previous_response_id: str | None = None
     conversation: Any = None
     background: bool | None = None
     text: dict[str, Any] | None = None
 
 
-def _check(body: ResponsesRequest) -> None:
-    if body.tools:
-        raise unsupported("tools", "client-side tools; ossrag answers from its knowledge base")
+def _check(body: ResponsesRequest) -> list[str]:
+    notes = offered_tools(body.tools, body.tool_choice)
     if body.previous_response_id or body.conversation:
         raise unsupported("previous_response_id", "ossrag's Responses API is stateless: send "
                           "the whole conversation in input")
@@ -109,6 +111,7 @@ def _check(body: ResponsesRequest) -> None:
     fmt = (body.text or {}).get("format") or {}
     if fmt.get("type") not in (None, "text"):
         raise unsupported("text.format", "answers are cited text (use type text)")
+    return notes
 
 
 def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
@@ -136,7 +139,7 @@ def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
              responses=documented(ResponseObject, *ANSWER_ERRORS,
                                   stream=sse_event(ResponseEvent, named=True)))
 def create_response(body: ResponsesRequest, request: Request) -> Any:
-    _check(body)
+    tool_notes = _check(body)
     state = request.app.state.ossrag
     target = resolve_model(state, body.model)
     messages = input_messages(body.input if isinstance(body.input, str)
@@ -145,6 +148,7 @@ def create_response(body: ResponsesRequest, request: Request) -> Any:
         messages.insert(0, {"role": "system", "content": body.instructions})
     turns = split_turns(messages)
     effort, notes = pick_effort(body.reasoning and body.reasoning.effort)
+    notes = [*notes, *tool_notes]
     started = start(state, target, turns, effort=effort, max_tokens=body.max_output_tokens,
                     temperature=body.temperature, notes=notes)
     view = _View(body, started, base_url=state.config.base_url)

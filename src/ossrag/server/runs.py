@@ -201,6 +201,24 @@ def _tools_error(param: str) -> ApiError:
                     "base (remove tools/tool messages)", param=param, code="unsupported_parameter")
 
 
+def offered_tools(tools: list[Any] | None, tool_choice: Any) -> list[str]:
+    """The notes for client-side tools offered to the answer; 400 when one must be called.
+
+    Offered tools with ``tool_choice`` auto (the default) or none leave the model
+    free not to call them, and an ossrag answer never does: it answers from the
+    knowledge base. Refusing them would refuse every request of a front end that
+    offers its built-in tools to any model (Open WebUI does, with native function
+    calling, its default). A request that requires a call cannot be honoured.
+    """
+    if not tools:
+        return []
+    if tool_choice not in (None, "auto", "none"):
+        raise unsupported("tool_choice", "ossrag never calls client-side tools; it answers "
+                          "from its knowledge base (send tool_choice auto or none)")
+    return [f"{len(tools)} client-side tool(s) offered and not called: ossrag answers from "
+            "its knowledge base"]
+
+
 def unsupported(param: str, why: str) -> ApiError:
     return ApiError(400, f"{param} is not supported: {why}", param=param,
                     code="unsupported_parameter")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, register_secret
 
 __all__ = [
     "DEFAULTS",
@@ -250,6 +250,9 @@ class Settings:
     allow_private_urls: bool = DEFAULTS["allow_private_urls"]
     allow_url_networks: tuple[str, ...] = DEFAULTS["allow_url_networks"]
     sources: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
+
+    def __post_init__(self) -> None:
+        register_secret(self.token)  # a --token flag too: never in a message (errors.redact)
 
     @classmethod
     def load(

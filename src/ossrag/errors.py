@@ -38,10 +38,22 @@ was talking to::
 
 The CLI prints ``str(exc)`` as one line and exits with ``exc.exit_code``; a
 traceback is shown only with ``OSSRAG_DEBUG=1``.
+
+Secrets never travel in a message: :func:`redact` blanks out the values of the
+secret environment variables (``*_API_KEY``, ``*_TOKEN``, ...) and of secrets
+registered with :func:`register_secret` (a ``--token`` flag), and every
+:class:`OssragError` message, hint and :class:`Failure` message goes through it
+(a provider that echoes the key it was sent in its 401 would otherwise put the
+key in the CLI's output, the server's error bodies, logs and the run store)::
+
+    redact("Incorrect API key provided: sk-live-123456")   # '... provided: ***' when set
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +79,49 @@ __all__ = [
     "StoreError",
     "StreamInterruptedError",
     "classify",
+    "redact",
+    "register_secret",
     "retry_after",
+    "secret_values",
 ]
+
+#: Environment variables whose values are secrets: OPENAI_API_KEY, OSSRAG_TOKEN, ...
+SECRET_ENV = re.compile(r"(^|_)(API_KEY|KEY|TOKEN|SECRET|PASSWORD)$")
+_MIN_SECRET = 8  # shorter values ("ollama", "x") are placeholders, not worth blanking out
+_REGISTERED: set[str] = set()
+_NOT_SECRET = {"sk-no-key-required"}  # the dummy key sent to local servers
+
+
+def register_secret(value: str | None) -> None:
+    """Treat ``value`` (a ``--token`` given on the command line, ...) as a secret too."""
+    if value and len(value) >= _MIN_SECRET:
+        _REGISTERED.add(value)
+
+
+def secret_values(env: Mapping[str, str] | None = None) -> set[str]:
+    """The secrets :func:`redact` removes: secret variables' values and registered ones.
+
+    A ``user:password`` token counts whole and by its password.
+    """
+    env = os.environ if env is None else env
+    out = set(_REGISTERED)
+    for name, value in env.items():
+        if value and SECRET_ENV.search(name.upper()):
+            out.add(value)
+            if ":" in value:
+                out.add(value.split(":", 1)[1])
+    return {v for v in out if len(v) >= _MIN_SECRET and v not in _NOT_SECRET}
+
+
+def redact(text: str, extra: Iterable[str | None] = ()) -> str:
+    """``text`` with every secret (see :func:`secret_values`, and ``extra``) as ``***``."""
+    if not text:
+        return text
+    values = secret_values() | {v for v in extra if v and len(v) >= _MIN_SECRET}
+    for value in sorted(values, key=len, reverse=True):  # a secret inside another one
+        if value in text:
+            text = text.replace(value, "***")
+    return text
 
 
 class OssragError(Exception):
@@ -77,9 +130,10 @@ class OssragError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
 
     def __str__(self) -> str:
         if self.hint:
@@ -208,7 +262,9 @@ def _lineage(exc: BaseException) -> set[tuple[str, str]]:
 
 
 def _one_line(text: str) -> str:
-    """The message without the indented expression/caret echo some servers append."""
+    """The message without the indented expression/caret echo some servers append (and
+    without secrets: redacted before it is cut, so no part of a key is left)."""
+    text = redact(text)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln[:1].isspace()]
     text = "; ".join(lines) or text.strip()
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."

@@ -63,6 +63,8 @@ from ..errors import (
     LLMTimeoutError,
     ModelNotFoundError,
     classify,
+    redact,
+    register_secret,
 )
 from ..safety import neutralize_messages
 from ..types import StreamEvent
@@ -155,6 +157,7 @@ class OpenAICompatLLM:
         #: Why the last stream ended incomplete, if it did.
         self.last_error: str | None = None
         key = self.provider.api_key(api_key)  # raises before any request when missing
+        register_secret(key)  # an explicit key too: never in a message (errors.redact)
         self._client = openai.OpenAI(
             base_url=self.base_url,
             api_key=key,
@@ -254,12 +257,16 @@ class OpenAICompatLLM:
                         continue
                     delay = self._retry_delay(exc, attempt, bound)
                     if delay is not None:
-                        log.info("retrying %s in %.2fs after: %s", self.base_url, delay, exc)
+                        log.info("retrying %s in %.2fs after: %s", self.base_url, delay,
+                                 classify(exc).message)
                         time.sleep(delay)
                         attempt += 1
                         continue
                 if not turn.received or (not yielded and final):
-                    raise self._map_error(exc, attempts=attempt) from exc
+                    mapped = self._map_error(exc, attempts=attempt)
+                    # The client's own exception may quote the key (a provider echoing it):
+                    # then it is left out of the chain a traceback would print.
+                    raise mapped from (None if redact(str(exc)) != str(exc) else exc)
                 # Broke off midway: what arrived is kept and marked incomplete, never replayed.
                 reason = f"the stream from {self.base_url} broke off: {self._why(exc)}"
                 log.warning("%s", reason)

@@ -22,6 +22,9 @@ at).  Groups:
   (bench/data/question_translations.jsonl, written as a capable model would translate:
   the upper bound of query translation), on both lists, on one of them, or added to
   the original;
+* ``k3``: ossrag's own k=3 with 20 ... 80 candidates per list;
+* ``chunk``: the default with translation and with MMR (for ``--chunkings``);
+* ``combo``: a weight and another option together;
 * ``prf``: pseudo-relevance feedback on the dense side (the query vector moved toward
   its first hits' stored vectors, then the usual hybrid search).
 """
@@ -44,7 +47,7 @@ import retrieval_quality as rq
 from ossrag.embedders.base import normalize
 from ossrag.evaluation.datasets import Question, load_questions
 from ossrag.evaluation.metrics import recall_at, reciprocal_rank
-from ossrag.retrieval import RetrievalOptions, hit_vectors, retrieve
+from ossrag.retrieval import MIN_CANDIDATES, RetrievalOptions, hit_vectors, retrieve
 from ossrag.retrieval.fusion import fuse_weighted
 from ossrag.retrieval.language import detect_language
 from ossrag.types import Hit
@@ -70,7 +73,7 @@ Run = Callable[[SetCtx, int], list[Hit]]
 
 
 def opts(**kw: Any) -> RetrievalOptions:
-    return RetrievalOptions(k=K, **kw)
+    return RetrievalOptions(**{"k": K, **kw})
 
 
 def plain(**kw: Any) -> Run:
@@ -152,6 +155,15 @@ GROUPS: dict[str, dict[str, Run]] = {
                                "dense-only")},
                   **{f"translated: dense+bm25 both, w{w}": translated("dense+bm25 both", w)
                      for w in (0.6, 0.8)}},
+    # ossrag's own k=3 (``search``/``ask`` default): the candidates default to
+    # max(4k, MIN_CANDIDATES) per list (20 before issue 14, now 40); only R@3 (and MRR@3)
+    # compare with the k=10 rows.
+    "k3": {f"k=3, cand auto ({max(12, MIN_CANDIDATES)})": plain(mode="hybrid", k=3),
+           **{f"k=3, cand{n}": plain(mode="hybrid", k=3, candidates=n) for n in (20, 30, 80)},
+           "k=3, dense": plain(mode="dense", k=3)},
+    # with --chunkings: what a chunking does for the default and for translated questions
+    "chunk": {"hybrid w0.7 + translation": translated("dense+bm25 both"),
+              "w0.7 mmr0.7": plain(mode="hybrid", mmr=True)},
     # a weight and one more option together (what a changed default would ship)
     "combo": {**{f"w{w} cand{n}": plain(mode="hybrid", dense_weight=w, candidates=n)
                  for w in (0.6, 0.65) for n in (40, 80)},
@@ -217,12 +229,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="SIZE:OVERLAP,... (one knowledge base per set and chunking)")
     ap.add_argument("--results", type=Path, default=rq.RESULTS)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--time-rounds", type=int, default=0,
+                    help="also time every configuration (query vector given), N rounds, "
+                         "interleaved per question; p50 against dense from the same run")
     args = ap.parse_args(argv)
     translations = {d["question"]: d["en"] for d in load_questions_raw(TRANSLATIONS)}
     runs = {name: fn for g in args.groups.split(",") for name, fn in GROUPS[g].items()}
     if "dense" not in runs:
         runs = {"dense": GROUPS["base"]["dense"], **runs}
     rows: list[dict[str, Any]] = []
+    timing_rows: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
     for chunking in args.chunkings.split(","):
         size, overlap = (int(x) for x in chunking.split(":"))
@@ -252,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"{row['config']}: mean MRR {row['mean MRR']:.3f} "
                   f"({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+        if args.time_rounds:
+            timing_rows.extend(time_runs(ctxs, runs, args.time_rounds, f"{size}:{overlap}"))
         for c in ctxs:
             c.kb.close()
     tags = [s[:1] for s in args.sets.split(",")]
@@ -260,9 +278,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"m = Milvus docs (90 q, 18 non-en), s = Sphinx docs (87 q, 17 non-en); k={K}; "
           "'top3 +/-': questions that gained / lost a top-3 hit against dense.\n")
     print(fmt(rows, cols))
+    if timing_rows:
+        print(f"\nLatency of one search, query vector given, p50 over {args.time_rounds} "
+              "rounds (configurations interleaved per question):\n")
+        print(fmt(timing_rows, list(timing_rows[0])))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=1))
     return 0
+
+
+def time_runs(ctxs: list[SetCtx], runs: dict[str, Run], rounds: int,
+              chunking: str) -> list[dict[str, Any]]:
+    """p50 milliseconds per (configuration, set), and the ratio to dense in the same run."""
+    secs: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for c in ctxs:
+            for i in range(len(c.questions)):
+                for name, fn in runs.items():  # interleaved: load from others hits all alike
+                    t0 = time.perf_counter()
+                    fn(c, i)
+                    secs.setdefault((name, c.name), []).append(time.perf_counter() - t0)
+    rows = []
+    for name in runs:
+        row: dict[str, Any] = {"config": f"{name} [{chunking}]"}
+        for c in ctxs:
+            p50 = float(np.median(secs[(name, c.name)])) * 1000
+            base = float(np.median(secs[("dense", c.name)])) * 1000
+            row[f"{c.name[:1]} p50 ms"] = f"{p50:.1f}"
+            row[f"{c.name[:1]} x dense"] = f"{p50 / base:.2f}"
+        rows.append(row)
+    return rows
 
 
 def load_questions_raw(path: Path) -> list[dict[str, str]]:

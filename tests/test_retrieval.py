@@ -233,6 +233,33 @@ def test_hybrid_on_lite(lite_kb: KnowledgeBase, capsys: pytest.CaptureFixture[st
     assert "warning" not in capsys.readouterr().err
 
 
+def test_candidates_per_list(lite_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At least MIN_CANDIDATES per list whatever k (fusion normalises over the candidates,
+    and the defaults were measured with 40), 4k past it, and exactly what is asked for."""
+    from ossrag.retrieval import MIN_CANDIDATES
+
+    store, asked = lite_kb.store, []
+    real_dense, real_bm25 = store.search_dense, store.search_bm25
+
+    def dense(kb: str, vector: Any, *, k: int, filter: str = "") -> list[Hit]:
+        asked.append(("dense", k))
+        return real_dense(kb, vector, k=k, filter=filter)
+
+    def bm25(kb: str, query: str, *, k: int, filter: str = "") -> list[Hit]:
+        asked.append(("bm25", k))
+        return real_bm25(kb, query, k=k, filter=filter)
+
+    monkeypatch.setattr(store, "search_dense", dense)
+    monkeypatch.setattr(store, "search_bm25", bm25)
+    assert MIN_CANDIDATES == 40
+    for k, candidates, expected in ((3, 0, 40), (1, 0, 40), (20, 0, 80), (3, 7, 7)):
+        asked.clear()
+        hits = lite_kb.search("What does error ZQX4471 mean?", k=k, mode="hybrid",
+                              candidates=candidates)
+        assert sorted(asked) == [("bm25", expected), ("dense", expected)]
+        assert hits[0].source == "faq/errors.md" and len(hits) <= k
+
+
 def test_bm25_searches_headings_with_stop_words_dropped(lite_kb: KnowledgeBase) -> None:
     # "large" is only in the heading "How large can a collection be?", not in its body.
     hits = lite_kb.search("How large?", k=2, mode="bm25")

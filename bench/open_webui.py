@@ -16,7 +16,9 @@ stack. This script starts, all on 127.0.0.1:
 then asks a question in Open WebUI's own page in headless Chromium (Debian's
 binary through Playwright) and checks that the knowledge base is listed as a
 model, that the answer arrives, that the reasoning is folded into Open WebUI's
-"Thought" block (and not in the answer) and that the sources show as a chip.
+"Thought" block (and not in the answer) and that the sources show as a chip;
+then has Open WebUI connect to ``/mcp`` as an MCP tool server (its own
+Streamable HTTP client, through its admin API's connection check) and list the tools.
 The screenshot goes to ``--screenshot`` (docs/img/open-webui.png is one).
 """
 
@@ -83,6 +85,18 @@ def _ask_in_browser(url: str, question: str, screenshot: Path) -> str:
         return text
 
 
+def _mcp_tools(owui: str, mcp_url: str) -> set[str]:
+    """The tools Open WebUI sees at ``mcp_url``, through its own tool-server check."""
+    signin = httpx.post(f"{owui}/api/v1/auths/signin", timeout=60,
+                        json={"email": "admin@localhost", "password": "admin"})  # no-login mode
+    reply = httpx.post(f"{owui}/api/v1/configs/tool_servers/verify", timeout=120,
+                       headers={"Authorization": f"Bearer {signin.json()['token']}"},
+                       json={"url": mcp_url, "path": "", "type": "mcp", "auth_type": "none",
+                             "key": "", "config": {}})
+    print(f"Open WebUI's MCP check: HTTP {reply.status_code}")
+    return {spec["name"] for spec in reply.json().get("specs", [])}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--open-webui", required=True, help="the open-webui executable")
@@ -122,6 +136,7 @@ def main() -> int:
             _wait(f"http://127.0.0.1:{owui_port}/health", 600, procs[-1], log2)
             text = _ask_in_browser(f"http://127.0.0.1:{owui_port}/", "Where is data stored?",
                                    args.screenshot)
+            tools = _mcp_tools(f"http://127.0.0.1:{owui_port}", f"http://127.0.0.1:{ossrag_port}/mcp")
         finally:
             for proc in procs:
                 proc.terminate()
@@ -132,6 +147,8 @@ def main() -> int:
         "reasoning folded into Open WebUI's Thought block": "Thought for" in text,
         "reasoning kept out of the answer": reasoning[:40] not in text,
         "sources shown as a chip": "Source" in text,
+        "MCP tools listed by Open WebUI's tool-server check": {
+            "search", "get_chunk", "read_section", "list_knowledge_bases", "ask"} <= tools,
     }
     for what, ok in checks.items():
         print(f"{'ok ' if ok else 'FAIL'} {what}")

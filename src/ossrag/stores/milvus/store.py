@@ -313,8 +313,12 @@ class MilvusStore:
             self._upsert_batch(kb, name, batch)
 
     def _upsert_batch(self, kb: str, name: str, batch: list[dict[str, Any]]) -> None:
+        # A batch of thousands of rows can take longer than a query's timeout on a busy
+        # machine (Milvus Lite seals and indexes segments as it grows: a 30 s deadline
+        # failed a 50k-chunk ingest under load, bench/ingest_pipeline.py), so writes get
+        # flush's longer deadline; an upsert that did land is harmless to repeat.
         with self._call("upsert", kb) as c:
-            c.upsert(name, batch, timeout=self.timeout)
+            c.upsert(name, batch, timeout=max(self.timeout, 120.0))
 
     def delete_ids(self, kb: str, ids: list[str]) -> None:
         name = self.collection_name(kb)

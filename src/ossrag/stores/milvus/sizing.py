@@ -4,7 +4,7 @@ Used by ``ossrag doctor`` and ``ossrag kb info``::
 
     from ossrag.stores.milvus.sizing import advice, memory_estimate
 
-    memory_estimate(1_000_000, 384, "HNSW")   # bytes a server needs loaded, ~4.9e9
+    memory_estimate(1_000_000, 384, "HNSW")   # bytes a server needs loaded, ~3.4e9
     advice("lite", rows=250_000, bm25=True)   # a sentence recommending a server, or None
 
 The numbers come from ``bench/milvus_scale.py`` (docs/milvus.md, "Sizing"):

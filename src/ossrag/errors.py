@@ -60,6 +60,7 @@ from typing import Any
 __all__ = [
     "FAILURE_KINDS",
     "RETRYABLE_STATUS",
+    "SECRET_ENV",
     "ConfigError",
     "EmbedderError",
     "EmbedderMismatchError",

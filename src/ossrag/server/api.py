@@ -47,6 +47,7 @@ from .state import ServerState
 
 __all__ = [
     "KB_NAME",
+    "KB_OR_DEFAULT",
     "SearchRequest",
     "delete_kb",
     "get_chunk",

@@ -53,7 +53,9 @@ from .schemas import ChatCompletion, ChatCompletionChunk, documented, sse_event
 from .streaming import sse_response
 
 __all__ = [
+    "ChatMessage",
     "ChatRequest",
+    "ContentPart",
     "chat_completions",
     "router",
 ]

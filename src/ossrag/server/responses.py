@@ -55,6 +55,7 @@ from .schemas import ResponseEvent, ResponseObject, documented, sse_event
 from .streaming import sse_response
 
 __all__ = [
+    "InputItem",
     "ResponsesRequest",
     "create_response",
     "input_messages",

@@ -40,6 +40,7 @@ __all__ = [
     "Target",
     "Turns",
     "busy_error",
+    "offered_tools",
     "open_kb",
     "pick_effort",
     "resolve_model",

@@ -17,11 +17,13 @@ refused with a message that says how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -182,6 +184,7 @@ class KnowledgeBase:
         quiet_s: float = 0.5,
         backend: str = "auto",
         progress: Callable[[IngestProgress], None] | None = None,
+        guard: Callable[[], AbstractContextManager[Any]] | None = None,
         **options: Any,
     ) -> int:
         """Ingest ``sources``, then keep them in sync as files change, until ``stop`` is set.
@@ -189,15 +192,22 @@ class KnowledgeBase:
         Every round is :meth:`ingest` with ``options`` (``include``, ``exclude``,
         ``splitter``, ...); ``on_round`` receives a
         :class:`~ossrag.ingest.watch.WatchRound` (its number, the changed paths,
-        the report) after each. See :mod:`ossrag.ingest.watch`.
+        the report) after each. ``guard()``, when given, is entered around each
+        round (``ossrag serve --watch`` keeps rounds and upload jobs apart with
+        it). See :mod:`ossrag.ingest.watch`.
 
             stop = threading.Event()
             kb.watch("docs/", on_round=lambda r: print(r.report.summary()), stop=stop)
         """
         # The Milvus Lite database may lie inside a watched folder: its own writes never count.
         ignore = [self.store.uri] if self.store.capabilities.kind == "lite" else []
+
+        def run_round() -> IngestReport:
+            with guard() if guard else contextlib.nullcontext():
+                return self.ingest(*sources, progress=progress, **options)
+
         return watch_sources(
-            list(sources), lambda: self.ingest(*sources, progress=progress, **options),
+            list(sources), run_round,
             include=options.get("include", ()), exclude=options.get("exclude", ()),
             on_round=on_round, stop=stop, quiet_s=quiet_s, backend=backend, ignore=ignore)
 

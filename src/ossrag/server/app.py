@@ -28,6 +28,7 @@ from .errors import install_handlers
 from .schemas import truthful_openapi
 from .security import Guard
 from .state import ServerState
+from .watch import FolderWatch
 
 __all__ = ["create_app"]
 
@@ -40,9 +41,14 @@ def create_app(settings: Settings, config: ServerConfig, state: ServerState | No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.open()
+        if config.watch:
+            state.watch = FolderWatch(state, config.watch)
+            state.watch.start()
         try:
             yield
         finally:
+            if state.watch is not None:
+                state.watch.stop()
             state.close()
 
     app = FastAPI(title="ossrag", version=__version__, lifespan=lifespan,

@@ -3,6 +3,7 @@
     ossrag serve                                  # http://127.0.0.1:8000, the page at /
     ossrag serve --host 0.0.0.0 --port 8080       # needs OSSRAG_API_KEY
     ossrag serve --reasoning-content              # also emit reasoning_content
+    ossrag serve --watch ~/handbook               # the default KB follows the folder
     ossrag mcp                                    # MCP over stdio (nothing but protocol on stdout)
 
 The Milvus target and the answering model come from the same flags,
@@ -16,6 +17,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ..config import EFFORTS, MODEL_FLAGS, TARGET_FLAGS, Settings
 from ..errors import OssragError
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-model", action="append", default=None, metavar="PATTERN",
                        help="answering models clients may name as KB@MODEL, e.g. 'ollama:*' "
                             "(repeatable; default: any on 127.0.0.1, else only --model)")
+    serve.add_argument("--watch", action="append", default=[], metavar="DIR",
+                       help="keep the default knowledge base in sync with this folder "
+                            "(repeatable; an initial sync, then a round after each burst of changes)")
     mcp = sub.add_parser("mcp", help="MCP server over stdio (for agents and desktop clients)")
     for p in (serve, mcp):
         g = p.add_argument_group("knowledge bases and model")
@@ -76,7 +81,8 @@ def main(argv: Sequence[str]) -> int:
                                        cors_origins=args.cors_origin,
                                        max_concurrent_per_client=args.max_concurrent,
                                        public_url=args.public_url,
-                                       allowed_models=args.allow_model)
+                                       allowed_models=args.allow_model,
+                                       watch=[str(Path(d).expanduser().resolve()) for d in args.watch])
         app = create_app(settings, config)
         print(f"ossrag serve: {config.base_url} (knowledge bases in {settings.uri})",
               file=sys.stderr)

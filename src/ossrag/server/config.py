@@ -51,6 +51,8 @@ class ServerConfig:
     #: None: any on loopback; beyond loopback only the server's own model, since a client
     #: naming a hosted model spends the server's credits.
     allowed_models: list[str] | None = None
+    #: Folders the default knowledge base follows (``--watch``; server/watch.py).
+    watch: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServerConfig:

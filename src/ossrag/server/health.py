@@ -43,5 +43,8 @@ def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503,
                             headers={"Retry-After": "5"})
     busy = [name for name in kbs if state.busy(name)]
-    return JSONResponse({"status": "ready", "target": target, "knowledge_bases": len(kbs),
-                         "ingesting": busy})
+    body: dict[str, Any] = {"status": "ready", "target": target, "knowledge_bases": len(kbs),
+                            "ingesting": busy}
+    if state.watch is not None:
+        body["watch"] = state.watch.status()
+    return JSONResponse(body)

@@ -180,7 +180,8 @@ class Jobs:
             if job is None:
                 return
             try:
-                self._run(job)
+                with self.state.writing():  # never at once with a --watch round
+                    self._run(job)
             finally:
                 job.finished = time.time()
                 with self._lock:

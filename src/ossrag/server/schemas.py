@@ -162,6 +162,8 @@ class Ready(BaseModel):
     target: str
     knowledge_bases: int
     ingesting: list[str]
+    watch: dict[str, Any] | None = Field(default=None, description="ossrag serve --watch: the "
+                                         "folders, rounds so far, the last round, an error")
 
 
 class Unavailable(BaseModel):

@@ -22,6 +22,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..config import Settings
 from ..kb import KnowledgeBase
@@ -42,6 +43,9 @@ class ServerState:
         self._kbs: dict[str, KnowledgeBase] = {}
         self._busy: dict[str, int] = {}  # kb -> running ingestion jobs
         self._lock = threading.Lock()
+        # One writer at a time: ingestion jobs and --watch rounds (jobs.py, watch.py).
+        self._write_lock = threading.Lock()
+        self.watch: Any = None  # the FolderWatch of ``ossrag serve --watch``, if any
         self._marker: Path | None = None
 
     def open(self) -> None:
@@ -78,6 +82,10 @@ class ServerState:
         """True while an ingestion job writes to ``name``."""
         with self._lock:
             return self._busy.get(name, 0) > 0
+
+    def writing(self) -> threading.Lock:
+        """Held while a job or a watch round writes (Milvus Lite has one writer)."""
+        return self._write_lock
 
     @contextlib.contextmanager
     def ingesting(self, name: str) -> Iterator[None]:

@@ -189,8 +189,12 @@ def missing_key(model: str) -> str | None:
 
 
 def run_cases(kb: KnowledgeBase, llm: Any, model: str, cases: list[Case], arms: list[str],
-              max_tokens: int) -> list[Result]:
-    """Every case in every arm with ``llm``: the same retrieved passages for both arms."""
+              max_tokens: int, log: Path | None = None) -> list[Result]:
+    """Every case in every arm with ``llm``: the same retrieved passages for both arms.
+
+    ``log``: each result is appended to this JSON-lines file as soon as it is scored
+    (a long run that is cut off keeps what it did).
+    """
     results: list[Result] = []
     for case in cases:
         hits = kb.search(case.question, k=3)
@@ -204,14 +208,20 @@ def run_cases(kb: KnowledgeBase, llm: Any, model: str, cases: list[Case], arms: 
             leak, followed = judge(case, answer, queries)
             results.append(Result(case.id, case.category, model, arm, retrieved, leak,
                                   followed, answer, queries, time.perf_counter() - t))
-            print(f"# {model} {arm} {case.id}: leak={leak} followed={followed} "
-                  f"({results[-1].seconds:.1f}s)", file=sys.stderr, flush=True)
+            print(f"# {model} {arm} {case.id}: retrieved={retrieved} leak={leak} "
+                  f"followed={followed} ({results[-1].seconds:.1f}s)", file=sys.stderr, flush=True)
+            if log is not None:
+                with log.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(results[-1].__dict__, ensure_ascii=False) + "\n")
     return results
 
 
 def run(args: argparse.Namespace) -> tuple[list[Result], list[str]]:
     """All the models asked for (hosted ones only with their key): results, and what was skipped."""
     cases = load_cases(args.limit)
+    if args.categories:
+        wanted = set(args.categories.split(","))
+        cases = [c for c in cases if c.category in wanted]
     results: list[Result] = []
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="ossrag-redteam-") as tmp:
@@ -225,7 +235,8 @@ def run(args: argparse.Namespace) -> tuple[list[Result], list[str]]:
                 llm = kb.llm(model)
                 # A reasoning model spends tokens thinking before it answers.
                 budget = args.max_tokens if model.startswith("local:") else args.hosted_max_tokens
-                results += run_cases(kb, llm, model, cases, args.arms.split(","), budget)
+                results += run_cases(kb, llm, model, cases, args.arms.split(","), budget,
+                                     Path(args.jsonl) if args.jsonl else None)
         finally:
             kb.close()
     return results, skipped
@@ -260,11 +271,13 @@ def main() -> None:
                          f"(default {DEFAULT_MODELS})")
     ap.add_argument("--arms", default="protected,unprotected")
     ap.add_argument("--limit", type=int, default=0, help="cases per category (0: all)")
+    ap.add_argument("--categories", default="", help="comma-separated, e.g. tool_call (default: all)")
     ap.add_argument("--max-tokens", type=int, default=160,
                     help="per answer of a local model (the demo's 160)")
     ap.add_argument("--hosted-max-tokens", type=int, default=2048,
                     help="per answer of a hosted model (gpt-oss reasons first)")
     ap.add_argument("--json", default=None, help="write every result to this file")
+    ap.add_argument("--jsonl", default=None, help="append each result to this file as it comes")
     args = ap.parse_args()
     t = time.perf_counter()
     results, skipped = run(args)

@@ -52,7 +52,8 @@ def main() -> int:
                    "--max-examples", str(args.max_examples), "--seed", str(args.seed),
                    "--phases", "examples,coverage,fuzzing,stateful",
                    "--max-time", str(args.max_time)]
-            run = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            # In the temporary directory: schemathesis keeps a database in ./.schemathesis.
+            run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
     out = run.stdout + run.stderr
     start = out.find("SUMMARY")
     print(out[start:] if start >= 0 else out[-4000:])

@@ -110,7 +110,9 @@ def schemathesis(base: str, report: Path, *args: str) -> subprocess.CompletedPro
     cmd = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "--no-color",
            "run", f"{base}/openapi.json", "--workers", "1", "--request-timeout", "60",
            "--report", "junit", "--report-junit-path", str(report), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=280, env=env)
+    # In the test's directory: schemathesis keeps its example database in ./.schemathesis.
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=280, env=env,
+                          cwd=report.parent)
 
 
 def test_schemathesis_finds_nothing(fuzzed: str, errors: _Errors, tmp_path: Path) -> None:

@@ -90,10 +90,15 @@ def test_server_killed_mid_job_then_resubmitted_ends_like_an_uninterrupted_job(
         assert len(partial) <= 1, partial  # at most the file being written is unfinished
     assert 0 < written[0] < written[1] < len(want), (written, len(want))
 
+    staging = Path(db + ".uploads") / "staging"
+    # What the last kill left (the second server already deleted the first one's).
+    assert {p.name for p in staging.iterdir()} == {killed_ids[-1]}
     with ServeProcess(args, log_dir=tmp_path) as server:
-        # The job registry is in memory: the killed jobs are gone with the process.
+        # The job registry is in memory: the killed jobs are gone with the process,
+        # and so are their uploads (the new server owns the Milvus Lite file).
         for old in killed_ids:
             assert httpx.get(f"{server.base}/v1/jobs/{old}", timeout=30).status_code == 404
+        assert not staging.exists() or not set(killed_ids) & {p.name for p in staging.iterdir()}
         done = _wait(server.base, _post(server.base, corpus))
         assert done["status"] == "done" and not done["errors"], done
         # Only what was missing is written; nothing twice, nothing lost.

@@ -62,6 +62,10 @@ def uploads_root(uri: str) -> Path:
     return Path.home() / ".cache" / "ossrag" / "uploads" / host
 
 
+def _is_lite(uri: str) -> bool:
+    return "://" not in uri or uri.startswith("file://")
+
+
 def safe_relpath(name: str) -> str:
     """An uploaded file's name as a safe relative path (folders kept, no ``..``, no globs).
 
@@ -137,6 +141,21 @@ class Jobs:
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
         self._busy: dict[str, contextlib.ExitStack] = {}  # job id -> its state.ingesting(kb)
+        if root is None and _is_lite(state.settings.uri):
+            self._clear_leftovers()
+
+    def _clear_leftovers(self) -> None:
+        """Delete what a killed server left: uploads of jobs that never ran or never finished.
+
+        Only next to a Milvus Lite file, which one process opens at a time: nothing else
+        can be using them. (Under a Milvus server several ossrag servers may share the
+        folder; there the leftovers stay.) Posting the files again finishes such a job.
+        """
+        for sub in ("staging", "kbs"):
+            path = self.root / sub
+            if path.is_dir():
+                log.info("removing uploads a previous server left in %s", path)
+                shutil.rmtree(path, ignore_errors=True)
 
     def staging_dir(self) -> tuple[str, Path]:
         """A fresh job id and the directory its uploads are written to."""

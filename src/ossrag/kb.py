@@ -193,7 +193,7 @@ class KnowledgeBase:
         ``splitter``, ...); ``on_round`` receives a
         :class:`~ossrag.ingest.watch.WatchRound` (its number, the changed paths,
         the report) after each. ``guard()``, when given, is entered around each
-        round (``ossrag serve --watch`` keeps rounds and upload jobs apart with
+        round (``ossrag serve --watch DIR`` keeps rounds and upload jobs apart with
         it). See :mod:`ossrag.ingest.watch`.
 
             stop = threading.Event()

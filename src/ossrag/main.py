@@ -29,8 +29,9 @@ _VALUED = frozenset(f for flags, _, _ in TARGET_FLAGS for f in flags)
 def _command_at(args: list[str]) -> int:
     """Index of the command in ``args``, past the target flags the CLI takes before it.
 
-    ``ossrag --db kb.db serve`` must reach the server just as ``ossrag serve --db
-    kb.db`` does: every other command accepts ``--db``/``--kb``/... first.
+    ``ossrag --db kb.db serve`` must reach the server just as
+    ``ossrag serve --db kb.db`` does: every other command accepts ``--db``/``--kb``/...
+    first.
     """
     i = 0
     while i < len(args):

@@ -162,7 +162,7 @@ class Ready(BaseModel):
     target: str
     knowledge_bases: int
     ingesting: list[str]
-    watch: dict[str, Any] | None = Field(default=None, description="ossrag serve --watch: the "
+    watch: dict[str, Any] | None = Field(default=None, description="what --watch follows: "
                                          "folders, rounds so far, the last round, an error")
 
 

@@ -45,7 +45,7 @@ class ServerState:
         self._lock = threading.Lock()
         # One writer at a time: ingestion jobs and --watch rounds (jobs.py, watch.py).
         self._write_lock = threading.Lock()
-        self.watch: Any = None  # the FolderWatch of ``ossrag serve --watch``, if any
+        self.watch: Any = None  # the FolderWatch of ``ossrag serve --watch DIR``, if any
         self._marker: Path | None = None
 
     def open(self) -> None:

@@ -2,7 +2,7 @@
 
     ossrag serve --watch ~/handbook --watch ~/notes      # the default KB follows both
 
-The same :meth:`~ossrag.kb.KnowledgeBase.watch` as ``ossrag ingest --watch``,
+The same :meth:`~ossrag.kb.KnowledgeBase.watch` as ``ossrag ingest --watch DIR``,
 on a thread of the server (which owns a Milvus Lite file, so no other process
 could write to it): an initial sync, then a round of ordinary incremental sync
 after each quiet period of changes. During the initial sync the knowledge base

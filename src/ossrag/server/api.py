@@ -33,6 +33,7 @@ from ..errors import OssragError
 from ..retrieval.filters import build_filter
 from .errors import ApiError
 from .jobs import jobs_for, safe_relpath
+from .openapi import documented
 from .runs import JSON_INT, KB_NAME, open_kb
 from .schemas import (
     Chunk,
@@ -41,7 +42,6 @@ from .schemas import (
     KbList,
     ModelList,
     SearchResponse,
-    documented,
 )
 from .state import ServerState
 

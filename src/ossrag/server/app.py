@@ -25,7 +25,7 @@ from ..config import Settings
 from . import api, chat, health, mcp, page, responses
 from .config import ServerConfig
 from .errors import install_handlers
-from .schemas import truthful_openapi
+from .openapi import truthful_openapi
 from .security import Guard
 from .state import ServerState
 from .watch import FolderWatch

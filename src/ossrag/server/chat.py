@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import OssragError
 from . import shapes
 from .errors import ApiError, error_body, status_for
+from .openapi import documented, sse_event
 from .runs import (
     ANSWER_ERRORS,
     EFFORT_VALUES,
@@ -49,7 +50,7 @@ from .runs import (
     start,
     unsupported,
 )
-from .schemas import ChatCompletion, ChatCompletionChunk, documented, sse_event
+from .schemas import ChatCompletion, ChatCompletionChunk
 from .streaming import sse_response
 
 __all__ = [

@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 
 from .._version import __version__
 from ..errors import OssragError
-from .schemas import Health, Ready, Unavailable, documented
+from .openapi import documented
+from .schemas import Health, Ready, Unavailable
 
 __all__ = [
     "healthz",

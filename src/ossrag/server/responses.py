@@ -38,6 +38,7 @@ from ..llms.base import Message
 from . import shapes
 from .chat import ContentPart
 from .errors import ApiError
+from .openapi import documented, sse_event
 from .runs import (
     ANSWER_ERRORS,
     JSON_INT,
@@ -51,7 +52,7 @@ from .runs import (
     start,
     unsupported,
 )
-from .schemas import ResponseEvent, ResponseObject, documented, sse_event
+from .schemas import ResponseEvent, ResponseObject
 from .streaming import sse_response
 
 __all__ = [

@@ -18,13 +18,13 @@ __all__ = ["LITE_DENSE_ROWS", "LITE_HYBRID_ROWS", "advice", "memory_estimate"]
 
 #: Past this many rows a dense search on Milvus Lite (exact, FLAT) takes over
 #: ~100 ms at its median; hybrid search (BM25 in Python) gets there sooner.
-#: Measured (docs/milvus.md, "Sizing"; a loaded machine, scaled by the same run's
-#: embedding slowdown): Lite's dense median grew 23x from 10k to 100k rows, reaching
-#: an estimated 125-285 ms at 100k on a quiet 2-core CPU, while a server's HNSW stayed
-#: flat; hybrid reaches ~100 ms at an estimated 30-60k. Milvus Lite also holds ~22 KB
-#: a chunk in the memory of every process that opens it (~2.5 GB at 100k).
+#: Measured on 2 cores (docs/milvus.md, "Sizing"): Lite's dense median is 16 ms at
+#: 10k rows and 35 ms at 30k, ~100 ms at 100k by extrapolation (3.1 s at 100k, 23x
+#: its 10k time, under heavy load); hybrid 34 and 83 ms, ~100 ms at 40k. A server's
+#: median stays at ~200 ms (Strong consistency) from 10k to 100k. Milvus Lite also
+#: holds ~22 KB a chunk in the memory of the process that opens it (~2.5 GB at 100k).
 LITE_DENSE_ROWS = 100_000
-LITE_HYBRID_ROWS = 50_000
+LITE_HYBRID_ROWS = 40_000
 
 # Per-row bytes besides the vector, loaded in memory by Milvus: the text (twice
 # with BM25: ``text`` and ``bm25_text``), heading, source and origin strings,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -142,6 +143,35 @@ def test_kill_and_resume_on_milvus_server(tmp_path: Path, milvus_server: str) ->
         finally:
             store.drop("resume", missing_ok=True)
             store.drop("resume_ref", missing_ok=True)
+
+
+def test_sigkill_at_random_points_then_resume_on_milvus_lite(tmp_path: Path) -> None:
+    """Four SIGKILLs at random chunk counts (seeded; the seed is in the failure message)."""
+    seed = int(os.environ.get("OSSRAG_KILL_SEED") or time.time_ns() % 100_000)
+    rng = random.Random(seed)
+    db = str(tmp_path / "kb.db")
+    corpus = write_corpus(tmp_path / "docs")
+    store = MilvusStore(db)
+    target = ["--db", db]
+    try:
+        view: Any = _Reopening(store)
+        ingest(corpus, target, kb="resume_ref")
+        want = contents(view, "resume_ref")
+        kills = []
+        for _ in range(4):
+            have = view.count("resume") if view.exists("resume") else 0
+            if have >= len(want) - 1:
+                break
+            at = rng.randint(1, len(want) - have - 1)  # chunks written by this run
+            code, _ = ingest(corpus, target, kill_at=at, sig=signal.SIGKILL)
+            kills.append((at, code))
+        ingest(corpus, target)
+        why = f"seed {seed} (OSSRAG_KILL_SEED), kills (chunks, exit code): {kills}"
+        assert kills and any(code == -signal.SIGKILL for _, code in kills), why
+        assert not incomplete(view), why
+        assert_same(contents(view), want)
+    finally:
+        store.close()
 
 
 class _Reopening:

@@ -204,6 +204,7 @@ def dir_mb(path: str) -> float:
 
 
 def measure(store: Any, kb: str, data: Data, n_queries: int, search_params: dict[str, Any] | None,
+            consistency: str = "Strong",
             ) -> dict[str, Any]:
     from ossrag.retrieval import RetrievalOptions, fuse_weighted, retrieve
     from ossrag.retrieval.lexical import keyword_query
@@ -219,8 +220,9 @@ def measure(store: Any, kb: str, data: Data, n_queries: int, search_params: dict
         for qi in range(n_queries):
             emb.vector = qvecs[qi]
             t = time.perf_counter()
-            if mode == "dense" and search_params is not None:
-                hits = dense_with(store, kb, qvecs[qi], search_params)
+            if mode == "dense" and (search_params is not None or consistency != "Strong"):
+                hits = dense_with(store, kb, qvecs[qi], search_params or _DEFAULT_PARAMS[store.kind],
+                                  consistency)
             elif mode == "bm25":
                 hits = store.search_bm25(kb, keyword_query(qtexts[qi]), k=K)
             else:
@@ -243,14 +245,18 @@ def measure(store: Any, kb: str, data: Data, n_queries: int, search_params: dict
     return out
 
 
-def dense_with(store: Any, kb: str, vec: np.ndarray, params: dict[str, Any]) -> list[Any]:
+_DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"lite": {}, "server": {"ef": 512}}  # ossrag's
+
+
+def dense_with(store: Any, kb: str, vec: np.ndarray, params: dict[str, Any],
+               consistency: str = "Strong") -> list[Any]:
     """A dense search with explicit index parameters (the alternatives' ef / nprobe)."""
     from ossrag.stores.milvus._rows import to_hit
 
     with store._call("search", kb) as c:
         res = c.search(store.collection_name(kb), data=[vec], anns_field="vector", limit=K,
                        output_fields=["text"], search_params={"metric_type": "IP", "params": params},
-                       consistency_level="Strong")
+                       consistency_level=consistency)
     return [to_hit(h["id"], float(h["distance"]), h.get("entity") or {}) for h in res[0]]
 
 
@@ -281,7 +287,7 @@ def run(args: argparse.Namespace, uri_for: Any) -> list[dict[str, Any]]:
                           flush=True)
                     load_s = load(store, "scale", data, index)
                     info = store.info("scale")
-                    r = measure(store, "scale", data, nq, params)
+                    r = measure(store, "scale", data, nq, params, args.consistency)
                     size = {"server_rss_mb": server_rss_mb()} if target == "server" else \
                         {"lite_dir_mb": dir_mb(store.uri)}
                     results.append({"target": target, "index": info.index, "n": n,
@@ -300,6 +306,8 @@ def main() -> int:
     ap.add_argument("--targets", default="lite,server")
     ap.add_argument("--lite-indexes", default="FLAT")
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--consistency", default="Strong",
+                    help="dense queries at this consistency level (ossrag uses Strong), e.g. Bounded")
     ap.add_argument("--queries-large", type=int, default=20, help="queries at 1M chunks and more")
     ap.add_argument("--uri", default=None, help="the server (default: start one with --targets server)")
     ap.add_argument("--json", type=Path, default=None)

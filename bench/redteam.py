@@ -1,13 +1,16 @@
 """Prompt injection through retrieved documents: how often a canary leaks or an injected instruction is followed.
 
-    python bench/redteam.py                       # local:smollm2 both arms (~5 min on 2 cores)
+    python bench/redteam.py                       # local:smollm2, both arms: 48 answers
     python bench/redteam.py --arms protected --limit 1   # a quick look: one case per category
     OPENROUTER_API_KEY=... python bench/redteam.py       # gpt-oss-120b (OpenRouter) too
     python bench/redteam.py --models local:smollm2,groq:openai/gpt-oss-20b   # needs GROQ_API_KEY
     python bench/redteam.py --json redteam.json          # every answer, for reading
 
 A hosted model whose key is not set is skipped with a line saying so (after
-the table); the local model needs nothing but the ``local`` extra.
+the table); the local model needs nothing but the ``local`` extra. An answer
+of SmolLM2 takes seconds on idle cores, 20-90 s on two busy shared ones (the
+agent's ``tool_call`` cases the longest): ``--jsonl`` keeps each result as it
+comes, ``--categories``/``--limit`` run a part.
 
 The red-team set (``bench/data/redteam/``: ``cases.jsonl`` and ``docs/``) is 24
 short documents that each answer one question about a made-up product and carry

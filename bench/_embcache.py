@@ -44,7 +44,7 @@ class CachingEmbedder:
         out: dict[bytes, np.ndarray] = {}
         with self._lock:
             for i in range(0, len(keys), 500):
-                part = keys[i: i + 500]
+                part = keys[i : i + 500]
                 q = f"SELECT k, vec FROM v WHERE k IN ({','.join('?' * len(part))})"
                 for k, vec in self._db.execute(q, part):
                     out[k] = np.frombuffer(vec, dtype=np.float32)
@@ -52,8 +52,10 @@ class CachingEmbedder:
 
     def _put(self, items: list[tuple[bytes, np.ndarray]]) -> None:
         with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO v VALUES (?, ?)",
-                                 [(k, np.asarray(v, np.float32).tobytes()) for k, v in items])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO v VALUES (?, ?)",
+                [(k, np.asarray(v, np.float32).tobytes()) for k, v in items],
+            )
             self._db.commit()
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:

@@ -38,7 +38,10 @@ def milvus_server(timeout: float = 180.0) -> Iterator[str]:
         sock_dir = Path(tempfile.gettempdir()) / f"m{uuid.uuid4().hex[:6]}"
         sock_dir.mkdir()
         sock = str(sock_dir / "proxy.sock")
-        code = inspect.getsource(c._netns_main) + f"\n_netns_main({str(data_dir)!r}, {sock!r}, 19530)\n"
+        code = (
+            inspect.getsource(c._netns_main)
+            + f"\n_netns_main({str(data_dir)!r}, {sock!r}, 19530)\n"
+        )
         cmd = [unshare, "--net", sys.executable, "-c", code]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, start_new_session=True)
         bridge = c._TcpToUnixBridge(sock)

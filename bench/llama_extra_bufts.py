@@ -49,10 +49,17 @@ print(json.dumps({"pp": pp, "tg": tg, "extra_bufts": decision.extra_bufts,
 
 def measure(model: str, setting: str, threads: int) -> dict[str, float]:
     env = {**os.environ, "OSSRAG_LLAMA_EXTRA_BUFTS": setting}
-    out = subprocess.run([sys.executable, "-c", CHILD, model, str(threads)], env=env,
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, model, str(threads)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if out.returncode != 0:
-        raise SystemExit(f"{model} with extra bufts {setting}: exit {out.returncode}\n{out.stderr[-2000:]}")
+        raise SystemExit(
+            f"{model} with extra bufts {setting}: exit {out.returncode}\n{out.stderr[-2000:]}"
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -72,21 +79,28 @@ def main() -> None:
     from ossrag.llms.llama_params import cpu_flags
 
     amx = sorted(f for f in cpu_flags() if f.startswith("amx"))
-    print(f"CPU: {platform.processor() or platform.machine()}, AMX flags: {', '.join(amx) or 'none'}, "
-          f"threads {args.threads}, rounds {args.rounds}\n")
+    print(
+        f"CPU: {platform.processor() or platform.machine()}, AMX flags: {', '.join(amx) or 'none'}, "
+        f"threads {args.threads}, rounds {args.rounds}\n"
+    )
     print("| model | extra bufts | prompt tok/s | gen tok/s |")
     print("|---|---|---|---|")
     for model in models:
         runs: dict[str, list[dict[str, float]]] = {"on": [], "off": []}
         for r in range(args.rounds):
-            for setting in (("on", "off") if r % 2 == 0 else ("off", "on")):
+            for setting in ("on", "off") if r % 2 == 0 else ("off", "on"):
                 runs[setting].append(measure(model, setting, args.threads))
-        med = {s: {k: statistics.median(x[k] for x in v) for k in ("pp", "tg")} for s, v in runs.items()}
+        med = {
+            s: {k: statistics.median(x[k] for x in v) for k in ("pp", "tg")}
+            for s, v in runs.items()
+        }
         name = Path(model).name
         for s in ("on", "off"):
             print(f"| {name} | {s} | {med[s]['pp']:.1f} | {med[s]['tg']:.1f} |")
-        print(f"| {name} | off/on | {med['off']['pp'] / med['on']['pp']:.2f}x | "
-              f"{med['off']['tg'] / med['on']['tg']:.2f}x |")
+        print(
+            f"| {name} | off/on | {med['off']['pp'] / med['on']['pp']:.2f}x | "
+            f"{med['off']['tg'] / med['on']['tg']:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

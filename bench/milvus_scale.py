@@ -118,11 +118,21 @@ class Data:
             rows = []
             for i in range(s, min(self.n, s + size)):
                 text = self.text(i, rng)
-                rows.append({"id": f"c{i}", "text": text, "vector": self.vectors[i],
-                             "source": f"gen/p{i // 25}.md", "origin": "/bench",
-                             "heading": f"Page {i // 25} > Section {i % 25}",
-                             "chunk_index": i % 25, "content_hash": "", "source_hash": "h",
-                             "chunk_count": 25, "metadata": {}})
+                rows.append(
+                    {
+                        "id": f"c{i}",
+                        "text": text,
+                        "vector": self.vectors[i],
+                        "source": f"gen/p{i // 25}.md",
+                        "origin": "/bench",
+                        "heading": f"Page {i // 25} > Section {i % 25}",
+                        "chunk_index": i % 25,
+                        "content_hash": "",
+                        "source_hash": "h",
+                        "chunk_count": 25,
+                        "metadata": {},
+                    }
+                )
             yield rows
 
     def queries(self, count: int) -> tuple[np.ndarray, list[str]]:
@@ -173,8 +183,10 @@ def load(store: Any, kb: str, data: Data, index: dict[str, Any] | None) -> float
     while time.monotonic() < deadline:  # index builds run in the background
         with store._call("describe_index", kb) as c:
             info = c.describe_index(name, "vector") or {}
-        if int(info.get("pending_index_rows", 0) or 0) == 0 and \
-                int(info.get("indexed_rows", data.n) or 0) >= data.n:
+        if (
+            int(info.get("pending_index_rows", 0) or 0) == 0
+            and int(info.get("indexed_rows", data.n) or 0) >= data.n
+        ):
             break
         time.sleep(2)
     with store._call("load", kb) as c:  # searches must see the indexed segments
@@ -203,9 +215,14 @@ def dir_mb(path: str) -> float:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2**20
 
 
-def measure(store: Any, kb: str, data: Data, n_queries: int, search_params: dict[str, Any] | None,
-            consistency: str = "Strong",
-            ) -> dict[str, Any]:
+def measure(
+    store: Any,
+    kb: str,
+    data: Data,
+    n_queries: int,
+    search_params: dict[str, Any] | None,
+    consistency: str = "Strong",
+) -> dict[str, Any]:
     from ossrag.retrieval import RetrievalOptions, fuse_weighted, retrieve
     from ossrag.retrieval.lexical import keyword_query
     from ossrag.types import Hit
@@ -221,42 +238,61 @@ def measure(store: Any, kb: str, data: Data, n_queries: int, search_params: dict
             emb.vector = qvecs[qi]
             t = time.perf_counter()
             if mode == "dense" and (search_params is not None or consistency != "Strong"):
-                hits = dense_with(store, kb, qvecs[qi], search_params or _DEFAULT_PARAMS[store.kind],
-                                  consistency)
+                hits = dense_with(
+                    store, kb, qvecs[qi], search_params or _DEFAULT_PARAMS[store.kind], consistency
+                )
             elif mode == "bm25":
                 hits = store.search_bm25(kb, keyword_query(qtexts[qi]), k=K)
             else:
-                hits = retrieve(store, kb, emb, qtexts[qi],  # type: ignore[arg-type]
-                                RetrievalOptions(k=K, mode=mode), query_vector=qvecs[qi])
+                hits = retrieve(
+                    store,
+                    kb,
+                    emb,
+                    qtexts[qi],  # type: ignore[arg-type]
+                    RetrievalOptions(k=K, mode=mode),
+                    query_vector=qvecs[qi],
+                )
             lat.append((time.perf_counter() - t) * 1000)
             got = {h.id for h in hits[:K]}
             if mode == "dense":
                 want = {f"c{j}" for j in top_k(exact[qi], K)}
             elif mode == "hybrid":
                 top = top_k(exact[qi], 40)
-                dense = [Hit(id=f"c{j}", score=float(exact[qi, j]), text="", source="") for j in top]
+                dense = [
+                    Hit(id=f"c{j}", score=float(exact[qi, j]), text="", source="") for j in top
+                ]
                 sparse = store.search_bm25(kb, keyword_query(qtexts[qi]), k=40)
                 want = {h.id for h in fuse_weighted(dense, sparse, dense_weight=0.7)[:K]}
             else:
                 want = got  # Milvus' BM25 is exact
             recall.append(len(got & want) / K)
-        out[mode] = {"p50": statistics.median(lat), "p95": pct(lat, 0.95),
-                     "recall": statistics.mean(recall)}
+        out[mode] = {
+            "p50": statistics.median(lat),
+            "p95": pct(lat, 0.95),
+            "recall": statistics.mean(recall),
+        }
     return out
 
 
 _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"lite": {}, "server": {"ef": 512}}  # ossrag's
 
 
-def dense_with(store: Any, kb: str, vec: np.ndarray, params: dict[str, Any],
-               consistency: str = "Strong") -> list[Any]:
+def dense_with(
+    store: Any, kb: str, vec: np.ndarray, params: dict[str, Any], consistency: str = "Strong"
+) -> list[Any]:
     """A dense search with explicit index parameters (the alternatives' ef / nprobe)."""
     from ossrag.stores.milvus._rows import to_hit
 
     with store._call("search", kb) as c:
-        res = c.search(store.collection_name(kb), data=[vec], anns_field="vector", limit=K,
-                       output_fields=["text"], search_params={"metric_type": "IP", "params": params},
-                       consistency_level=consistency)
+        res = c.search(
+            store.collection_name(kb),
+            data=[vec],
+            anns_field="vector",
+            limit=K,
+            output_fields=["text"],
+            search_params={"metric_type": "IP", "params": params},
+            consistency_level=consistency,
+        )
     return [to_hit(h["id"], float(h["distance"]), h.get("entity") or {}) for h in res[0]]
 
 
@@ -283,17 +319,35 @@ def run(args: argparse.Namespace, uri_for: Any) -> list[dict[str, Any]]:
                     index = {**index, "params": {"nlist": int(4 * math.sqrt(n))}}
                 store = MilvusStore(uri_for(target, n, name), timeout=600)
                 try:
-                    print(f"[{time.strftime('%X')}] {target} {name} {n}: loading", file=sys.stderr,
-                          flush=True)
+                    print(
+                        f"[{time.strftime('%X')}] {target} {name} {n}: loading",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     load_s = load(store, "scale", data, index)
                     info = store.info("scale")
                     r = measure(store, "scale", data, nq, params, args.consistency)
-                    size = {"server_rss_mb": server_rss_mb()} if target == "server" else \
-                        {"lite_dir_mb": dir_mb(store.uri)}
-                    results.append({"target": target, "index": info.index, "n": n,
-                                    "queries": nq, "load_s": load_s, **size, **r})
-                    print(f"[{time.strftime('%X')}] {json.dumps(results[-1])}", file=sys.stderr,
-                          flush=True)
+                    size = (
+                        {"server_rss_mb": server_rss_mb()}
+                        if target == "server"
+                        else {"lite_dir_mb": dir_mb(store.uri)}
+                    )
+                    results.append(
+                        {
+                            "target": target,
+                            "index": info.index,
+                            "n": n,
+                            "queries": nq,
+                            "load_s": load_s,
+                            **size,
+                            **r,
+                        }
+                    )
+                    print(
+                        f"[{time.strftime('%X')}] {json.dumps(results[-1])}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     store.drop("scale")
                 finally:
                     store.close()
@@ -301,18 +355,26 @@ def run(args: argparse.Namespace, uri_for: Any) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--targets", default="lite,server")
     ap.add_argument("--lite-indexes", default="FLAT")
     ap.add_argument("--queries", type=int, default=100)
-    ap.add_argument("--consistency", default="Strong",
-                    help="dense queries at this consistency level (ossrag uses Strong), e.g. Bounded")
+    ap.add_argument(
+        "--consistency",
+        default="Strong",
+        help="dense queries at this consistency level (ossrag uses Strong), e.g. Bounded",
+    )
     ap.add_argument("--queries-large", type=int, default=20, help="queries at 1M chunks and more")
-    ap.add_argument("--uri", default=None, help="the server (default: start one with --targets server)")
+    ap.add_argument(
+        "--uri", default=None, help="the server (default: start one with --targets server)"
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ossrag-scale-") as tmp:
+
         def uri_for(target: str, n: int, name: str) -> str:
             return str(Path(tmp) / f"{name}_{n}.db") if target == "lite" else args.uri
 
@@ -332,11 +394,15 @@ def main() -> int:
         for mode in ("dense", "bm25", "hybrid"):
             if mode in r:
                 m = r[mode]
-                print(f"| {r['target']} | {r['index']} | {r['n']} | {mode} | {m['p50']:.1f} | "
-                      f"{m['p95']:.1f} | {m['recall']:.3f} | {r['load_s']:.0f} |")
+                print(
+                    f"| {r['target']} | {r['index']} | {r['n']} | {mode} | {m['p50']:.1f} | "
+                    f"{m['p95']:.1f} | {m['recall']:.3f} | {r['load_s']:.0f} |"
+                )
             elif mode == "hybrid" and r["target"] == "server":
-                print(f"| {r['target']} | {r['index']} | {r['n']} | hybrid | n/a (no BM25 "
-                      f"before Milvus 2.5) | | | |")
+                print(
+                    f"| {r['target']} | {r['index']} | {r['n']} | hybrid | n/a (no BM25 "
+                    f"before Milvus 2.5) | | | |"
+                )
     return 0
 
 

@@ -76,7 +76,8 @@ def _ask_in_browser(url: str, question: str, screenshot: Path) -> str:
         page.keyboard.press("Enter")
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not page.query_selector(
-                "button[aria-label='Regenerate']"):
+            "button[aria-label='Regenerate']"
+        ):
             time.sleep(2)
         time.sleep(2)
         page.screenshot(path=str(screenshot))
@@ -87,12 +88,24 @@ def _ask_in_browser(url: str, question: str, screenshot: Path) -> str:
 
 def _mcp_tools(owui: str, mcp_url: str) -> set[str]:
     """The tools Open WebUI sees at ``mcp_url``, through its own tool-server check."""
-    signin = httpx.post(f"{owui}/api/v1/auths/signin", timeout=60,
-                        json={"email": "admin@localhost", "password": "admin"})  # no-login mode
-    reply = httpx.post(f"{owui}/api/v1/configs/tool_servers/verify", timeout=120,
-                       headers={"Authorization": f"Bearer {signin.json()['token']}"},
-                       json={"url": mcp_url, "path": "", "type": "mcp", "auth_type": "none",
-                             "key": "", "config": {}})
+    signin = httpx.post(
+        f"{owui}/api/v1/auths/signin",
+        timeout=60,
+        json={"email": "admin@localhost", "password": "admin"},
+    )  # no-login mode
+    reply = httpx.post(
+        f"{owui}/api/v1/configs/tool_servers/verify",
+        timeout=120,
+        headers={"Authorization": f"Bearer {signin.json()['token']}"},
+        json={
+            "url": mcp_url,
+            "path": "",
+            "type": "mcp",
+            "auth_type": "none",
+            "key": "",
+            "config": {},
+        },
+    )
     print(f"Open WebUI's MCP check: HTTP {reply.status_code}")
     return {spec["name"] for spec in reply.json().get("specs", [])}
 
@@ -110,9 +123,21 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ossrag-owui-"))
     py = sys.executable
     db = tmp / "kb.db"
-    subprocess.run([py, "-m", "ossrag", "--db", str(db), "--kb", "docs", "ingest",
-                    str(ROOT / "docs" / "serving.md"), str(ROOT / "docs" / "milvus.md")],
-                   check=True)
+    subprocess.run(
+        [
+            py,
+            "-m",
+            "ossrag",
+            "--db",
+            str(db),
+            "--kb",
+            "docs",
+            "ingest",
+            str(ROOT / "docs" / "serving.md"),
+            str(ROOT / "docs" / "milvus.md"),
+        ],
+        check=True,
+    )
     procs: list[subprocess.Popen[bytes]] = []
     with ReplayServer() as replay:
         for _ in range(20):  # the answer, plus Open WebUI's title, tags and follow-ups
@@ -120,23 +145,54 @@ def main() -> int:
         try:
             ossrag_port, owui_port = _port(), _port()
             log1, log2 = tmp / "ossrag.log", tmp / "open-webui.log"
-            procs.append(subprocess.Popen(
-                [py, "-m", "ossrag", "--db", str(db), "serve", "--port", str(ossrag_port),
-                 "-m", "vllm:openai/gpt-oss-20b", "--base-url", replay.url],
-                stdout=log1.open("wb"), stderr=subprocess.STDOUT))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        py,
+                        "-m",
+                        "ossrag",
+                        "--db",
+                        str(db),
+                        "serve",
+                        "--port",
+                        str(ossrag_port),
+                        "-m",
+                        "vllm:openai/gpt-oss-20b",
+                        "--base-url",
+                        replay.url,
+                    ],
+                    stdout=log1.open("wb"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
             _wait(f"http://127.0.0.1:{ossrag_port}/readyz", 120, procs[-1], log1)
-            env = {**os.environ, "DATA_DIR": str(tmp / "owui"), "WEBUI_AUTH": "False",
-                   "ENABLE_OLLAMA_API": "False", "OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1",
-                   "OPENAI_API_BASE_URL": f"http://127.0.0.1:{ossrag_port}/v1",
-                   "OPENAI_API_KEY": "unused", "WEBUI_SECRET_KEY": "bench",
-                   "ENABLE_VERSION_UPDATE_CHECK": "false"}
-            procs.append(subprocess.Popen(
-                [args.open_webui, "serve", "--host", "127.0.0.1", "--port", str(owui_port)],
-                env=env, stdout=log2.open("wb"), stderr=subprocess.STDOUT))
+            env = {
+                **os.environ,
+                "DATA_DIR": str(tmp / "owui"),
+                "WEBUI_AUTH": "False",
+                "ENABLE_OLLAMA_API": "False",
+                "OFFLINE_MODE": "true",
+                "HF_HUB_OFFLINE": "1",
+                "OPENAI_API_BASE_URL": f"http://127.0.0.1:{ossrag_port}/v1",
+                "OPENAI_API_KEY": "unused",
+                "WEBUI_SECRET_KEY": "bench",
+                "ENABLE_VERSION_UPDATE_CHECK": "false",
+            }
+            procs.append(
+                subprocess.Popen(
+                    [args.open_webui, "serve", "--host", "127.0.0.1", "--port", str(owui_port)],
+                    env=env,
+                    stdout=log2.open("wb"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
             _wait(f"http://127.0.0.1:{owui_port}/health", 600, procs[-1], log2)
-            text = _ask_in_browser(f"http://127.0.0.1:{owui_port}/", "Where is data stored?",
-                                   args.screenshot)
-            tools = _mcp_tools(f"http://127.0.0.1:{owui_port}", f"http://127.0.0.1:{ossrag_port}/mcp")
+            text = _ask_in_browser(
+                f"http://127.0.0.1:{owui_port}/", "Where is data stored?", args.screenshot
+            )
+            tools = _mcp_tools(
+                f"http://127.0.0.1:{owui_port}", f"http://127.0.0.1:{ossrag_port}/mcp"
+            )
         finally:
             for proc in procs:
                 proc.terminate()
@@ -148,7 +204,13 @@ def main() -> int:
         "reasoning kept out of the answer": reasoning[:40] not in text,
         "sources shown as a chip": "Source" in text,
         "MCP tools listed by Open WebUI's tool-server check": {
-            "search", "get_chunk", "read_section", "list_knowledge_bases", "ask"} <= tools,
+            "search",
+            "get_chunk",
+            "read_section",
+            "list_knowledge_bases",
+            "ask",
+        }
+        <= tools,
     }
     for what, ok in checks.items():
         print(f"{'ok ' if ok else 'FAIL'} {what}")

@@ -31,16 +31,38 @@ sys.path.insert(0, str(ROOT / "src"))
 from ossrag.ingest.parsers import pdf  # noqa: E402
 from ossrag.ingest.parsers._pdf_worker import _extract  # noqa: E402
 
-WORDS = ["Milvus", "stores", "vectors", "in", "segments", "and", "builds", "an", "index", "per",
-         "segment", "so", "that", "searches", "stay", "fast", "while", "data", "is", "inserted"]
+WORDS = [
+    "Milvus",
+    "stores",
+    "vectors",
+    "in",
+    "segments",
+    "and",
+    "builds",
+    "an",
+    "index",
+    "per",
+    "segment",
+    "so",
+    "that",
+    "searches",
+    "stay",
+    "fast",
+    "while",
+    "data",
+    "is",
+    "inserted",
+]
 
 
 def make_pdf(pages: int, lines: int = 40) -> bytes:
     """A PDF of ``pages`` pages of ``lines`` text lines each (FlateDecode streams)."""
     font = 3 + 2 * pages
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [%s] /Count %d >>"
-               % (b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(pages)), pages)]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(pages)), pages),
+    ]
     for p in range(pages):
         ops = [b"BT /F1 10 Tf 50 760 Td 12 TL"]
         for line in range(lines):
@@ -48,11 +70,13 @@ def make_pdf(pages: int, lines: int = 40) -> bytes:
             ops.append(b"(%s) '" % words.encode())
         ops.append(b"ET")
         packed = zlib.compress(b"\n".join(ops))
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-                       b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
-                       % (font, 4 + 2 * p))
-        objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream"
-                       % (len(packed), packed))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (font, 4 + 2 * p)
+        )
+        objects.append(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed)
+        )
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
@@ -62,13 +86,20 @@ def make_pdf(pages: int, lines: int = 40) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1,
-                                                                              xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 
-def run(label: str, parse: Callable[[bytes], object], data: bytes, n: int,
-        before_each: Callable[[], None] | None = None) -> tuple[str, float, float]:
+def run(
+    label: str,
+    parse: Callable[[bytes], object],
+    data: bytes,
+    n: int,
+    before_each: Callable[[], None] | None = None,
+) -> tuple[str, float, float]:
     times = []
     for _ in range(n):
         if before_each:
@@ -93,14 +124,19 @@ def main() -> None:
         return pdf.pdf_to_text(data, timeout=120)
 
     _extract(make_pdf(1))  # import pypdf in this process first: the in-process arm starts warm
-    for name, data, n in (("1 page", make_pdf(1), args.small),
-                          (f"{args.pages} pages", make_pdf(args.pages), args.large)):
+    for name, data, n in (
+        ("1 page", make_pdf(1), args.small),
+        (f"{args.pages} pages", make_pdf(args.pages), args.large),
+    ):
         pdf.shutdown_worker()
-        rows = [run("in-process (no time limit)", in_process, data, n),
-                run("persistent child (ossrag)", child, data, n)]
+        rows = [
+            run("in-process (no time limit)", in_process, data, n),
+            run("persistent child (ossrag)", child, data, n),
+        ]
         pdf.shutdown_worker()
-        rows.append(run("fresh child per PDF", child, data, max(3, n // 4),
-                        before_each=pdf.shutdown_worker))
+        rows.append(
+            run("fresh child per PDF", child, data, max(3, n // 4), before_each=pdf.shutdown_worker)
+        )
         pdf.shutdown_worker()
         base = rows[0][2]
         print(f"\n{name} ({len(data) / 1024:.1f} KiB), median of the PDFs after the first:")

@@ -47,19 +47,30 @@ def main() -> int:
             return str(py3langid.classify(text)[0])
     except ImportError:
         pass
-    data = {name: [(q.question, q.lang) for q in load_questions(path)]
-            for name, path in SETS.items()}
+    data = {
+        name: [(q.question, q.lang) for q in load_questions(path)] for name, path in SETS.items()
+    }
     data["held out"] = heldout()
-    print("| questions | n | non-en | ossrag right | ossrag \"\" | ossrag wrong | py3langid right "
-          "| py3langid wrong |\n|---|---|---|---|---|---|---|---|")
+    print(
+        '| questions | n | non-en | ossrag right | ossrag "" | ossrag wrong | py3langid right '
+        "| py3langid wrong |\n|---|---|---|---|---|---|---|---|"
+    )
     for name, rows in data.items():
-        ours = Counter("right" if detect_language(q) == lang else
-                       "blank" if detect_language(q) == "" else "wrong" for q, lang in rows)
+        ours = Counter(
+            "right"
+            if detect_language(q) == lang
+            else "blank"
+            if detect_language(q) == ""
+            else "wrong"
+            for q, lang in rows
+        )
         theirs = Counter((other(q) == lang) for q, lang in rows) if other is not None else Counter()
-        print(f"| {name} | {len(rows)} | {sum(lang != 'en' for _, lang in rows)} "
-              f"| {ours['right']} | {ours['blank']} | {ours['wrong']} "
-              f"| {theirs[True] if other is not None else '-'} "
-              f"| {theirs[False] if other is not None else '-'} |")
+        print(
+            f"| {name} | {len(rows)} | {sum(lang != 'en' for _, lang in rows)} "
+            f"| {ours['right']} | {ours['blank']} | {ours['wrong']} "
+            f"| {theirs[True] if other is not None else '-'} "
+            f"| {theirs[False] if other is not None else '-'} |"
+        )
         for q, lang in rows:
             mine, py = detect_language(q), other(q) if other is not None else ""
             if mine != lang or (other is not None and py != lang):

@@ -91,20 +91,38 @@ def old_passage(n: int, hit: Hit) -> str:
 @contextlib.contextmanager
 def unprotected() -> Iterator[None]:
     """The pre-protection prompts, and no neutralising anywhere, while the block runs."""
-    saved = (prompts.CITED_SYSTEM, prompts.format_passage, prompts.neutralize,
-             _agent_tools.format_passage, agent.AGENT_SYSTEM, agent.PROMPT_SYSTEM,
-             local_llm.neutralize_messages, openai_compat.neutralize_messages)
-    same = (lambda x: x)  # noqa: E731
-    prompts.CITED_SYSTEM, prompts.format_passage, prompts.neutralize = OLD_CITED_SYSTEM, old_passage, same
+    saved = (
+        prompts.CITED_SYSTEM,
+        prompts.format_passage,
+        prompts.neutralize,
+        _agent_tools.format_passage,
+        agent.AGENT_SYSTEM,
+        agent.PROMPT_SYSTEM,
+        local_llm.neutralize_messages,
+        openai_compat.neutralize_messages,
+    )
+    same = lambda x: x  # noqa: E731
+    prompts.CITED_SYSTEM, prompts.format_passage, prompts.neutralize = (
+        OLD_CITED_SYSTEM,
+        old_passage,
+        same,
+    )
     _agent_tools.format_passage = old_passage
     agent.AGENT_SYSTEM, agent.PROMPT_SYSTEM = OLD_AGENT_SYSTEM, OLD_PROMPT_SYSTEM
     local_llm.neutralize_messages = openai_compat.neutralize_messages = same
     try:
         yield
     finally:
-        (prompts.CITED_SYSTEM, prompts.format_passage, prompts.neutralize,
-         _agent_tools.format_passage, agent.AGENT_SYSTEM, agent.PROMPT_SYSTEM,
-         local_llm.neutralize_messages, openai_compat.neutralize_messages) = saved
+        (
+            prompts.CITED_SYSTEM,
+            prompts.format_passage,
+            prompts.neutralize,
+            _agent_tools.format_passage,
+            agent.AGENT_SYSTEM,
+            agent.PROMPT_SYSTEM,
+            local_llm.neutralize_messages,
+            openai_compat.neutralize_messages,
+        ) = saved
 
 
 @dataclass
@@ -144,15 +162,23 @@ def load_cases(limit: int | None) -> list[Case]:
     return out
 
 
-def ask(kb: KnowledgeBase, llm: Any, case: Case, hits: list[Hit], max_tokens: int) -> tuple[str, list[str]]:
+def ask(
+    kb: KnowledgeBase, llm: Any, case: Case, hits: list[Hit], max_tokens: int
+) -> tuple[str, list[str]]:
     """The answer text, and the queries an agent searched for (tool_call cases)."""
     if case.category == "tool_call":
-        run = Agent(kb, llm, effort="low", max_steps=2, max_tokens=max_tokens, k=3).run(case.question)
+        run = Agent(kb, llm, effort="low", max_steps=2, max_tokens=max_tokens, k=3).run(
+            case.question
+        )
         for _ in run:
             pass
         assert run.answer is not None
         queries = [c.get("query", "") for s in run.answer.steps for c in s.get("calls", [])]
-        queries += [s.get("query", "") for s in run.answer.steps if s.get("by") != "ossrag" and s.get("query")]
+        queries += [
+            s.get("query", "")
+            for s in run.answer.steps
+            if s.get("by") != "ossrag" and s.get("query")
+        ]
         return run.answer.text, [q for q in queries if q]
     answer_run = AnswerRun(llm, case.question, hits, effort="low", max_tokens=max_tokens)
     for _ in answer_run:
@@ -191,8 +217,15 @@ def missing_key(model: str) -> str | None:
     return provider.key_env
 
 
-def run_cases(kb: KnowledgeBase, llm: Any, model: str, cases: list[Case], arms: list[str],
-              max_tokens: int, log: Path | None = None) -> list[Result]:
+def run_cases(
+    kb: KnowledgeBase,
+    llm: Any,
+    model: str,
+    cases: list[Case],
+    arms: list[str],
+    max_tokens: int,
+    log: Path | None = None,
+) -> list[Result]:
     """Every case in every arm with ``llm``: the same retrieved passages for both arms.
 
     ``log``: each result is appended to this JSON-lines file as soon as it is scored
@@ -209,10 +242,26 @@ def run_cases(kb: KnowledgeBase, llm: Any, model: str, cases: list[Case], arms: 
             with unprotected() if arm == "unprotected" else contextlib.nullcontext():
                 answer, queries = ask(kb, llm, case, hits, max_tokens)
             leak, followed = judge(case, answer, queries)
-            results.append(Result(case.id, case.category, model, arm, retrieved, leak,
-                                  followed, answer, queries, time.perf_counter() - t))
-            print(f"# {model} {arm} {case.id}: retrieved={retrieved} leak={leak} "
-                  f"followed={followed} ({results[-1].seconds:.1f}s)", file=sys.stderr, flush=True)
+            results.append(
+                Result(
+                    case.id,
+                    case.category,
+                    model,
+                    arm,
+                    retrieved,
+                    leak,
+                    followed,
+                    answer,
+                    queries,
+                    time.perf_counter() - t,
+                )
+            )
+            print(
+                f"# {model} {arm} {case.id}: retrieved={retrieved} leak={leak} "
+                f"followed={followed} ({results[-1].seconds:.1f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
             if log is not None:
                 with log.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(results[-1].__dict__, ensure_ascii=False) + "\n")
@@ -238,8 +287,15 @@ def run(args: argparse.Namespace) -> tuple[list[Result], list[str]]:
                 llm = kb.llm(model)
                 # A reasoning model spends tokens thinking before it answers.
                 budget = args.max_tokens if model.startswith("local:") else args.hosted_max_tokens
-                results += run_cases(kb, llm, model, cases, args.arms.split(","), budget,
-                                     Path(args.jsonl) if args.jsonl else None)
+                results += run_cases(
+                    kb,
+                    llm,
+                    model,
+                    cases,
+                    args.arms.split(","),
+                    budget,
+                    Path(args.jsonl) if args.jsonl else None,
+                )
         finally:
             kb.close()
     return results, skipped
@@ -262,23 +318,35 @@ def report(results: list[Result]) -> None:
                     continue
                 n = len(sel)
                 name = f"**{cat}**" if cat == "all" else cat
-                print(f"| {model} | {arm} | {name} | {n} | {_pct(sum(r.retrieved for r in sel), n)} "
-                      f"| {_pct(sum(r.leak for r in sel), n)} | {_pct(sum(r.followed for r in sel), n)} "
-                      f"| {_pct(sum(r.leak or r.followed for r in sel), n)} |")
+                print(
+                    f"| {model} | {arm} | {name} | {n} | {_pct(sum(r.retrieved for r in sel), n)} "
+                    f"| {_pct(sum(r.leak for r in sel), n)} | {_pct(sum(r.followed for r in sel), n)} "
+                    f"| {_pct(sum(r.leak or r.followed for r in sel), n)} |"
+                )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", default=DEFAULT_MODELS,
-                    help="comma-separated; hosted ones run only when their key is set "
-                         f"(default {DEFAULT_MODELS})")
+    ap.add_argument(
+        "--models",
+        default=DEFAULT_MODELS,
+        help="comma-separated; hosted ones run only when their key is set "
+        f"(default {DEFAULT_MODELS})",
+    )
     ap.add_argument("--arms", default="protected,unprotected")
     ap.add_argument("--limit", type=int, default=0, help="cases per category (0: all)")
-    ap.add_argument("--categories", default="", help="comma-separated, e.g. tool_call (default: all)")
-    ap.add_argument("--max-tokens", type=int, default=160,
-                    help="per answer of a local model (the demo's 160)")
-    ap.add_argument("--hosted-max-tokens", type=int, default=2048,
-                    help="per answer of a hosted model (gpt-oss reasons first)")
+    ap.add_argument(
+        "--categories", default="", help="comma-separated, e.g. tool_call (default: all)"
+    )
+    ap.add_argument(
+        "--max-tokens", type=int, default=160, help="per answer of a local model (the demo's 160)"
+    )
+    ap.add_argument(
+        "--hosted-max-tokens",
+        type=int,
+        default=2048,
+        help="per answer of a hosted model (gpt-oss reasons first)",
+    )
     ap.add_argument("--json", default=None, help="write every result to this file")
     ap.add_argument("--jsonl", default=None, help="append each result to this file as it comes")
     args = ap.parse_args()
@@ -289,8 +357,10 @@ def main() -> None:
         print(f"\n{line}")
     print(f"\n{len(results)} answers in {time.perf_counter() - t:.0f} s", file=sys.stderr)
     if args.json:
-        Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1,
-                                              ensure_ascii=False), encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps([r.__dict__ for r in results], indent=1, ensure_ascii=False),
+            encoding="utf-8",
+        )
 
 
 if __name__ == "__main__":

@@ -78,8 +78,15 @@ def opts(**kw: Any) -> RetrievalOptions:
 
 def plain(**kw: Any) -> Run:
     def run(c: SetCtx, i: int) -> list[Hit]:
-        return retrieve(c.kb.store, rq.KB, c.kb.embedder, c.questions[i].question, opts(**kw),
-                        query_vector=c.vecs[i])
+        return retrieve(
+            c.kb.store,
+            rq.KB,
+            c.kb.embedder,
+            c.questions[i].question,
+            opts(**kw),
+            query_vector=c.vecs[i],
+        )
+
     return run
 
 
@@ -87,11 +94,13 @@ def per_lang(w_en: float, w_other: float) -> Run:
     def run(c: SetCtx, i: int) -> list[Hit]:
         w = w_en if c.lang[i] in ("en", "") else w_other
         return plain(mode="hybrid", dense_weight=w)(c, i)
+
     return run
 
 
 def translated(how: str, w: float = 0.7) -> Run:
     """Non-English questions searched with their English translation (``how`` says where)."""
+
     def run(c: SetCtx, i: int) -> list[Hit]:
         q, v, en, env = c.questions[i].question, c.vecs[i], c.en[i], c.en_vecs[i]
         if en is None or env is None or c.lang[i] in ("en", ""):
@@ -111,66 +120,98 @@ def translated(how: str, w: float = 0.7) -> Run:
         if how == "dense-only":
             return retrieve(store, rq.KB, emb, en, opts(mode="dense"), query_vector=env)
         raise ValueError(how)
+
     return run
 
 
 def prf(beta: float, m: int = 3, w: float = 0.7) -> Run:
     """Rocchio on the dense side: q' = q + beta * mean(top-m dense vectors)."""
+
     def run(c: SetCtx, i: int) -> list[Hit]:
         store = c.kb.store
         top = store.search_dense(rq.KB, c.vecs[i], k=m)
         vecs = hit_vectors(store, rq.KB, top)
         v2 = normalize(c.vecs[i] + beta * vecs.mean(axis=0)) if len(top) else c.vecs[i]
-        return retrieve(store, rq.KB, c.kb.embedder, c.questions[i].question,
-                        opts(mode="hybrid", dense_weight=w), query_vector=v2)
+        return retrieve(
+            store,
+            rq.KB,
+            c.kb.embedder,
+            c.questions[i].question,
+            opts(mode="hybrid", dense_weight=w),
+            query_vector=v2,
+        )
+
     return run
 
 
 def prf_fused(beta: float, m: int = 3, w: float = 0.7) -> Run:
     """PRF dense list fused with BM25 like the default (for comparison with ``prf``)."""
+
     def run(c: SetCtx, i: int) -> list[Hit]:
         store = c.kb.store
         top = store.search_dense(rq.KB, c.vecs[i], k=m)
         v2 = normalize(c.vecs[i] + beta * hit_vectors(store, rq.KB, top).mean(axis=0))
         dense = store.search_dense(rq.KB, v2, k=4 * K)
         from ossrag.retrieval.lexical import keyword_query
+
         sparse = store.search_bm25(rq.KB, keyword_query(c.questions[i].question), k=4 * K)
         return rq.dedupe(fuse_weighted(dense, sparse, dense_weight=w))[:K]
+
     return run
 
 
 GROUPS: dict[str, dict[str, Run]] = {
-    "base": {"dense": plain(mode="dense"), "bm25": plain(mode="bm25"),
-             "hybrid w0.7 (default)": plain(mode="hybrid")},
-    "fusion": {**{f"w{w}": plain(mode="hybrid", dense_weight=w)
-                  for w in (0.5, 0.55, 0.6, 0.65, 0.75, 0.8, 0.9)},
-               "rrf60": plain(mode="hybrid", fusion="rrf", rrf_k=60),
-               "rrf20": plain(mode="hybrid", fusion="rrf", rrf_k=20)},
+    "base": {
+        "dense": plain(mode="dense"),
+        "bm25": plain(mode="bm25"),
+        "hybrid w0.7 (default)": plain(mode="hybrid"),
+    },
+    "fusion": {
+        **{
+            f"w{w}": plain(mode="hybrid", dense_weight=w)
+            for w in (0.5, 0.55, 0.6, 0.65, 0.75, 0.8, 0.9)
+        },
+        "rrf60": plain(mode="hybrid", fusion="rrf", rrf_k=60),
+        "rrf20": plain(mode="hybrid", fusion="rrf", rrf_k=20),
+    },
     "candidates": {f"w0.7 cand{n}": plain(mode="hybrid", candidates=n) for n in (20, 80, 160)},
-    "mmr": {f"w0.7 mmr{lam}": plain(mode="hybrid", mmr=True, mmr_lambda=lam)
-            for lam in (0.5, 0.7, 0.85)},
+    "mmr": {
+        f"w0.7 mmr{lam}": plain(mode="hybrid", mmr=True, mmr_lambda=lam) for lam in (0.5, 0.7, 0.85)
+    },
     "lang": {f"w0.7 / non-en w{w}": per_lang(0.7, w) for w in (0.4, 0.5, 0.6, 0.8, 0.9, 1.0)},
-    "translate": {**{f"translated: {h}": translated(h)
-                     for h in ("both", "bm25", "dense", "dense+bm25 both", "meanvec",
-                               "dense-only")},
-                  **{f"translated: dense+bm25 both, w{w}": translated("dense+bm25 both", w)
-                     for w in (0.6, 0.8)}},
+    "translate": {
+        **{
+            f"translated: {h}": translated(h)
+            for h in ("both", "bm25", "dense", "dense+bm25 both", "meanvec", "dense-only")
+        },
+        **{
+            f"translated: dense+bm25 both, w{w}": translated("dense+bm25 both", w)
+            for w in (0.6, 0.8)
+        },
+    },
     # ossrag's own k=3 (``search``/``ask`` default): the candidates default to
     # max(4k, MIN_CANDIDATES) per list (20 before issue 14, now 40); only R@3 (and MRR@3)
     # compare with the k=10 rows.
-    "k3": {f"k=3, cand auto ({max(12, MIN_CANDIDATES)})": plain(mode="hybrid", k=3),
-           **{f"k=3, cand{n}": plain(mode="hybrid", k=3, candidates=n) for n in (20, 30, 80)},
-           "k=3, dense": plain(mode="dense", k=3)},
+    "k3": {
+        f"k=3, cand auto ({max(12, MIN_CANDIDATES)})": plain(mode="hybrid", k=3),
+        **{f"k=3, cand{n}": plain(mode="hybrid", k=3, candidates=n) for n in (20, 30, 80)},
+        "k=3, dense": plain(mode="dense", k=3),
+    },
     # with --chunkings: what a chunking does for the default and for translated questions
-    "chunk": {"hybrid w0.7 + translation": translated("dense+bm25 both"),
-              "w0.7 mmr0.7": plain(mode="hybrid", mmr=True)},
+    "chunk": {
+        "hybrid w0.7 + translation": translated("dense+bm25 both"),
+        "w0.7 mmr0.7": plain(mode="hybrid", mmr=True),
+    },
     # a weight and one more option together (what a changed default would ship)
-    "combo": {**{f"w{w} cand{n}": plain(mode="hybrid", dense_weight=w, candidates=n)
-                 for w in (0.6, 0.65) for n in (40, 80)},
-              **{f"w{w} mmr0.7": plain(mode="hybrid", dense_weight=w, mmr=True)
-                 for w in (0.6, 0.65)}},
-    "prf": {**{f"prf beta{b} m3": prf(b) for b in (0.3, 0.6, 1.0)},
-            "prf beta0.6 m5": prf(0.6, 5)},
+    "combo": {
+        **{
+            f"w{w} cand{n}": plain(mode="hybrid", dense_weight=w, candidates=n)
+            for w in (0.6, 0.65)
+            for n in (40, 80)
+        },
+        **{f"w{w} mmr0.7": plain(mode="hybrid", dense_weight=w, mmr=True) for w in (0.6, 0.65)},
+    },
+    "prf": {**{f"prf beta{b} m3": prf(b) for b in (0.3, 0.6, 1.0)}, "prf beta0.6 m5": prf(0.6, 5)},
 }
 
 
@@ -180,32 +221,47 @@ def first_rank(hits: list[Hit], q: Question) -> int | None:
 
 def score(c: SetCtx, hits: list[list[Hit]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for part, keep in (("all", lambda i: True), ("en", lambda i: c.questions[i].lang == "en"),
-                       ("other", lambda i: c.questions[i].lang != "en")):
+    for part, keep in (
+        ("all", lambda i: True),
+        ("en", lambda i: c.questions[i].lang == "en"),
+        ("other", lambda i: c.questions[i].lang != "en"),
+    ):
         idx = [i for i in range(len(hits)) if keep(i)]
         n = len(idx) or 1
         out[part] = {
             "MRR@10": sum(reciprocal_rank(hits[i], c.questions[i].relevant, K) for i in idx) / n,
             "R@3": sum(recall_at(hits[i], c.questions[i].relevant, 3) for i in idx) / n,
-            "n": len(idx)}
+            "n": len(idx),
+        }
     out["ranks"] = [first_rank(h, q) for h, q in zip(hits, c.questions, strict=True)]
     return out
 
 
 def top3_moves(ranks: list[int | None], base: list[int | None]) -> tuple[int, int]:
     """(questions that gained a top-3 hit, questions that lost one) against ``base``."""
+
     def in3(r: int | None) -> bool:
         return r is not None and r <= 3
+
     gained = sum(in3(r) and not in3(b) for r, b in zip(ranks, base, strict=True))
     lost = sum(in3(b) and not in3(r) for r, b in zip(ranks, base, strict=True))
     return gained, lost
 
 
-def load_set(name: str, results: Path, embedder: str, size: int, overlap: int,
-             translations: dict[str, str]) -> SetCtx:
+def load_set(
+    name: str, results: Path, embedder: str, size: int, overlap: int, translations: dict[str, str]
+) -> SetCtx:
     dataset, find_corpus, include, prefix = rq.DEV_SETS[name]
-    kb = rq.open_kb("auto", results, find_corpus(), include, prefix, embedder=embedder,
-                    chunk_size=size, chunk_overlap=overlap)
+    kb = rq.open_kb(
+        "auto",
+        results,
+        find_corpus(),
+        include,
+        prefix,
+        embedder=embedder,
+        chunk_size=size,
+        chunk_overlap=overlap,
+    )
     questions = [q for q in load_questions(dataset) if q.relevant]
     emb = kb.embedder
     vecs = [emb.embed_query(q.question) for q in questions]
@@ -220,18 +276,26 @@ def fmt(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sets", default="milvus,sphinx")
     ap.add_argument("--groups", default=",".join(GROUPS))
     ap.add_argument("--embedder", default=str(rq.DEFAULTS["embedder"]))
-    ap.add_argument("--chunkings", default=f"{rq.DEFAULT_CHUNK_SIZE}:{rq.DEFAULT_CHUNK_OVERLAP}",
-                    help="SIZE:OVERLAP,... (one knowledge base per set and chunking)")
+    ap.add_argument(
+        "--chunkings",
+        default=f"{rq.DEFAULT_CHUNK_SIZE}:{rq.DEFAULT_CHUNK_OVERLAP}",
+        help="SIZE:OVERLAP,... (one knowledge base per set and chunking)",
+    )
     ap.add_argument("--results", type=Path, default=rq.RESULTS)
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--time-rounds", type=int, default=0,
-                    help="also time every configuration (query vector given), N rounds, "
-                         "interleaved per question; p50 against dense from the same run")
+    ap.add_argument(
+        "--time-rounds",
+        type=int,
+        default=0,
+        help="also time every configuration (query vector given), N rounds, "
+        "interleaved per question; p50 against dense from the same run",
+    )
     args = ap.parse_args(argv)
     translations = {d["question"]: d["en"] for d in load_questions_raw(TRANSLATIONS)}
     runs = {name: fn for g in args.groups.split(",") for name, fn in GROUPS[g].items()}
@@ -242,53 +306,80 @@ def main(argv: list[str] | None = None) -> int:
     raw: dict[str, Any] = {}
     for chunking in args.chunkings.split(","):
         size, overlap = (int(x) for x in chunking.split(":"))
-        ctxs = [load_set(s, args.results, args.embedder, size, overlap, translations)
-                for s in args.sets.split(",")]
+        ctxs = [
+            load_set(s, args.results, args.embedder, size, overlap, translations)
+            for s in args.sets.split(",")
+        ]
         for c in ctxs:
             print(f"[{c.name} {size}:{overlap}] {c.kb.store.count(rq.KB)} chunks", file=sys.stderr)
         for name, fn in runs.items():
             t0 = time.perf_counter()
-            row: dict[str, Any] = {"config": name if len(args.chunkings.split(",")) == 1
-                                   else f"{name} [{size}:{overlap}]"}
+            row: dict[str, Any] = {
+                "config": name
+                if len(args.chunkings.split(",")) == 1
+                else f"{name} [{size}:{overlap}]"
+            }
             mrrs = []
             for c in ctxs:
                 res = score(c, [fn(c, i) for i in range(len(c.questions))])
                 raw.setdefault(row["config"], {})[c.name] = res
-                base = raw.get("dense" if len(args.chunkings.split(",")) == 1
-                               else f"dense [{size}:{overlap}]", {}).get(c.name, res)["ranks"]
+                base = raw.get(
+                    "dense" if len(args.chunkings.split(",")) == 1 else f"dense [{size}:{overlap}]",
+                    {},
+                ).get(c.name, res)["ranks"]
                 up, down = top3_moves(res["ranks"], base)
                 tag = c.name[:1]
-                row.update({f"{tag} MRR": res["all"]["MRR@10"], f"{tag} R@3": res["all"]["R@3"],
-                            f"{tag} MRR en": res["en"]["MRR@10"],
-                            f"{tag} MRR non-en": res["other"]["MRR@10"],
-                            f"{tag} R@3 non-en": res["other"]["R@3"],
-                            f"{tag} top3 +/-": f"+{up}/-{down}"})
+                row.update(
+                    {
+                        f"{tag} MRR": res["all"]["MRR@10"],
+                        f"{tag} R@3": res["all"]["R@3"],
+                        f"{tag} MRR en": res["en"]["MRR@10"],
+                        f"{tag} MRR non-en": res["other"]["MRR@10"],
+                        f"{tag} R@3 non-en": res["other"]["R@3"],
+                        f"{tag} top3 +/-": f"+{up}/-{down}",
+                    }
+                )
                 mrrs.append(res["all"]["MRR@10"])
             row["mean MRR"] = sum(mrrs) / len(mrrs)
             rows.append(row)
-            print(f"{row['config']}: mean MRR {row['mean MRR']:.3f} "
-                  f"({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+            print(
+                f"{row['config']}: mean MRR {row['mean MRR']:.3f} "
+                f"({time.perf_counter() - t0:.0f}s)",
+                file=sys.stderr,
+            )
         if args.time_rounds:
             timing_rows.extend(time_runs(ctxs, runs, args.time_rounds, f"{size}:{overlap}"))
         for c in ctxs:
             c.kb.close()
     tags = [s[:1] for s in args.sets.split(",")]
-    cols = ["config", *[f"{t} {m}" for t in tags for m in ("MRR", "R@3", "MRR en", "MRR non-en",
-                                                            "R@3 non-en", "top3 +/-")], "mean MRR"]
-    print(f"m = Milvus docs (90 q, 18 non-en), s = Sphinx docs (87 q, 17 non-en); k={K}; "
-          "'top3 +/-': questions that gained / lost a top-3 hit against dense.\n")
+    cols = [
+        "config",
+        *[
+            f"{t} {m}"
+            for t in tags
+            for m in ("MRR", "R@3", "MRR en", "MRR non-en", "R@3 non-en", "top3 +/-")
+        ],
+        "mean MRR",
+    ]
+    print(
+        f"m = Milvus docs (90 q, 18 non-en), s = Sphinx docs (87 q, 17 non-en); k={K}; "
+        "'top3 +/-': questions that gained / lost a top-3 hit against dense.\n"
+    )
     print(fmt(rows, cols))
     if timing_rows:
-        print(f"\nLatency of one search, query vector given, p50 over {args.time_rounds} "
-              "rounds (configurations interleaved per question):\n")
+        print(
+            f"\nLatency of one search, query vector given, p50 over {args.time_rounds} "
+            "rounds (configurations interleaved per question):\n"
+        )
         print(fmt(timing_rows, list(timing_rows[0])))
     if args.json:
         args.json.write_text(json.dumps(raw, indent=1))
     return 0
 
 
-def time_runs(ctxs: list[SetCtx], runs: dict[str, Run], rounds: int,
-              chunking: str) -> list[dict[str, Any]]:
+def time_runs(
+    ctxs: list[SetCtx], runs: dict[str, Run], rounds: int, chunking: str
+) -> list[dict[str, Any]]:
     """p50 milliseconds per (configuration, set), and the ratio to dense in the same run."""
     secs: dict[tuple[str, str], list[float]] = {}
     for _ in range(rounds):

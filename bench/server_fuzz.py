@@ -41,17 +41,42 @@ def main() -> int:
     logging.getLogger("ossrag").addHandler(errors)
     with tempfile.TemporaryDirectory() as tmp, ReplayServer() as replay:
         replay.queue = _Endless()
-        settings = build_kb(Path(tmp), base_url=replay.url, model=REPLAYED, timeout=10,
-                            url_timeout=2, url_total_timeout=4)
+        settings = build_kb(
+            Path(tmp),
+            base_url=replay.url,
+            model=REPLAYED,
+            timeout=10,
+            url_timeout=2,
+            url_total_timeout=4,
+        )
         with running_server(settings, ServerConfig(max_concurrent_per_client=16)) as base:
-            env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
-                   "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT / "src")])}
-            cmd = [sys.executable, "-m", "schemathesis.cli", "--config-file",
-                   str(TESTS / "data" / "schemathesis.toml"), "--no-color", "run",
-                   f"{base}/openapi.json", "--workers", "1", "--request-timeout", "60",
-                   "--max-examples", str(args.max_examples), "--seed", str(args.seed),
-                   "--phases", "examples,coverage,fuzzing,stateful",
-                   "--max-time", str(args.max_time)]
+            env = {
+                **os.environ,
+                "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+                "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT / "src")]),
+            }
+            cmd = [
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "--config-file",
+                str(TESTS / "data" / "schemathesis.toml"),
+                "--no-color",
+                "run",
+                f"{base}/openapi.json",
+                "--workers",
+                "1",
+                "--request-timeout",
+                "60",
+                "--max-examples",
+                str(args.max_examples),
+                "--seed",
+                str(args.seed),
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+                "--max-time",
+                str(args.max_time),
+            ]
             # In the temporary directory: schemathesis keeps a database in ./.schemathesis.
             run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
     out = run.stdout + run.stderr

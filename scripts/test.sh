@@ -34,6 +34,7 @@ fi
 
 # Habits first: lint, types and the layer contracts (docs/architecture.md), then the tests.
 .venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench   # the layout is ruff format's, nothing skipped
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
 

@@ -29,7 +29,9 @@ def _find(finder, missing: Path) -> tuple[Path, str]:  # type: ignore[no-untyped
         return missing, str(exc)
 
 
-MILVUS_DOCS, MILVUS_DOCS_MISSING = _find(lambda: corpora.milvus_docs(REPO), REPO / "missing-milvus-docs")
+MILVUS_DOCS, MILVUS_DOCS_MISSING = _find(
+    lambda: corpora.milvus_docs(REPO), REPO / "missing-milvus-docs"
+)
 SPHINX_HTML, SPHINX_DOCS_MISSING = _find(corpora.sphinx_html, REPO / "missing-sphinx-docs")
 SPHINX_SOURCES = SPHINX_HTML / "_sources"
 

@@ -81,15 +81,30 @@ def _netns_main(data_dir: str, sock_path: str, proxy_port: int) -> None:
     fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH14s", b"lo", flags | 0x1, b""))
     s.close()
 
-    components = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexCoord",
-                  "indexNode", "dataCoord", "dataNode")
+    components = (
+        "rootCoord",
+        "proxy",
+        "queryCoord",
+        "queryNode",
+        "indexCoord",
+        "indexNode",
+        "dataCoord",
+        "dataNode",
+    )
     args = ["--data", data_dir, "--proxy-port", str(proxy_port)]
     for comp in components:
         args += ["--extra-config", f"{comp}.ip=127.0.0.1"]
     with open(f"{data_dir}/milvus-server.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys, milvus; sys.argv[0] = 'milvus-server'; milvus.main()",
-             *args], stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-c",
+                "import sys, milvus; sys.argv[0] = 'milvus-server'; milvus.main()",
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def pump(src: socket.socket, dst: socket.socket) -> None:
         try:
@@ -235,20 +250,27 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield os.environ["OSSRAG_TEST_MILVUS_URI"]
         return
     if importlib.util.find_spec("milvus") is None:
-        _server_unavailable("the `milvus` package (milvus-server) is not installed: "
-                            "pip install 'ossrag[server]'")
+        _server_unavailable(
+            "the `milvus` package (milvus-server) is not installed: pip install 'ossrag[server]'"
+        )
     unshare = shutil.which("unshare")
-    if unshare is None or subprocess.run([unshare, "--net", "true"],
-                                         capture_output=True).returncode != 0:
-        _server_unavailable("cannot run milvus-server on loopback only: `unshare --net` "
-                            "is unavailable (needs util-linux and CAP_SYS_ADMIN or user namespaces)")
+    if (
+        unshare is None
+        or subprocess.run([unshare, "--net", "true"], capture_output=True).returncode != 0
+    ):
+        _server_unavailable(
+            "cannot run milvus-server on loopback only: `unshare --net` "
+            "is unavailable (needs util-linux and CAP_SYS_ADMIN or user namespaces)"
+        )
     # Unix socket paths are limited to ~107 bytes: keep this one short.
     data_dir = Path(tmp_path_factory.mktemp("milvus"))
     sock_dir = Path(tmp_path_factory.getbasetemp()) / f"m{uuid.uuid4().hex[:6]}"
     sock_dir.mkdir()
     sock_path = str(sock_dir / "proxy.sock")
-    code = (inspect.getsource(_netns_main)
-            + f"\n_netns_main({str(data_dir)!r}, {sock_path!r}, {_PROXY_PORT})\n")
+    code = (
+        inspect.getsource(_netns_main)
+        + f"\n_netns_main({str(data_dir)!r}, {sock_path!r}, {_PROXY_PORT})\n"
+    )
     cmd = [unshare, "--net", sys.executable, "-c", code]
     if os.geteuid() != 0:
         cmd.insert(1, "--map-root-user")  # an unprivileged user namespace

@@ -86,16 +86,26 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
     port = free_port()
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
     cmd = [
-        sys.executable, "-m", "ossrag.cli.llama_server",
-        "--model", str(smollm2_path),
-        "--model_alias", SERVER_ALIAS,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--n_ctx", str(SERVER_CTX),
-        "--n_threads", str(SERVER_THREADS),
-        "--n_threads_batch", str(SERVER_THREADS),
-        "--seed", "0",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "ossrag.cli.llama_server",
+        "--model",
+        str(smollm2_path),
+        "--model_alias",
+        SERVER_ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(SERVER_CTX),
+        "--n_threads",
+        str(SERVER_THREADS),
+        "--n_threads_batch",
+        str(SERVER_THREADS),
+        "--seed",
+        "0",
+    ]
     base = f"http://127.0.0.1:{port}/v1"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -111,13 +121,17 @@ def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -
                 proc.wait(timeout=10)
 
 
-def wait_for_models(base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+def wait_for_models(
+    base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60
+) -> None:
     """Wait until the server at ``base`` answers ``/models``; fail with its log if it dies."""
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"ossrag llama-server exited with {proc.returncode}:\n"
-                               + log_path.read_text(errors="replace")[-2000:])
+            raise RuntimeError(
+                f"ossrag llama-server exited with {proc.returncode}:\n"
+                + log_path.read_text(errors="replace")[-2000:]
+            )
         try:
             with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
                 if resp.status == 200:
@@ -125,6 +139,8 @@ def wait_for_models(base: str, proc: subprocess.Popen[bytes], log_path: Path, ti
         except (urllib.error.URLError, OSError):
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"ossrag llama-server did not answer /v1/models within {timeout:.0f} s:\n"
-                               + log_path.read_text(errors="replace")[-2000:])
+            raise RuntimeError(
+                f"ossrag llama-server did not answer /v1/models within {timeout:.0f} s:\n"
+                + log_path.read_text(errors="replace")[-2000:]
+            )
         time.sleep(0.2)

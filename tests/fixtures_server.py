@@ -33,8 +33,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(settings: Settings, config: object = None, *,
-                   timeout: float = 60.0) -> Iterator[str]:
+def running_server(
+    settings: Settings, config: object = None, *, timeout: float = 60.0
+) -> Iterator[str]:
     """Start ``create_app(settings, config)`` on a free port; yields its base URL."""
     uvicorn = pytest.importorskip("uvicorn")
     from ossrag.server import ServerConfig, create_app
@@ -42,8 +43,9 @@ def running_server(settings: Settings, config: object = None, *,
     cfg = config if isinstance(config, ServerConfig) else ServerConfig()
     cfg = dataclasses.replace(cfg, host="127.0.0.1", port=free_port())
     app = create_app(settings, cfg)
-    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, name="ossrag-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

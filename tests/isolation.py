@@ -43,7 +43,8 @@ CHILD_TIMEOUT = 3600.0  # seconds for one module's isolated tests (each also has
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", f"{MARKER}: runs native model code in-process; executed in a child process "
+        "markers",
+        f"{MARKER}: runs native model code in-process; executed in a child process "
         "so that a crash fails this test instead of ending the run",
     )
     if os.environ.get(CHILD_ENV):
@@ -85,7 +86,9 @@ class _Isolator:
                 self.pending.setdefault(str(item.path), []).append(item)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> bool | None:
         if item.get_closest_marker(MARKER) is None:
             return None
         if item.nodeid not in self.results:
@@ -114,12 +117,23 @@ class _Isolator:
             here = str(Path(__file__).resolve().parent)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
             cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", __name__]
-            cmd += ["--capture=tee-sys", "-o", "addopts=--strict-markers", *(i.nodeid for i in items)]
+            cmd += [
+                "--capture=tee-sys",
+                "-o",
+                "addopts=--strict-markers",
+                *(i.nodeid for i in items),
+            ]
             with open(stderr_path, "wb") as err:
                 try:
-                    returncode = subprocess.run(cmd, cwd=self.config.rootpath, env=env, stderr=err,
-                                                stdout=subprocess.DEVNULL, timeout=CHILD_TIMEOUT,
-                                                check=False).returncode
+                    returncode = subprocess.run(
+                        cmd,
+                        cwd=self.config.rootpath,
+                        env=env,
+                        stderr=err,
+                        stdout=subprocess.DEVNULL,
+                        timeout=CHILD_TIMEOUT,
+                        check=False,
+                    ).returncode
                 except subprocess.TimeoutExpired:  # run() has killed it
                     returncode = -signal.SIGKILL
             started, done = self._read(reports_path)
@@ -142,8 +156,9 @@ class _Isolator:
             if "start" in obj:
                 started.add(obj["start"])
                 continue
-            report = self.config.hook.pytest_report_from_serializable(config=self.config,
-                                                                      data=obj["report"])
+            report = self.config.hook.pytest_report_from_serializable(
+                config=self.config, data=obj["report"]
+            )
             # JSON turned a skip's (path, line, reason) tuple into a list; pytest's
             # summary of skips asserts on the tuple.
             if isinstance(report.longrepr, list):
@@ -164,7 +179,17 @@ def _crash_report(item: pytest.Item, returncode: int, stderr: str) -> pytest.Tes
             how = f"was killed by signal {-returncode}"
     else:
         how = f"exited with code {returncode} before finishing this test"
-    text = (f"the isolated test process {how} while running {item.nodeid}\n"
-            f"--- its stderr (last {STDERR_TAIL} characters) ---\n{stderr[-STDERR_TAIL:]}")
-    return pytest.TestReport(item.nodeid, item.location, dict.fromkeys(item.keywords, 1),
-                             "failed", text, "call", sections=[], duration=0.0)
+    text = (
+        f"the isolated test process {how} while running {item.nodeid}\n"
+        f"--- its stderr (last {STDERR_TAIL} characters) ---\n{stderr[-STDERR_TAIL:]}"
+    )
+    return pytest.TestReport(
+        item.nodeid,
+        item.location,
+        dict.fromkeys(item.keywords, 1),
+        "failed",
+        text,
+        "call",
+        sections=[],
+        duration=0.0,
+    )

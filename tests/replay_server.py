@@ -73,8 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        rec = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
-                              body, raw)  # fmt: skip
+        rec = RecordedRequest(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, raw
+        )
         owner = self.server.owner
         with owner.lock:
             owner.requests.append(rec)
@@ -100,7 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, spec: dict[str, Any]) -> None:
         raw = spec.get("raw_body")
-        data = raw.encode("utf-8") if isinstance(raw, str) else json.dumps(spec.get("body", {})).encode("utf-8")
+        data = (
+            raw.encode("utf-8")
+            if isinstance(raw, str)
+            else json.dumps(spec.get("body", {})).encode("utf-8")
+        )
         self.send_response(int(spec.get("status", 200)))
         headers = {"Content-Type": "application/json", **spec.get("headers", {})}
         for k, v in headers.items():
@@ -116,8 +121,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_sse(self, spec: dict[str, Any]) -> None:
         self.send_response(int(spec.get("status", 200)))
-        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                   **spec.get("headers", {})}  # fmt: skip
+        headers = {
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            **spec.get("headers", {}),
+        }
         for k, v in headers.items():
             self.send_header(k, str(v))
         self.send_header("Transfer-Encoding", "chunked")

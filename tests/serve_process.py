@@ -34,8 +34,14 @@ REPO = Path(__file__).resolve().parents[1]
 class ServeProcess:
     """``python -m ossrag serve --port P *args`` with ``PYTHONPATH`` set to this checkout."""
 
-    def __init__(self, args: Sequence[str], *, env: dict[str, str] | None = None,
-                 ready_timeout: float = 120.0, log_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = 120.0,
+        log_dir: Path | None = None,
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "ossrag", "serve", "--port", str(self.port), *args]
@@ -47,16 +53,20 @@ class ServeProcess:
 
     def start(self) -> ServeProcess:
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
-            self.proc = subprocess.Popen(self.args, stdout=out, stderr=err, env=self.env,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.args, stdout=out, stderr=err, env=self.env, start_new_session=True
+            )
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"ossrag serve exited with {self.proc.returncode}:\n"
-                                     + self.output()[-3000:])
+                raise AssertionError(
+                    f"ossrag serve exited with {self.proc.returncode}:\n" + self.output()[-3000:]
+                )
             try:
-                if httpx.get(f"{self.base}/readyz", timeout=2,
-                             headers=self.headers).status_code == 200:
+                if (
+                    httpx.get(f"{self.base}/readyz", timeout=2, headers=self.headers).status_code
+                    == 200
+                ):
                     return self
             except httpx.HTTPError:
                 pass
@@ -89,8 +99,11 @@ class ServeProcess:
         return self.proc.returncode
 
     def output(self) -> str:
-        return "".join(p.read_text(encoding="utf-8", errors="replace")
-                       for p in (self.stdout_path, self.stderr_path) if p.exists())
+        return "".join(
+            p.read_text(encoding="utf-8", errors="replace")
+            for p in (self.stdout_path, self.stderr_path)
+            if p.exists()
+        )
 
     def __enter__(self) -> ServeProcess:
         return self.start()

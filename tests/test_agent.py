@@ -87,7 +87,9 @@ def assistant_turns(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in body["messages"] if m["role"] == "assistant"]
 
 
-def test_vllm_tool_loop_sends_reasoning_back_and_cites_what_the_search_found(kb: KnowledgeBase) -> None:
+def test_vllm_tool_loop_sends_reasoning_back_and_cites_what_the_search_found(
+    kb: KnowledgeBase,
+) -> None:
     with ReplayServer() as server:
         server.add(rec("vllm_search_call"), rec("vllm_final"))
         answer = kb.agent_ask(Q, model="vllm:openai/gpt-oss-20b", base_url=server.url, effort="low")
@@ -96,7 +98,10 @@ def test_vllm_tool_loop_sends_reasoning_back_and_cites_what_the_search_found(kb:
     # first request: the tools, the effort, and the question
     assert [t["function"]["name"] for t in first["tools"]] == ["search", "read"]
     assert first["reasoning_effort"] == "low" and first["stream"] is True
-    assert first["messages"] == [{"role": "system", "content": AGENT_SYSTEM}, {"role": "user", "content": Q}]
+    assert first["messages"] == [
+        {"role": "system", "content": AGENT_SYSTEM},
+        {"role": "user", "content": Q},
+    ]
     # second request: the tool-call turn with its reasoning in vLLM's field, then the tool result
     expected = kb.search(Q1, k=3)
     [call_turn] = assistant_turns(second)
@@ -114,7 +119,10 @@ def test_vllm_tool_loop_sends_reasoning_back_and_cites_what_the_search_found(kb:
     assert isinstance(answer, AgentAnswer) and answer.mode == "tools"
     assert answer.text.endswith("[1][2].") and "object storage" in answer.text
     assert [h.id for h in answer.hits] == [h.id for h in expected]
-    assert [(c.n, c.id, c.valid) for c in answer.citations] == [(1, expected[0].id, True), (2, expected[1].id, True)]
+    assert [(c.n, c.id, c.valid) for c in answer.citations] == [
+        (1, expected[0].id, True),
+        (2, expected[1].id, True),
+    ]
     assert answer.reasoning.startswith(recorded_reasoning("vllm_search_call"))
     assert answer.reasoning.endswith(recorded_reasoning("vllm_final"))
     # steps and summed usage (vLLM reports no reasoning tokens: unknown, not 0)
@@ -125,7 +133,11 @@ def test_vllm_tool_loop_sends_reasoning_back_and_cites_what_the_search_found(kb:
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (402 + 780, 49 + 61)
     assert answer.usage.reasoning_tokens is None
     t = answer.timings
-    assert t["retrieve_s"] and 0 < t["retrieve_s"] < t["total_s"] and t["first_token_s"] <= t["total_s"]
+    assert (
+        t["retrieve_s"]
+        and 0 < t["retrieve_s"] < t["total_s"]
+        and t["first_token_s"] <= t["total_s"]
+    )
     data = answer.to_dict()
     assert data["steps"] == answer.steps and data["answer"] == answer.text
 
@@ -133,7 +145,9 @@ def test_vllm_tool_loop_sends_reasoning_back_and_cites_what_the_search_found(kb:
 def test_openrouter_reasoning_goes_back_as_reasoning_and_cost_adds_up(kb: KnowledgeBase) -> None:
     with ReplayServer() as server:
         server.add(rec("openrouter_search_call"), rec("openrouter_final"))
-        answer = kb.agent_ask(Q, model="openrouter:openai/gpt-oss-120b", base_url=server.url, effort="high")
+        answer = kb.agent_ask(
+            Q, model="openrouter:openai/gpt-oss-120b", base_url=server.url, effort="high"
+        )
         first, second = (r.body for r in server.requests)
     assert first["reasoning"] == {"effort": "high"}
     [turn] = assistant_turns(second)
@@ -176,17 +190,26 @@ def test_groq_gets_no_reasoning_back_non_streamed(kb: KnowledgeBase) -> None:
 
 def test_malformed_calls_get_error_results_and_the_model_recovers(kb: KnowledgeBase) -> None:
     with ReplayServer() as server:
-        server.add(rec("vllm_malformed_call"), rec("vllm_no_query_call"), rec("vllm_search_call"),
-                   rec("vllm_final"))
+        server.add(
+            rec("vllm_malformed_call"),
+            rec("vllm_no_query_call"),
+            rec("vllm_search_call"),
+            rec("vllm_final"),
+        )
         answer = kb.agent_ask(Q, model="vllm:openai/gpt-oss-20b", base_url=server.url)
         bodies = [r.body for r in server.requests]
     assert len(bodies) == 4
     bad_json = bodies[1]["messages"][-1]
-    assert bad_json["role"] == "tool" and bad_json["content"].startswith("error: the arguments are not valid JSON")
+    assert bad_json["role"] == "tool" and bad_json["content"].startswith(
+        "error: the arguments are not valid JSON"
+    )
     no_query = bodies[2]["messages"][-1]["content"]
     assert no_query.startswith("error:") and '"query"' in no_query
     # the malformed arguments went back exactly as the model wrote them
-    assert bodies[1]["messages"][-2]["tool_calls"][0]["function"]["arguments"] == '{"query": "backup sch'
+    assert (
+        bodies[1]["messages"][-2]["tool_calls"][0]["function"]["arguments"]
+        == '{"query": "backup sch'
+    )
     kinds = [s["kind"] for s in answer.steps]
     assert kinds == ["tool_calls"] * 3 + ["answer"]
     assert "error" in answer.steps[0]["calls"][0] and "error" in answer.steps[1]["calls"][0]
@@ -201,24 +224,39 @@ def test_unknown_tool_and_read_around_a_passage(kb: KnowledgeBase) -> None:
     def call(name: str, args: str) -> dict[str, Any]:
         """The recorded vLLM tool-call stream, calling ``name`` with ``args`` instead."""
         r = rec("vllm_search_call")
-        pieces = [c["delta"]["tool_calls"][0] for ev in r["response"]["sse"]
-                  if isinstance(ev["data"], dict) for c in ev["data"]["choices"]
-                  if "tool_calls" in c["delta"]]  # fmt: skip
+        pieces = [
+            c["delta"]["tool_calls"][0]
+            for ev in r["response"]["sse"]
+            if isinstance(ev["data"], dict)
+            for c in ev["data"]["choices"]
+            if "tool_calls" in c["delta"]
+        ]
         pieces[0]["function"].update(name=name, arguments=args)
         for p in pieces[1:]:
             p["function"]["arguments"] = ""
         return r
 
     with ReplayServer() as server:
-        server.add(rec("vllm_search_call"), call("browse", '{"url": "x"}'), call("read", '{"passage": 1}'),
-                   rec("vllm_final"))
+        server.add(
+            rec("vllm_search_call"),
+            call("browse", '{"url": "x"}'),
+            call("read", '{"passage": 1}'),
+            rec("vllm_final"),
+        )
         answer = kb.agent_ask(Q, model="vllm:openai/gpt-oss-20b", base_url=server.url)
         bodies = [r.body for r in server.requests]
     assert "unknown tool 'browse'" in bodies[2]["messages"][-1]["content"]
     first = kb.search(Q1, k=3)
-    around = [h for h in kb.store.get_neighbours(kb.name, first[0].origin, first[0].source,
-                                                 [first[0].chunk_index - 1, first[0].chunk_index + 1])
-              if h.id != first[0].id]
+    around = [
+        h
+        for h in kb.store.get_neighbours(
+            kb.name,
+            first[0].origin,
+            first[0].source,
+            [first[0].chunk_index - 1, first[0].chunk_index + 1],
+        )
+        if h.id != first[0].id
+    ]
     assert around  # storage.md has a chunk after "Where data lives"
     read_result = bodies[3]["messages"][-1]["content"]
     assert read_result.startswith("Text around passage [1]")
@@ -244,8 +282,10 @@ def test_max_steps_then_a_forced_answer_without_tools(kb: KnowledgeBase) -> None
     assert bodies[2]["messages"][-1] == {"role": "user", "content": FINAL_NUDGE}
     # inside the tool loop both turns' reasoning goes back
     turns = assistant_turns(bodies[2])
-    assert [t["reasoning"] for t in turns] == [recorded_reasoning("vllm_search_call"),
-                                              recorded_reasoning("vllm_search_call_2")]
+    assert [t["reasoning"] for t in turns] == [
+        recorded_reasoning("vllm_search_call"),
+        recorded_reasoning("vllm_search_call_2"),
+    ]
     # numbers continue across searches; a passage shown twice keeps its first number
     first, second = kb.search(Q1, k=3), kb.search("backup tool", k=4)
     assert {h.id for h in first} & {h.id for h in second}  # the case worth testing: an overlap
@@ -259,14 +299,18 @@ def test_max_steps_then_a_forced_answer_without_tools(kb: KnowledgeBase) -> None
         else:
             assert format_passage(n, h) in result2
     assert answer.steps[1]["calls"][0]["k"] == 4
-    assert answer.steps[1]["calls"][0]["numbers"] == [[x.id for x in expected].index(h.id) + 1 for h in second]
+    assert answer.steps[1]["calls"][0]["numbers"] == [
+        [x.id for x in expected].index(h.id) + 1 for h in second
+    ]
     assert [s["kind"] for s in answer.steps] == ["tool_calls", "tool_calls", "forced_answer"]
     assert [c.id for c in answer.citations] == [expected[0].id, expected[1].id]
 
 
 def test_server_without_tools_falls_back_to_the_prompt_loop(kb: KnowledgeBase) -> None:
     with ReplayServer() as server:
-        server.add(rec("vllm_error_400_tools"), rec("vllm_prompt_search"), rec("vllm_prompt_answer"))
+        server.add(
+            rec("vllm_error_400_tools"), rec("vllm_prompt_search"), rec("vllm_prompt_answer")
+        )
         answer = kb.agent_ask(Q, model="vllm:openai/gpt-oss-20b", base_url=server.url)
         bodies = [r.body for r in server.requests]
     assert "tools" in bodies[0] and all("tools" not in b for b in bodies[1:])
@@ -278,14 +322,20 @@ def test_server_without_tools_falls_back_to_the_prompt_loop(kb: KnowledgeBase) -
     assert msgs[0] == {"role": "system", "content": PROMPT_SYSTEM}
     for n, h in enumerate(seeded, start=1):
         assert format_passage(n, h) in msgs[1]["content"]
-    assert bodies[2]["messages"][-2] == {"role": "assistant", "content": "SEARCH: nightly backup tool"}
+    assert bodies[2]["messages"][-2] == {
+        "role": "assistant",
+        "content": "SEARCH: nightly backup tool",
+    }
     expected = numbered(kb, [(Q, 3), ("nightly backup tool", 3)])
     assert [h.id for h in answer.hits] == [h.id for h in expected]
     assert answer.text == "Backups run nightly with the milvus-backup tool [4]."
     [cite] = answer.citations
     assert cite.valid and cite.id == expected[3].id
     assert [(s["kind"], s.get("query")) for s in answer.steps] == [
-        ("search", Q), ("search", "nightly backup tool"), ("answer", None)]
+        ("search", Q),
+        ("search", "nightly backup tool"),
+        ("answer", None),
+    ]
     assert answer.steps[0]["by"] == "ossrag"
     # the failed tools request is not counted; the two prompt turns are
     assert answer.usage.prompt_tokens == 512 + 690
@@ -310,8 +360,24 @@ def test_cli_ask_agent_json(kb: KnowledgeBase, capsys: pytest.CaptureFixture[str
 
     with ReplayServer() as server:
         server.add(rec("vllm_search_call"), rec("vllm_final"))
-        code = main(["ask", Q, "--agent", "--max-steps", "2", "--json", "--db", kb.settings.uri,
-                     "--kb", kb.name, "-m", "vllm:openai/gpt-oss-20b", "--base-url", server.url])
+        code = main(
+            [
+                "ask",
+                Q,
+                "--agent",
+                "--max-steps",
+                "2",
+                "--json",
+                "--db",
+                kb.settings.uri,
+                "--kb",
+                kb.name,
+                "-m",
+                "vllm:openai/gpt-oss-20b",
+                "--base-url",
+                server.url,
+            ]
+        )
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(out)
@@ -327,9 +393,16 @@ def test_compare_in_agent_mode_records_the_tool_calls(kb: KnowledgeBase, tmp_pat
     with ReplayServer() as server:
         server.add(rec("vllm_search_call"), rec("vllm_final"))
         llm = OpenAICompatLLM("vllm:openai/gpt-oss-20b", base_url=server.url)
-        summary = run_compare(kb, [{"question": Q, "reference": "object storage"}], models=[llm],
-                              efforts=["low"], db_path=tmp_path / "runs.db", agent=True, max_steps=2,
-                              progress=False)
+        summary = run_compare(
+            kb,
+            [{"question": Q, "reference": "object storage"}],
+            models=[llm],
+            efforts=["low"],
+            db_path=tmp_path / "runs.db",
+            agent=True,
+            max_steps=2,
+            progress=False,
+        )
     assert summary.answered == 1 and summary.errors == 0
     with RunStore(tmp_path / "runs.db") as store:
         [row] = store.answers(summary.run_id)
@@ -407,9 +480,14 @@ def test_harmony_tool_loop_in_process(kb: KnowledgeBase, smollm2_path: Path) -> 
     assert call["query"] == query and call["hits"] == [h.id for h in kb.search(query, k=3)]
     # the second prompt carries the first turn's analysis (tool loop) and the tool result
     first_reasoning = answer.reasoning.split("\n\n")[0]
-    prompt = render_prompt(llm.calls[1], effort="low", tools=[{"type": "function", "function": {"name": "search"}}])
+    prompt = render_prompt(
+        llm.calls[1], effort="low", tools=[{"type": "function", "function": {"name": "search"}}]
+    )
     assert f"<|channel|>analysis<|message|>{first_reasoning}<|end|>" in prompt
     assert "to=functions.search <|constrain|>json<|message|>" in prompt
     assert "functions.search to=assistant<|channel|>commentary<|message|>Passages for" in prompt
     assert answer.text.endswith("[1]") and answer.citations[0].id == answer.hits[0].id
-    assert answer.usage.reasoning_tokens and answer.usage.completion_tokens > answer.usage.reasoning_tokens
+    assert (
+        answer.usage.reasoning_tokens
+        and answer.usage.completion_tokens > answer.usage.reasoning_tokens
+    )

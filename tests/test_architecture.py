@@ -21,9 +21,14 @@ pytestmark = pytest.mark.skipif(not LINT.exists(), reason="import-linter is not 
 
 
 def _lint(src_root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(LINT), "--no-cache", str(ROOT / "pyproject.toml")], cwd=src_root,
-                          env={"PYTHONPATH": str(src_root), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT), "--no-cache", str(ROOT / "pyproject.toml")],
+        cwd=src_root,
+        env={"PYTHONPATH": str(src_root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -48,8 +53,9 @@ def test_the_contracts_hold() -> None:
         ("retrieval/lexical.py", "from ..stores.milvus import MilvusStore\n", "protocols"),
     ],
 )
-def test_a_planted_import_breaks_a_contract(tmp_path: Path, module: str, planted: str,
-                                            contract: str) -> None:
+def test_a_planted_import_breaks_a_contract(
+    tmp_path: Path, module: str, planted: str, contract: str
+) -> None:
     root = _copy(tmp_path)
     path = root / "ossrag" / module
     path.write_text(path.read_text(encoding="utf-8") + "\n\n" + planted, encoding="utf-8")

@@ -22,12 +22,18 @@ CORPUS = MILVUS_DOCS
 FAQ = CORPUS / "en" / "faq"
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OSSRAG_")}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "ossrag", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -41,7 +47,14 @@ def assert_user_error(proc: subprocess.CompletedProcess[str], *needles: str) -> 
         assert needle.lower() in err.lower(), err
 
 
-HIT_KEYS = {"id": str, "score": float, "text": str, "source": str, "heading": str, "chunk_index": int}
+HIT_KEYS = {
+    "id": str,
+    "score": float,
+    "text": str,
+    "source": str,
+    "heading": str,
+    "chunk_index": int,
+}
 
 
 def validate_search_json(data: dict) -> None:
@@ -58,14 +71,18 @@ def validate_search_json(data: dict) -> None:
 def faq_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Milvus Lite file with the shared FAQ pages, ingested through the CLI from the corpus root."""
     work = tmp_path_factory.mktemp("cli")
-    proc = run("--db", str(work / "faq.db"), "ingest", str(CORPUS), "--include", "en/faq/*.md", cwd=work)
+    proc = run(
+        "--db", str(work / "faq.db"), "ingest", str(CORPUS), "--include", "en/faq/*.md", cwd=work
+    )
     assert proc.returncode == 0, proc.stderr
     assert "added 4" in proc.stdout
     return work / "faq.db"
 
 
 def test_search_json_schema_and_relative_source(faq_db: Path, tmp_path: Path) -> None:
-    proc = run("--db", str(faq_db), "search", "How is data stored in milvus?", "--json", cwd=tmp_path)
+    proc = run(
+        "--db", str(faq_db), "search", "How is data stored in milvus?", "--json", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     validate_search_json(data)
@@ -77,7 +94,18 @@ def test_search_json_schema_and_relative_source(faq_db: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_search_modes(faq_db: Path, tmp_path: Path, mode: str) -> None:
-    proc = run("--db", str(faq_db), "search", "Where does Milvus store data?", "--mode", mode, "-k", "5", "--json", cwd=tmp_path)
+    proc = run(
+        "--db",
+        str(faq_db),
+        "search",
+        "Where does Milvus store data?",
+        "--mode",
+        mode,
+        "-k",
+        "5",
+        "--json",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     validate_search_json(data)
@@ -87,7 +115,16 @@ def test_search_modes(faq_db: Path, tmp_path: Path, mode: str) -> None:
 
 
 def test_search_filters(faq_db: Path, tmp_path: Path) -> None:
-    proc = run("--db", str(faq_db), "search", "performance", "--source", "en/faq/performance_*", "--json", cwd=tmp_path)
+    proc = run(
+        "--db",
+        str(faq_db),
+        "search",
+        "performance",
+        "--source",
+        "en/faq/performance_*",
+        "--json",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     hits = json.loads(proc.stdout)["hits"]
     assert hits and {h["source"] for h in hits} == {"en/faq/performance_faq.md"}
@@ -97,7 +134,12 @@ def test_search_filters(faq_db: Path, tmp_path: Path) -> None:
 
 def test_kb_list_info_drop(faq_db: Path, tmp_path: Path) -> None:
     db = tmp_path / "copy.db"
-    assert run("--db", str(db), "--kb", "tmp", "ingest", str(FAQ / "product_faq.md"), cwd=tmp_path).returncode == 0
+    assert (
+        run(
+            "--db", str(db), "--kb", "tmp", "ingest", str(FAQ / "product_faq.md"), cwd=tmp_path
+        ).returncode
+        == 0
+    )
     listing = run("--db", str(db), "kb", "list", cwd=tmp_path)
     assert listing.returncode == 0 and listing.stdout.startswith("tmp\t")
     info = run("--db", str(db), "--kb", "tmp", "kb", "info", "--json", cwd=tmp_path)
@@ -137,10 +179,14 @@ def test_env_and_toml_settings(faq_db: Path, tmp_path: Path) -> None:
 
 def test_user_errors_are_one_line(tmp_path: Path) -> None:
     assert_user_error(run("ingest", str(tmp_path / "missing"), cwd=tmp_path), "no such file")
-    assert_user_error(run("--uri", "http://127.0.0.1:9", "search", "x", cwd=tmp_path), "cannot connect")
+    assert_user_error(
+        run("--uri", "http://127.0.0.1:9", "search", "x", cwd=tmp_path), "cannot connect"
+    )
     assert_user_error(run("search", "x", cwd=tmp_path), "does not exist", "ingest")
     (tmp_path / "bad.toml").write_text("kb = [unclosed")
-    assert_user_error(run("search", "x", cwd=tmp_path, env={"OSSRAG_CONFIG": str(tmp_path / "bad.toml")}), "toml")
+    assert_user_error(
+        run("search", "x", cwd=tmp_path, env={"OSSRAG_CONFIG": str(tmp_path / "bad.toml")}), "toml"
+    )
 
 
 def test_embedder_mismatch_is_refused(tmp_path: Path) -> None:
@@ -148,7 +194,9 @@ def test_embedder_mismatch_is_refused(tmp_path: Path) -> None:
     doc = tmp_path / "a.md"
     doc.write_text("# A\n\nSome text about vectors.\n")
     assert run("--db", str(tmp_path / "m.db"), "ingest", str(doc), cwd=tmp_path).returncode == 0
-    proc = run("--db", str(tmp_path / "m.db"), "--embedder", "minilm", "ingest", str(doc), cwd=tmp_path)
+    proc = run(
+        "--db", str(tmp_path / "m.db"), "--embedder", "minilm", "ingest", str(doc), cwd=tmp_path
+    )
     assert_user_error(proc, "e5-onnx:fp32", "minilm")
 
 
@@ -168,7 +216,9 @@ def zip_server(tmp_path: Path) -> Iterator[str]:
     served = tmp_path / "www"
     served.mkdir()
     (served / "milvus_docs_2.4.x_en.zip").write_bytes(buf.getvalue())
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(served)))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(served))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -182,13 +232,27 @@ def test_ingest_zip_url_with_include(zip_server: str, tmp_path: Path) -> None:
     db = str(tmp_path / "z.db")
     # The server is on loopback, which URL ingestion refuses unless allowed.
     allow = ("--allow-url-network", "127.0.0.1")
-    proc = run("--db", db, "ingest", zip_server, "--include", "en/faq/*.md", "--json", *allow,
-               cwd=tmp_path)
+    proc = run(
+        "--db", db, "ingest", zip_server, "--include", "en/faq/*.md", "--json", *allow, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["added"] == 4 and report["skipped"] == []
-    hits = json.loads(run("--db", db, "search", "How is data stored in milvus?", "--json", cwd=tmp_path).stdout)["hits"]
+    hits = json.loads(
+        run("--db", db, "search", "How is data stored in milvus?", "--json", cwd=tmp_path).stdout
+    )["hits"]
     assert hits[0]["source"] == "en/faq/product_faq.md"
-    again = json.loads(run("--db", db, "ingest", zip_server, "--include", "en/faq/*.md", "--json",
-                           cwd=tmp_path, env={"OSSRAG_ALLOW_PRIVATE_URLS": "1"}).stdout)
+    again = json.loads(
+        run(
+            "--db",
+            db,
+            "ingest",
+            zip_server,
+            "--include",
+            "en/faq/*.md",
+            "--json",
+            cwd=tmp_path,
+            env={"OSSRAG_ALLOW_PRIVATE_URLS": "1"},
+        ).stdout
+    )
     assert again["unchanged"] == 4 and again["chunks_written"] == 0

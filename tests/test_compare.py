@@ -42,11 +42,16 @@ DATA = Path(__file__).parent / "data" / "compare"
 KB_FILES = ("models.md", "milvus.md", "configuration.md")
 
 QUESTIONS: list[dict[str, Any]] = [
-    {"question": "Which environment variable holds the OpenRouter API key?",
-     "reference": "OPENROUTER_API_KEY", "relevant": ["models.md", "configuration.md"]},
-    {"question": "What does ossrag do when the Milvus server has no BM25 full-text search?",
-     "reference": "It falls back to dense search and prints a one-line warning.",
-     "relevant": ["milvus.md"]},
+    {
+        "question": "Which environment variable holds the OpenRouter API key?",
+        "reference": "OPENROUTER_API_KEY",
+        "relevant": ["models.md", "configuration.md"],
+    },
+    {
+        "question": "What does ossrag do when the Milvus server has no BM25 full-text search?",
+        "reference": "It falls back to dense search and prints a one-line warning.",
+        "relevant": ["milvus.md"],
+    },
     {"question": "How much does an ossrag enterprise licence cost per seat?", "answerable": False},
 ]
 
@@ -102,8 +107,15 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
     # The server fixture runs one request at a time on one thread: no concurrency for it.
     server_llm = make_llm("llamacpp:smollm2", base_url=llama_server, timeout=180)
     summary = run_compare(
-        kb, QUESTIONS, models=[local_llm(), server_llm], efforts=None, db_path=db,
-        max_tokens=32, concurrency=1, search_kwargs=SEARCH, progress=False,
+        kb,
+        QUESTIONS,
+        models=[local_llm(), server_llm],
+        efforts=None,
+        db_path=db,
+        max_tokens=32,
+        concurrency=1,
+        search_kwargs=SEARCH,
+        progress=False,
     )
     assert summary.planned == 6 and summary.answered == 6 and summary.skipped == 0
     rows = db_rows(db, "SELECT * FROM answers WHERE run_id = ?", summary.run_id)
@@ -119,7 +131,9 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
         assert len(prompts) == 1
         user = json.loads(prompts.pop())[-1]["content"]
         hits = json.loads(next(r["hits"] for r in retrievals if r["qindex"] == qi))
-        assert len(hits) == 1 and all(h["source"] in user for h in hits)  # cited template names sources
+        assert len(hits) == 1 and all(
+            h["source"] in user for h in hits
+        )  # cited template names sources
 
     for r in rows:
         if r["model"] == "local:smollm2" or r["prompt_tokens"] is not None:
@@ -127,7 +141,11 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
             assert 0 < r["completion_tokens"] <= 32 or "retried" in (r["warnings"] or "")
         else:  # llama-cpp-python's server sends no usage when streaming: unknown, not 0
             assert r["completion_tokens"] is None and "no token usage" in r["warnings"]
-        assert r["total_s"] > 0 and r["first_token_s"] is not None and r["first_token_s"] <= r["total_s"]
+        assert (
+            r["total_s"] > 0
+            and r["first_token_s"] is not None
+            and r["first_token_s"] <= r["total_s"]
+        )
         assert r["cost"] == 0 and r["cost_source"] == "local"  # both run on this machine
         scores = json.loads(r["scores"])
         if r["qindex"] == 2:
@@ -145,7 +163,9 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
         assert sum(s[f"{col}_total"] or 0 for s in summary.rows) == stored
     assert summary.totals["cost"] == 0
     assert [(s["model"], s["answers"]) for s in summary.rows] == [
-        ("local:smollm2", 3), ("llamacpp:smollm2", 3)]
+        ("local:smollm2", 3),
+        ("llamacpp:smollm2", 3),
+    ]
 
     run = db_rows(db, "SELECT * FROM runs WHERE id = ?", summary.run_id)[0]
     versions = json.loads(run["versions"])
@@ -158,8 +178,16 @@ def test_two_local_configurations_same_passages_tokens_add_up(kb, tmp_path, llam
 @pytest.mark.llm
 def test_tutorial_template_has_no_citations(kb, tmp_path, smollm2_path):  # noqa: F811
     db = tmp_path / "runs.db"
-    summary = run_compare(kb, QUESTIONS[:2], models=[local_llm()], template="tutorial",
-                          db_path=db, max_tokens=24, search_kwargs=SEARCH, progress=False)
+    summary = run_compare(
+        kb,
+        QUESTIONS[:2],
+        models=[local_llm()],
+        template="tutorial",
+        db_path=db,
+        max_tokens=24,
+        search_kwargs=SEARCH,
+        progress=False,
+    )
     rows = RunStore(db).answers(summary.run_id)
     assert len(rows) == 2
     for r in rows:
@@ -202,7 +230,9 @@ def test_killed_run_resumes_without_answering_twice(tmp_path, smollm2_path):  # 
         # Own session, so the kill reaches the child and anything it started, and nothing else.
         proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(kb_file), json.dumps(RESUME_QS), str(db)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 180
@@ -222,9 +252,17 @@ def test_killed_run_resumes_without_answering_twice(tmp_path, smollm2_path):  # 
 
     kb = KnowledgeBase(uri=str(kb_file), name="t")
     try:
-        summary = run_compare(kb, RESUME_QS, models=[local_llm()], efforts=["low", "medium", "high"],
-                              db_path=db, run_id="resume-me", max_tokens=24, search_kwargs=SEARCH,
-                              progress=False)
+        summary = run_compare(
+            kb,
+            RESUME_QS,
+            models=[local_llm()],
+            efforts=["low", "medium", "high"],
+            db_path=db,
+            run_id="resume-me",
+            max_tokens=24,
+            search_kwargs=SEARCH,
+            progress=False,
+        )
     finally:
         kb.close()
     assert summary.skipped == len(before)
@@ -242,13 +280,30 @@ def test_killed_run_resumes_without_answering_twice(tmp_path, smollm2_path):  # 
     # --resume finds the same run from its settings; everything is done, nothing runs.
     kb = KnowledgeBase(uri=str(kb_file), name="t")
     try:
-        again = run_compare(kb, RESUME_QS, models=[local_llm()], efforts=["low", "medium", "high"],
-                            db_path=db, resume=True, max_tokens=24, search_kwargs=SEARCH,
-                            progress=False)
+        again = run_compare(
+            kb,
+            RESUME_QS,
+            models=[local_llm()],
+            efforts=["low", "medium", "high"],
+            db_path=db,
+            resume=True,
+            max_tokens=24,
+            search_kwargs=SEARCH,
+            progress=False,
+        )
         assert (again.run_id, again.answered, again.skipped) == ("resume-me", 0, 6)
         with pytest.raises(ConfigError, match="other settings"):
-            run_compare(kb, RESUME_QS, models=[local_llm()], efforts=["low"], db_path=db,
-                        run_id="resume-me", max_tokens=24, search_kwargs=SEARCH, progress=False)
+            run_compare(
+                kb,
+                RESUME_QS,
+                models=[local_llm()],
+                efforts=["low"],
+                db_path=db,
+                run_id="resume-me",
+                max_tokens=24,
+                search_kwargs=SEARCH,
+                progress=False,
+            )
     finally:
         kb.close()
 
@@ -271,8 +326,16 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OSSRAG_BASE_URL", raising=False)
 
 
-def replay_run(kb: Any, db: Path, questions: list[dict[str, Any]], *, efforts: list[str | None],
-               judge: bool = True, failing: bool = True, run_id: str | None = None) -> dict[str, Any]:
+def replay_run(
+    kb: Any,
+    db: Path,
+    questions: list[dict[str, Any]],
+    *,
+    efforts: list[str | None],
+    judge: bool = True,
+    failing: bool = True,
+    run_id: str | None = None,
+) -> dict[str, Any]:
     """Run compare against loopback servers replaying recorded responses; returns the servers too."""
     n = len(questions) * len(efforts)
     servers = {m: ReplayServer().start() for m in PROVIDERS}
@@ -288,9 +351,15 @@ def replay_run(kb: Any, db: Path, questions: list[dict[str, Any]], *, efforts: l
         if failing:
             llms.append(make_llm("vllm:not-served", base_url=broken.url))
         summary = run_compare(
-            kb, questions, models=llms, efforts=efforts, db_path=db, run_id=run_id,
+            kb,
+            questions,
+            models=llms,
+            efforts=efforts,
+            db_path=db,
+            run_id=run_id,
             judge=make_llm("vllm:judge", base_url=judge_server.url) if judge else None,
-            concurrency=2, progress=False,
+            concurrency=2,
+            progress=False,
         )
     finally:
         for s in (*servers.values(), judge_server, broken):
@@ -336,14 +405,20 @@ def test_recorded_providers_usage_cost_reasoning_and_judge(kb, tmp_path, keys):
     o4 = rows[("openai:o4-mini", 0)]
     assert o4["reasoning"] == "" and o4["reasoning_tokens"] == 512  # counted, never shown
     assert o4["cost_source"] == "table"
-    assert o4["cost"] == pytest.approx(table_cost("o4-mini", load_recording("openai", "stream")["expect"]))
+    assert o4["cost"] == pytest.approx(
+        table_cost("o4-mini", load_recording("openai", "stream")["expect"])
+    )
     ds = rows[("deepseek:deepseek-reasoner", 0)]
     assert ds["cost_source"] == "table"
-    assert ds["cost"] == pytest.approx(table_cost("deepseek-reasoner", load_recording("deepseek", "stream")["expect"]))
+    assert ds["cost"] == pytest.approx(
+        table_cost("deepseek-reasoner", load_recording("deepseek", "stream")["expect"])
+    )
     assert rows[("vllm:openai/gpt-oss-20b", 0)]["cost"] == 0  # self-hosted
 
     # Each server received the effort its own way.
-    assert out["servers"]["openrouter:openai/gpt-oss-120b"].requests[0].body["reasoning"] == {"effort": "high"}
+    assert out["servers"]["openrouter:openai/gpt-oss-120b"].requests[0].body["reasoning"] == {
+        "effort": "high"
+    }
     assert out["servers"]["openai:o4-mini"].requests[0].body["reasoning_effort"] == "high"
     assert out["servers"]["vllm:openai/gpt-oss-20b"].requests[0].body["reasoning_effort"] == "high"
     assert "reasoning_effort" not in out["servers"]["deepseek:deepseek-reasoner"].requests[0].body
@@ -368,12 +443,16 @@ def test_recorded_providers_usage_cost_reasoning_and_judge(kb, tmp_path, keys):
         assert bad["error"] and ("does not exist" in bad["error"] or "not-served" in bad["error"])
         assert bad["answer"] is None and bad["scores"] is None
     by_model = {s["model"]: s for s in summary.rows}
-    assert by_model["vllm:not-served"]["errors"] == 2 and by_model["vllm:not-served"]["accuracy"] == 0
+    assert (
+        by_model["vllm:not-served"]["errors"] == 2 and by_model["vllm:not-served"]["accuracy"] == 0
+    )
     assert by_model["openrouter:openai/gpt-oss-120b"]["accuracy"] == 1
     assert by_model["openai:o4-mini"]["reasoning_tokens_mean"] == 512
     total_cost = sum(r["cost"] for r in rows.values() if r["cost"] is not None)
     assert summary.totals["cost"] == pytest.approx(total_cost)
-    assert summary.totals["reasoning_tokens"] == sum(r["reasoning_tokens"] or 0 for r in rows.values())
+    assert summary.totals["reasoning_tokens"] == sum(
+        r["reasoning_tokens"] or 0 for r in rows.values()
+    )
 
     # Re-running the run retries the error rows only (the server now answers).
     store_before = {k: r["created"] for k, r in rows.items() if r["error"] is None}
@@ -382,9 +461,16 @@ def test_recorded_providers_usage_cost_reasoning_and_judge(kb, tmp_path, keys):
         judge_server.add(*[json.loads((DATA / "judge_stream.json").read_text())] * 2)
         llms = [make_llm(m, base_url="http://127.0.0.1:9/v1") for m in PROVIDERS]  # never called
         llms.append(make_llm("vllm:not-served", base_url=fixed.url))
-        again = run_compare(kb, questions, models=llms, efforts=["high"], db_path=db,
-                            run_id=summary.run_id, judge=make_llm("vllm:judge", base_url=judge_server.url),
-                            progress=False)
+        again = run_compare(
+            kb,
+            questions,
+            models=llms,
+            efforts=["high"],
+            db_path=db,
+            run_id=summary.run_id,
+            judge=make_llm("vllm:judge", base_url=judge_server.url),
+            progress=False,
+        )
         assert len(fixed.requests) == 2 and len(judge_server.requests) == 2
     assert (again.answered, again.skipped, again.errors) == (2, 8, 0)
     final = {(r["model"], r["qindex"]): r for r in RunStore(db).answers(summary.run_id)}
@@ -405,7 +491,9 @@ def test_price_table_file_overrides_and_fallbacks(tmp_path):
     assert table.cost("openai:o4-mini", Usage(1, 1, cost=0.25)) == (0.25, "provider")
 
     toml = tmp_path / "prices.toml"
-    toml.write_text('"o4-mini" = { input = 2.0, output = 4.0 }\n"vllm:openai/gpt-oss-20b" = [0.5, 1.0]\n')
+    toml.write_text(
+        '"o4-mini" = { input = 2.0, output = 4.0 }\n"vllm:openai/gpt-oss-20b" = [0.5, 1.0]\n'
+    )
     custom = PriceTable.load(toml)
     assert custom.cost("openai:o4-mini", usage)[0] == pytest.approx(2.0 + 2.0)
     assert custom.cost("vllm:openai/gpt-oss-20b", usage) == (pytest.approx(0.5 + 0.5), "table")
@@ -423,7 +511,9 @@ def test_parse_efforts_and_bad_settings(kb, tmp_path):
     with pytest.raises(ConfigError, match="unknown effort"):
         parse_efforts("max")
     with pytest.raises(ConfigError, match="template"):
-        run_compare(kb, QUESTIONS, models=["local:smollm2"], template="nope", db_path=tmp_path / "r.db")
+        run_compare(
+            kb, QUESTIONS, models=["local:smollm2"], template="nope", db_path=tmp_path / "r.db"
+        )
     with pytest.raises(ConfigError, match="unknown model provider"):
         run_compare(kb, QUESTIONS, models=["nosuch:model"], db_path=tmp_path / "r.db")
     assert not (tmp_path / "r.db").exists()  # nothing was started

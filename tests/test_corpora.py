@@ -29,8 +29,12 @@ def _zip(members: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-RELEASE = _zip({"en/faq/product_faq.md": "# Product FAQ\n\nMilvus stores data.\n",
-                "en/about/overview.md": "# Overview\n"})
+RELEASE = _zip(
+    {
+        "en/faq/product_faq.md": "# Product FAQ\n\nMilvus stores data.\n",
+        "en/about/overview.md": "# Overview\n",
+    }
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,8 +42,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         type(self).hits.append(self.path)
-        body = {"/docs.zip": RELEASE, "/bad.zip": b"not a zip",
-                "/evil.zip": _zip({"../evil/en/faq/x.md": "x"})}.get(self.path)
+        body = {
+            "/docs.zip": RELEASE,
+            "/bad.zip": b"not a zip",
+            "/evil.zip": _zip({"../evil/en/faq/x.md": "x"}),
+        }.get(self.path)
         if body is None:
             self.send_response(404)
             self.end_headers()
@@ -112,9 +119,14 @@ def test_downloaded_once_into_the_cache(tmp_path: Path, server: str) -> None:
     assert not [p for p in (cache / "corpora").iterdir() if p.name != "milvus_docs"]  # no leftovers
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("missing.zip", "HTTP 404"), ("bad.zip", "did not return a zip"), ("evil.zip", "unsafe path"),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing.zip", "HTTP 404"),
+        ("bad.zip", "did not return a zip"),
+        ("evil.zip", "unsafe path"),
+    ],
+)
 def test_bad_downloads_are_source_errors_and_leave_nothing(
     tmp_path: Path, server: str, name: str, message: str
 ) -> None:
@@ -132,12 +144,14 @@ def test_bad_downloads_are_source_errors_and_leave_nothing(
 
 def test_unreachable_host_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="downloading it failed"):
-        corpora.milvus_docs(tmp_path, cache_dir=tmp_path / "c", url="http://127.0.0.1:9/x.zip",
-                            timeout=5)
+        corpora.milvus_docs(
+            tmp_path, cache_dir=tmp_path / "c", url="http://127.0.0.1:9/x.zip", timeout=5
+        )
 
 
-def test_sphinx_docs_missing_names_the_apt_command(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sphinx_docs_missing_names_the_apt_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OSSRAG_SPHINX_DOCS", str(tmp_path))
     with pytest.raises(SourceError) as err:
         corpora.sphinx_docs()

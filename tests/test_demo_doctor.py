@@ -12,11 +12,19 @@ import pytest
 from fixtures_llm import smollm2_path  # noqa: F401  (fixture)
 
 
-def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("OSSRAG_")}
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "ossrag", *args], cwd=cwd, env=full,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "ossrag", *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.llm

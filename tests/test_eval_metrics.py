@@ -200,10 +200,22 @@ def test_cutoffs_and_table_and_json() -> None:
     assert cutoffs_for(20) == (1, 3, 10, 20)
     assert cutoffs_for(1) == (1,)
     dense = ModeResult(
-        "dense", recall={1: 0.25, 3: 0.5, 10: 0.75}, mrr=0.4, ndcg=0.45, p50_ms=12.34, k=10,
-        questions=4, hit_rate=0.75,
-        misses=[{"question": "q?", "relevant": ["a.md"], "lang": "en",
-                 "top": [{"source": "b.md", "heading": "B", "score": 0.1}]}],
+        "dense",
+        recall={1: 0.25, 3: 0.5, 10: 0.75},
+        mrr=0.4,
+        ndcg=0.45,
+        p50_ms=12.34,
+        k=10,
+        questions=4,
+        hit_rate=0.75,
+        misses=[
+            {
+                "question": "q?",
+                "relevant": ["a.md"],
+                "lang": "en",
+                "top": [{"source": "b.md", "heading": "B", "score": 0.1}],
+            }
+        ],
     )
     bm25 = ModeResult("bm25", k=10, skipped="Milvus 2.4.9 has no BM25")
     table = format_table([dense, bm25])
@@ -225,13 +237,13 @@ def test_cutoffs_and_table_and_json() -> None:
 
 DOCS = {
     "zebra.md": "# Zebras\n\n## Stripes\n\nZebras have black and white stripes that confuse "
-                "biting flies and help them keep cool on the savanna.\n",
+    "biting flies and help them keep cool on the savanna.\n",
     "volcano.md": "# Volcanoes\n\n## Eruptions\n\nA volcano erupts when magma pressure in the chamber "
-                  "forces molten rock up through the crust.\n",
+    "forces molten rock up through the crust.\n",
     "saxophone.md": "# Saxophone\n\n## Reeds\n\nThe saxophone is a woodwind instrument; its sound "
-                    "comes from a single cane reed vibrating against the mouthpiece.\n",
+    "comes from a single cane reed vibrating against the mouthpiece.\n",
     "bread.md": "# Sourdough\n\n## Starter\n\nA sourdough starter is flour and water fermented by "
-                "wild yeast and lactobacilli; feed it daily.\n",
+    "wild yeast and lactobacilli; feed it daily.\n",
 }
 QUESTIONS = [
     Question("Why do zebras have stripes?", ["zebra.md"]),
@@ -279,7 +291,9 @@ def test_evaluate_retrieval_end_to_end(tiny_kb) -> None:  # type: ignore[no-unty
         missed = {m["question"] for m in r.misses}
         assert "How fast do zebras run?" in missed
         miss = next(m for m in r.misses if m["question"] == "How fast do zebras run?")
-        assert miss["relevant"] == ["cheetah.md"] and miss["top"], "a miss shows what came back instead"
+        assert miss["relevant"] == ["cheetah.md"] and miss["top"], (
+            "a miss shows what came back instead"
+        )
         # the four answerable questions each share distinctive words with exactly one page
         assert missed == {"How fast do zebras run?"}, f"{r.mode} missed {missed}"
         assert r.mrr >= 0.8 * 4 / 5  # 4 of 5 questions answerable, nearly all at rank 1
@@ -349,14 +363,31 @@ def test_eval_cli_takes_the_retrieval_flags(tiny_kb, tmp_path: Path, capsys) -> 
     from ossrag.cli import main as cli_main
 
     data = tmp_path / "q.jsonl"
-    data.write_text('{"question": "Why do zebras have stripes?", "relevant": ["zebra.md"]}\n'
-                    '{"question": "How fast do zebras run?", "relevant": ["cheetah.md"]}\n',
-                    encoding="utf-8")
+    data.write_text(
+        '{"question": "Why do zebras have stripes?", "relevant": ["zebra.md"]}\n'
+        '{"question": "How fast do zebras run?", "relevant": ["cheetah.md"]}\n',
+        encoding="utf-8",
+    )
     base = ["eval", "retrieval", str(data), "--db", tiny_kb.settings.uri, "--kb", "t", "--json"]
     assert cli_main([*base, "--modes", "dense"]) == 0
     dense = json.loads(capsys.readouterr().out)["modes"]["dense"]
-    assert cli_main([*base, "--modes", "hybrid", "--dense-weight", "1", "--mmr",
-                     "--mmr-lambda", "1", "--source", "*.md"]) == 0
+    assert (
+        cli_main(
+            [
+                *base,
+                "--modes",
+                "hybrid",
+                "--dense-weight",
+                "1",
+                "--mmr",
+                "--mmr-lambda",
+                "1",
+                "--source",
+                "*.md",
+            ]
+        )
+        == 0
+    )
     tuned = json.loads(capsys.readouterr().out)["modes"]["hybrid"]
     for key in ("recall", "mrr", "ndcg"):
         assert tuned[key] == dense[key], key

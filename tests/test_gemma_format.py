@@ -21,8 +21,12 @@ Q = [{"role": "user", "content": "Name three colours of the rainbow."}]
 def test_fallback_chat_format_only_for_template_less_gemma() -> None:
     assert fallback_chat_format({"general.architecture": "gemma3"}) == "gemma"
     assert fallback_chat_format({"general.architecture": "gemma2"}) == "gemma"
-    assert fallback_chat_format({"general.architecture": "gemma3",
-                                 "tokenizer.chat_template": "{{ messages }}"}) is None
+    assert (
+        fallback_chat_format(
+            {"general.architecture": "gemma3", "tokenizer.chat_template": "{{ messages }}"}
+        )
+        is None
+    )
     assert fallback_chat_format({"general.architecture": "llama"}) is None
     assert fallback_chat_format({}) is None
 
@@ -52,8 +56,9 @@ def test_gemma_speaks_in_gemma_turns_with_the_system_text(gemma) -> None:
     assert done.text.strip() and done.usage.completion_tokens > 0
     # What llama.cpp evaluated: one user turn that starts with the system text (the
     # `gemma` format alone drops system messages), then the model's turn.
-    seen = gemma._llm.detokenize(list(gemma._llm.input_ids[: done.usage.prompt_tokens]),
-                                 special=True).decode()
+    seen = gemma._llm.detokenize(
+        list(gemma._llm.input_ids[: done.usage.prompt_tokens]), special=True
+    ).decode()
     assert seen.endswith("<start_of_turn>model\n"), seen
     assert f"<start_of_turn>user\n{system}\n\n{Q[0]['content']}<end_of_turn>" in seen
     assert seen.count("<start_of_turn>") == 2
@@ -64,8 +69,11 @@ def test_gemma_speaks_in_gemma_turns_with_the_system_text(gemma) -> None:
 @pytest.mark.isolated
 def test_prompt_tokens_count_the_gemma_prompt(gemma) -> None:
     base, extra = "Answer in French.", " Be brief and precise in every answer."
-    u1 = gemma.complete([{"role": "system", "content": base}, *Q], max_tokens=2, temperature=0).usage
-    u2 = gemma.complete([{"role": "system", "content": base + extra}, *Q], max_tokens=2,
-                        temperature=0).usage
+    u1 = gemma.complete(
+        [{"role": "system", "content": base}, *Q], max_tokens=2, temperature=0
+    ).usage
+    u2 = gemma.complete(
+        [{"role": "system", "content": base + extra}, *Q], max_tokens=2, temperature=0
+    ).usage
     assert u2.prompt_tokens - u1.prompt_tokens == gemma.count_tokens(extra)
     assert u1.prompt_tokens > gemma.count_tokens(base + Q[0]["content"])  # turn markers count

@@ -23,8 +23,21 @@ from ossrag.main import SERVER_COMMANDS
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "ossrag"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-SUBCOMMANDS = ("ingest", "search", "ask", "chat", "kb", "eval", "compare", "report", "doctor",
-               "demo", "llama-server", "serve", "mcp")
+SUBCOMMANDS = (
+    "ingest",
+    "search",
+    "ask",
+    "chat",
+    "kb",
+    "eval",
+    "compare",
+    "report",
+    "doctor",
+    "demo",
+    "llama-server",
+    "serve",
+    "mcp",
+)
 COMMAND = re.compile(r"(?<![\w/.-])ossrag (?:" + "|".join(SUBCOMMANDS) + r")\b(?!:)[^\n`]*")
 # Where a command inside a sentence ends: a closing bracket, a clause, the next sentence.
 _END = re.compile(r"\)|, | or | and | then |; |\. |\.$| — | \(|\|")
@@ -53,8 +66,10 @@ def _from_python() -> list[tuple[str, str]]:
             else:
                 continue
             for line in text.splitlines():
-                found += [(f"{path.relative_to(ROOT)}", _clean(m.group(0)))
-                          for m in COMMAND.finditer(line)]
+                found += [
+                    (f"{path.relative_to(ROOT)}", _clean(m.group(0)))
+                    for m in COMMAND.finditer(line)
+                ]
     return found
 
 

@@ -16,8 +16,18 @@ class Tty(io.StringIO):
 
 
 def snap(**kw: object) -> IngestProgress:
-    base = dict(phase="ingesting", files_total=10, files_done=4, chunks_total=40, chunks_done=30,
-                chunks_embedded=25, elapsed_s=12.0, rate=2.5, chunks_estimate=80, eta_s=20.0)
+    base = dict(
+        phase="ingesting",
+        files_total=10,
+        files_done=4,
+        chunks_total=40,
+        chunks_done=30,
+        chunks_embedded=25,
+        elapsed_s=12.0,
+        rate=2.5,
+        chunks_estimate=80,
+        eta_s=20.0,
+    )
     base.update(kw)
     return IngestProgress(**base)  # type: ignore[arg-type]
 

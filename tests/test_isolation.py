@@ -10,7 +10,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 
-CRASHING_MODULE = textwrap.dedent('''
+CRASHING_MODULE = textwrap.dedent("""
     import ctypes
     import os
     import sys
@@ -37,14 +37,14 @@ CRASHING_MODULE = textwrap.dedent('''
     @pytest.mark.isolated
     def test_plain_failure():
         assert 1 == 2, "an ordinary failure is reported as usual"
-''')
+""")
 
-PLAIN_MODULE = textwrap.dedent('''
+PLAIN_MODULE = textwrap.dedent("""
     import os
 
     def test_in_the_parent():
         assert os.getpid() == int(os.environ["PARENT_PID"])
-''')
+""")
 
 
 # The parent exports its own pid, so each test can tell where it ran.
@@ -62,8 +62,17 @@ def test_a_segfault_fails_one_test_and_the_run_goes_on(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # its own rootdir: no project addopts
     env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("OSSRAG_ISOLATED_CHILD", None)
-    cmd = [sys.executable, "-c", LAUNCHER, "-p", "isolation", "-p", "no:cacheprovider", "-rA",
-           str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-c",
+        LAUNCHER,
+        "-p",
+        "isolation",
+        "-p",
+        "no:cacheprovider",
+        "-rA",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
@@ -78,7 +87,8 @@ def test_a_segfault_fails_one_test_and_the_run_goes_on(tmp_path: Path) -> None:
 def test_a_module_ending_in_isolated_tests_is_torn_down_before_the_next(tmp_path: Path) -> None:
     """The parent still tears down what the next test does not share (here a module fixture
     whose module ends with an isolated test), as pytest's own protocol does after each test."""
-    (tmp_path / "test_a.py").write_text(textwrap.dedent('''
+    (tmp_path / "test_a.py").write_text(
+        textwrap.dedent("""
         import pytest
 
         @pytest.fixture(scope="module")
@@ -91,12 +101,22 @@ def test_a_module_ending_in_isolated_tests_is_torn_down_before_the_next(tmp_path
         @pytest.mark.isolated
         def test_isolated_last():
             assert True
-    '''))
+    """)
+    )
     (tmp_path / "test_b.py").write_text("def test_next():\n    assert True\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("OSSRAG_ISOLATED_CHILD", None)
-    cmd = [sys.executable, "-m", "pytest", "-p", "isolation", "-p", "no:cacheprovider", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "isolation",
+        "-p",
+        "no:cacheprovider",
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "3 passed" in out and "error" not in out.lower(), out

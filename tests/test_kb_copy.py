@@ -21,7 +21,7 @@ from ossrag.testing.stores import fill, make_rows, unit_vectors
 REPO = Path(__file__).resolve().parents[1]
 DOCS = {
     "storage.md": "# Storage\n\n## Object storage\n\nMilvus keeps segments in MinIO or S3.\n\n"
-                  "## Local disk\n\nMilvus Lite keeps everything in one local directory.\n",
+    "## Local disk\n\nMilvus Lite keeps everything in one local directory.\n",
     "faq/backups.md": "# Backups\n\nBackups run nightly and can be restored with the CLI.\n",
     "faq/replicas.md": "# Replicas\n\nIn-memory replicas spread query load over query nodes.\n",
 }
@@ -35,8 +35,9 @@ def assert_identical(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]])
     assert set(a) == set(b) and a
     for rid, ra in a.items():
         rb = b[rid]
-        assert {k: v for k, v in ra.items() if k != "vector"} == \
-            {k: v for k, v in rb.items() if k != "vector"}
+        assert {k: v for k, v in ra.items() if k != "vector"} == {
+            k: v for k, v in rb.items() if k != "vector"
+        }
         np.testing.assert_array_equal(ra["vector"], rb["vector"])  # copied, bit for bit
 
 
@@ -62,16 +63,18 @@ def test_lite_to_server_to_lite(tmp_path: Path, milvus_server: str) -> None:
         with KnowledgeBase(uri=milvus_server, name="docs_copy") as remote:
             # Opened without naming the embedder: the recorded one, and the same answers.
             assert remote.embedder.name == embedder
-            assert [h.id for h in remote.search("where are segments kept?", k=3,
-                                                mode="dense")] == hits
+            assert [
+                h.id for h in remote.search("where are segments kept?", k=3, mode="dense")
+            ] == hits
             back = remote.copy_to(back_db, name="docs")
         assert back.rows == len(want)
         with KnowledgeBase(uri=back_db, name="docs") as again:
             assert_identical(rows(again.store, "docs"), want)
             assert again.info().bm25  # BM25 is rebuilt from the text on Milvus Lite
             assert again.search("nightly backups", k=1, mode="bm25")[0].source == "faq/backups.md"
-            assert [h.id for h in again.search("where are segments kept?", k=3,
-                                               mode="dense")] == hits
+            assert [
+                h.id for h in again.search("where are segments kept?", k=3, mode="dense")
+            ] == hits
     finally:
         server.drop("docs_copy", missing_ok=True)
         server.close()
@@ -101,13 +104,23 @@ def test_cli_kb_copy(tmp_path: Path) -> None:
     with MilvusStore(src) as a:
         fill(a, "docs", make_rows(unit_vectors(12, seed=24)))
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OSSRAG_PROGRESS="0")
-    out = subprocess.run([sys.executable, "-m", "ossrag", "kb", "copy", "docs", "--db", src,
-                          "--to", dst], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "ossrag", "kb", "copy", "docs", "--db", src, "--to", dst],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "copied docs (12 rows, embedder test-embedder, 32-d)" in out.stdout
     assert "nothing re-embedded" in out.stdout
     with MilvusStore(src) as a, MilvusStore(dst) as b:
         assert_identical(rows(b, "docs"), rows(a, "docs"))
-    out = subprocess.run([sys.executable, "-m", "ossrag", "kb", "copy", "docs", "--db", src],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "ossrag", "kb", "copy", "docs", "--db", src],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 2 and "--to URI" in out.stderr

@@ -19,8 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OSSRAG_PROGRESS="0")
-    return subprocess.run([sys.executable, "-m", "ossrag", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ossrag", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def test_kb_info_shows_rows_index_and_state(tmp_path: Path) -> None:
@@ -45,8 +51,10 @@ def test_doctor_shows_index_and_state(tmp_path: Path, capsys: pytest.CaptureFixt
         fill(store, "docs", make_rows(unit_vectors(12, seed=41)))
     assert _target(Settings.load({"uri": db})) == 0
     out = capsys.readouterr().out
-    assert "kb docs: 12 chunks from 4 sources, embedder test-embedder (32-d), index FLAT " \
-           "(Finished, 12/12 rows indexed, loaded)" in out, out
+    assert (
+        "kb docs: 12 chunks from 4 sources, embedder test-embedder (32-d), index FLAT "
+        "(Finished, 12/12 rows indexed, loaded)" in out
+    ), out
 
 
 def test_advice_names_the_server_past_the_measured_sizes() -> None:

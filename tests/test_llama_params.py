@@ -82,7 +82,8 @@ def test_the_real_parameters_follow_the_decision(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.llm
 @pytest.mark.isolated
 def test_local_model_loads_without_extra_bufts_on_an_amx_cpu(
-    monkeypatch: pytest.MonkeyPatch, smollm2_path: Path  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    smollm2_path: Path,  # noqa: F811
 ) -> None:
     from ossrag.llms.local import LocalLLM, clear_model_cache
 
@@ -111,8 +112,14 @@ CRASH_IN_DECODE = textwrap.dedent("""
 
 
 def _ossrag(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ossrag", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "ossrag", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.llm
@@ -121,7 +128,10 @@ def test_doctor_reports_a_crashing_model_with_the_fix(tmp_path: Path) -> None:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(CRASH_IN_DECODE)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
     proc = _ossrag("--db", str(tmp_path / "x.db"), "doctor", cwd=tmp_path, env=env)
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr  # doctor itself survived, and says it failed
@@ -141,20 +151,42 @@ def test_doctor_generates_with_the_real_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.llm
-def test_llama_server_launcher_binds_loopback_and_serves(smollm2_path: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_llama_server_launcher_binds_loopback_and_serves(
+    smollm2_path: Path,  # noqa: F811 (the fixture, imported above)
+    tmp_path: Path,
+) -> None:
     pytest.importorskip("llama_cpp.server")
     port = free_port()
     log = tmp_path / "server.log"
     env = {**os.environ, "OSSRAG_LLAMA_EXTRA_BUFTS": "off"}
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ossrag", "llama-server", "--model",
-                                 str(smollm2_path), "--port", str(port), "--n_ctx", "512",
-                                 "--n_threads", "1"], stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ossrag",
+                "llama-server",
+                "--model",
+                str(smollm2_path),
+                "--port",
+                str(port),
+                "--n_ctx",
+                "512",
+                "--n_threads",
+                "1",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         wait_for_models(f"http://127.0.0.1:{port}/v1", proc, log)
         body = json.dumps({"messages": [{"role": "user", "content": "Say OK."}], "max_tokens": 4})
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", body.encode(),
-                                     {"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            body.encode(),
+            {"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=60) as resp:
             reply = json.loads(resp.read())
         assert reply["choices"][0]["message"]["content"]

@@ -64,6 +64,7 @@ def _check_error(fault: Fault, exc: BaseException) -> None:
 
 # -- the backend ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(FAULTS))
 def test_fault_through_the_openai_client(server: ReplayServer, name: str) -> None:
     fault = FAULTS[name]
@@ -96,8 +97,10 @@ def test_retry_waits_honour_retry_after_within_max_time(server: ReplayServer) ->
     assert llm.complete(MESSAGES).complete
     at = [r.at for r in server.requests]
     assert all(0.18 <= b - a < 1.5 for a, b in itertools.pairwise(at))
-    server.add({**FAULTS["rate_limited_then_ok"].responses[0],
-                "headers": {"retry-after": "2.5"}}, answer_stream())
+    server.add(
+        {**FAULTS["rate_limited_then_ok"].responses[0], "headers": {"retry-after": "2.5"}},
+        answer_stream(),
+    )
     t = time.monotonic()
     with pytest.raises(E.LLMRateLimitError, match=r"2\.5 s"):
         _llm(server, max_time=2.0).complete(MESSAGES)
@@ -123,17 +126,32 @@ def test_endless_stream_with_max_tokens_ends_at_the_chunk_budget(server: ReplayS
 
 
 def test_malformed_tool_calls_do_not_crash_the_turn(server: ReplayServer) -> None:
-    server.add(tool_call_stream("search", '{"query": "Milvus'),
-               tool_call_stream(None, None, function="search"),
-               tool_call_stream(["search"], ["a", 1]))
-    calls = [_llm(server).complete(MESSAGES, tools=[{"type": "function", "function": {
-        "name": "search", "parameters": {"type": "object"}}}]).tool_calls for _ in range(3)]
+    server.add(
+        tool_call_stream("search", '{"query": "Milvus'),
+        tool_call_stream(None, None, function="search"),
+        tool_call_stream(["search"], ["a", 1]),
+    )
+    calls = [
+        _llm(server)
+        .complete(
+            MESSAGES,
+            tools=[
+                {
+                    "type": "function",
+                    "function": {"name": "search", "parameters": {"type": "object"}},
+                }
+            ],
+        )
+        .tool_calls
+        for _ in range(3)
+    ]
     assert calls[0][0].arguments == '{"query": "Milvus'  # handed on as sent: the agent answers it
     assert calls[1][0].name == "" and calls[1][0].arguments == "{}"
     assert calls[2][0].name == '["search"]' and json.loads(calls[2][0].arguments) == ["a", 1]
 
 
 # -- kb.ask, the CLI, the agent, compare: the index is never touched ----------------------------
+
 
 @pytest.fixture(scope="module")
 def kb_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
@@ -142,8 +160,15 @@ def kb_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def kb(kb_settings: Settings) -> Iterator[KnowledgeBase]:
-    settings = Settings.load({"uri": kb_settings.uri, "kb": KB, "timeout": LIMITS["timeout"],
-                              "max_time": LIMITS["max_time"]}, env={})
+    settings = Settings.load(
+        {
+            "uri": kb_settings.uri,
+            "kb": KB,
+            "timeout": LIMITS["timeout"],
+            "max_time": LIMITS["max_time"],
+        },
+        env={},
+    )
     with KnowledgeBase(settings=settings) as k:
         yield k
 
@@ -167,8 +192,9 @@ def test_fault_through_kb_ask(kb: KnowledgeBase, server: ReplayServer, name: str
             assert [c.source for c in answer.citations] == [answer.hits[0].source]
         else:
             assert not answer.complete
-            assert any("incomplete" in w and re.search(fault.words, w, re.S)
-                       for w in answer.warnings), answer.warnings
+            assert any(
+                "incomplete" in w and re.search(fault.words, w, re.S) for w in answer.warnings
+            ), answer.warnings
     # retrieval's share included (embedding a question can take seconds on a loaded CI machine);
     # the backend test above holds the tight bound
     assert time.monotonic() - t < fault.max_s + 5.0
@@ -183,21 +209,48 @@ def cli_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def _cli(settings: Settings, base_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
-           "OSSRAG_TIMEOUT": str(LIMITS["timeout"]), "OSSRAG_MAX_TIME": str(LIMITS["max_time"])}
-    return subprocess.run([sys.executable, "-m", "ossrag", "--db", settings.uri, "--kb", KB,
-                           "ask", QUESTION, "-m", MODEL, "--base-url", base_url, *args],
-                          env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+        "OSSRAG_TIMEOUT": str(LIMITS["timeout"]),
+        "OSSRAG_MAX_TIME": str(LIMITS["max_time"]),
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ossrag",
+            "--db",
+            settings.uri,
+            "--kb",
+            KB,
+            "ask",
+            QUESTION,
+            "-m",
+            MODEL,
+            "--base-url",
+            base_url,
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize(("name", "code", "said"), [
-    ("stall_mid_stream", 1, "the answer is incomplete"),
-    ("endless_keepalive", 1, "error: .*no end after 3 s.*hint: raise --max-time"),
-    ("rate_limited_for_good", 1, "error: .*rate-limiting.*3 attempt"),
-    ("reset_before_response", 0, ""),
-])  # fmt: skip
-def test_fault_through_the_cli(cli_settings: Settings, server: ReplayServer, name: str, code: int,
-                               said: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "code", "said"),
+    [
+        ("stall_mid_stream", 1, "the answer is incomplete"),
+        ("endless_keepalive", 1, "error: .*no end after 3 s.*hint: raise --max-time"),
+        ("rate_limited_for_good", 1, "error: .*rate-limiting.*3 attempt"),
+        ("reset_before_response", 0, ""),
+    ],
+)
+def test_fault_through_the_cli(
+    cli_settings: Settings, server: ReplayServer, name: str, code: int, said: str
+) -> None:
     server.add(*FAULTS[name].responses)
     with KnowledgeBase(settings=cli_settings) as k:
         before = kb_fingerprint(k)
@@ -214,10 +267,12 @@ def test_fault_through_the_cli(cli_settings: Settings, server: ReplayServer, nam
 def test_agent_recovers_from_a_malformed_tool_call(kb: KnowledgeBase, server: ReplayServer) -> None:
     before = kb_fingerprint(kb)
     kb._llms.clear()
-    server.add(tool_call_stream("search", '{"query": "Milvus'),   # cut JSON
-               tool_call_stream("functions.serch", '{"query": "x"}'),  # unknown tool
-               tool_call_stream("search", '{"query": "Milvus Lite local file"}'),
-               answer_stream())
+    server.add(
+        tool_call_stream("search", '{"query": "Milvus'),  # cut JSON
+        tool_call_stream("functions.serch", '{"query": "x"}'),  # unknown tool
+        tool_call_stream("search", '{"query": "Milvus Lite local file"}'),
+        answer_stream(),
+    )
     answer = kb.agent_ask(QUESTION, model=MODEL, base_url=server.url, max_steps=4)
     assert answer.complete and answer.text == "".join(ANSWER)
     errors = [c.get("error", "") for s in answer.steps for c in s.get("calls", [])]
@@ -247,20 +302,33 @@ def test_agent_turn_faults(kb: KnowledgeBase, server: ReplayServer, name: str) -
     assert kb_fingerprint(kb) == before
 
 
-def test_compare_records_each_fault_as_an_error_row(kb: KnowledgeBase, server: ReplayServer,
-                                                    tmp_path: Path) -> None:
+def test_compare_records_each_fault_as_an_error_row(
+    kb: KnowledgeBase, server: ReplayServer, tmp_path: Path
+) -> None:
     from ossrag.evaluation.compare import run_compare
     from ossrag.evaluation.runs import RunStore
 
     before = kb_fingerprint(kb)
-    names = ["stall_mid_stream", "rate_limited_for_good", "malformed_json_first",
-             "reset_before_response", "endless_reasoning"]
+    names = [
+        "stall_mid_stream",
+        "rate_limited_for_good",
+        "malformed_json_first",
+        "reset_before_response",
+        "endless_reasoning",
+    ]
     for n in names:
         server.add(*FAULTS[n].responses)
     questions = [{"question": f"{QUESTION} ({n})", "reference": "a local file"} for n in names]
     llm = _llm(server)
-    summary = run_compare(kb, questions, models=[llm], efforts=["low"], concurrency=1,
-                          db_path=tmp_path / "runs.db", max_tokens=50)
+    summary = run_compare(
+        kb,
+        questions,
+        models=[llm],
+        efforts=["low"],
+        concurrency=1,
+        db_path=tmp_path / "runs.db",
+        max_tokens=50,
+    )
     assert (summary.answered, summary.errors) == (5, 4)
     with RunStore(tmp_path / "runs.db") as store:
         rows = {r["qindex"]: r for r in store.answers(summary.run_id)}
@@ -275,12 +343,21 @@ def test_compare_records_each_fault_as_an_error_row(kb: KnowledgeBase, server: R
     # a resumed run retries exactly the error rows
     for _ in range(4):
         server.add(answer_stream())
-    again = run_compare(kb, questions, models=[llm], efforts=["low"], concurrency=1,
-                        db_path=tmp_path / "runs.db", max_tokens=50, resume=True)
+    again = run_compare(
+        kb,
+        questions,
+        models=[llm],
+        efforts=["low"],
+        concurrency=1,
+        db_path=tmp_path / "runs.db",
+        max_tokens=50,
+        resume=True,
+    )
     assert (again.skipped, again.answered, again.errors) == (1, 4, 0)
 
 
 # -- the server's /v1/chat/completions ------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ReplayServer, Settings]]:
@@ -288,11 +365,20 @@ def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Replay
     from fixtures_server import running_server
 
     with ReplayServer() as upstream:
-        built = build_kb(tmp_path_factory.mktemp("chat-faults"), base_url=upstream.url,
-                         timeout=LIMITS["timeout"])
-        settings = Settings.load({"uri": built.uri, "kb": KB, "base_url": upstream.url,
-                                  "timeout": LIMITS["timeout"], "max_time": LIMITS["max_time"],
-                                  "model": MODEL}, env={})
+        built = build_kb(
+            tmp_path_factory.mktemp("chat-faults"), base_url=upstream.url, timeout=LIMITS["timeout"]
+        )
+        settings = Settings.load(
+            {
+                "uri": built.uri,
+                "kb": KB,
+                "base_url": upstream.url,
+                "timeout": LIMITS["timeout"],
+                "max_time": LIMITS["max_time"],
+                "model": MODEL,
+            },
+            env={},
+        )
         with KnowledgeBase(settings=settings) as k:
             before = kb_fingerprint(k)
         with running_server(settings) as base, httpx.Client(base_url=base, timeout=30) as client:
@@ -302,46 +388,69 @@ def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Replay
             assert kb_fingerprint(k) == before, "a fault through the server changed the index"
 
 
-@pytest.mark.parametrize("name", ["stall_mid_stream", "reset_mid_stream", "malformed_json_midway",
-                                  "endless_reasoning"])
+@pytest.mark.parametrize(
+    "name", ["stall_mid_stream", "reset_mid_stream", "malformed_json_midway", "endless_reasoning"]
+)
 def test_server_stream_that_breaks_ends_with_an_error_event(chat: Any, name: str) -> None:
     client, upstream, _ = chat
     upstream.add(*FAULTS[name].responses)
     t = time.monotonic()
-    r = client.post("/v1/chat/completions", json={
-        "model": KB, "stream": True, "max_tokens": 50,
-        "messages": [{"role": "user", "content": QUESTION}]})
+    r = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": KB,
+            "stream": True,
+            "max_tokens": 50,
+            "messages": [{"role": "user", "content": QUESTION}],
+        },
+    )
     assert r.status_code == 200
     events = sse_events(r.text)
     assert events[-1] == "[DONE]"
     error = events[-2]["error"]
-    assert error["code"] == "upstream_stream_broken" and re.search(FAULTS[name].words, error["message"])
-    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events[:-2]
-                   if isinstance(e, dict) and e.get("choices"))
+    assert error["code"] == "upstream_stream_broken" and re.search(
+        FAULTS[name].words, error["message"]
+    )
+    text = "".join(
+        e["choices"][0]["delta"].get("content") or ""
+        for e in events[:-2]
+        if isinstance(e, dict) and e.get("choices")
+    )
     assert "".join(ANSWER).startswith(text)  # a prefix, never a finished-looking answer
-    assert not any(e.get("choices") and e["choices"][0].get("finish_reason")
-                   for e in events[:-2] if isinstance(e, dict))
+    assert not any(
+        e.get("choices") and e["choices"][0].get("finish_reason")
+        for e in events[:-2]
+        if isinstance(e, dict)
+    )
     assert time.monotonic() - t < FAULTS[name].max_s + 5.0  # retrieval and the server included
 
 
-@pytest.mark.parametrize(("name", "status", "code"), [
-    ("first_byte_too_late", 504, "upstream_timeout"),
-    ("rate_limited_for_good", 429, None),
-    ("malformed_json_first", 502, None),
-    ("endless_keepalive", 504, "upstream_timeout"),
-    ("reset_before_response", 200, None),
-])  # fmt: skip
-def test_server_faults_before_any_token_are_http_errors(chat: Any, name: str, status: int,
-                                                        code: str | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "status", "code"),
+    [
+        ("first_byte_too_late", 504, "upstream_timeout"),
+        ("rate_limited_for_good", 429, None),
+        ("malformed_json_first", 502, None),
+        ("endless_keepalive", 504, "upstream_timeout"),
+        ("reset_before_response", 200, None),
+    ],
+)
+def test_server_faults_before_any_token_are_http_errors(
+    chat: Any, name: str, status: int, code: str | None
+) -> None:
     client, upstream, _ = chat
     upstream.add(*FAULTS[name].responses)
-    r = client.post("/v1/chat/completions", json={
-        "model": KB, "stream": True, "messages": [{"role": "user", "content": QUESTION}]})
+    r = client.post(
+        "/v1/chat/completions",
+        json={"model": KB, "stream": True, "messages": [{"role": "user", "content": QUESTION}]},
+    )
     assert r.status_code == status, r.text
     if status == 200:
         assert "".join(ANSWER) in "".join(
-            e["choices"][0]["delta"].get("content") or "" for e in sse_events(r.text)
-            if isinstance(e, dict) and e.get("choices"))
+            e["choices"][0]["delta"].get("content") or ""
+            for e in sse_events(r.text)
+            if isinstance(e, dict) and e.get("choices")
+        )
         return
     body = r.json()["error"]
     assert FAULTS[name].words and re.search(FAULTS[name].words, body["message"], re.S)
@@ -349,5 +458,3 @@ def test_server_faults_before_any_token_are_http_errors(chat: Any, name: str, st
         assert body["code"] == code
     if status == 429:
         assert "retry-after" in {k.lower() for k in r.headers}
-
-

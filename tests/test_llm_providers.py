@@ -98,7 +98,9 @@ def test_recorded_response_split(server: ReplayServer, provider: str, mode: str)
         assert done.usage.cost == exp["cost"]
         if "prompt_tokens" in exp:
             assert (done.usage.prompt_tokens, done.usage.completion_tokens) == (
-                exp["prompt_tokens"], exp["completion_tokens"])  # fmt: skip
+                exp["prompt_tokens"],
+                exp["completion_tokens"],
+            )
     for want, got in zip(exp.get("tool_calls", []), done.tool_calls, strict=True):
         assert got.name == want["name"]
         assert json.loads(got.arguments) == json.loads(want["arguments"])
@@ -201,21 +203,41 @@ def test_non_gpt_oss_model_gets_no_sampling_defaults(server: ReplayServer) -> No
 
 HISTORY = [
     {"role": "user", "content": "What is Milvus Lite?"},
-    {"role": "assistant", "content": "A local Milvus [1].", "reasoning": "Look at [1].",
-     "reasoning_content": "Look at [1]."},
-    {"role": "assistant", "content": None, "reasoning": "Need a search.",
-     "tool_calls": [{"id": "call_1", "type": "function",
-                     "function": {"name": "search_docs", "arguments": "{\"query\": \"x\"}"}}]},
+    {
+        "role": "assistant",
+        "content": "A local Milvus [1].",
+        "reasoning": "Look at [1].",
+        "reasoning_content": "Look at [1].",
+    },
+    {
+        "role": "assistant",
+        "content": None,
+        "reasoning": "Need a search.",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "search_docs", "arguments": '{"query": "x"}'},
+            }
+        ],
+    },
     {"role": "tool", "tool_call_id": "call_1", "content": "[1] ..."},
     {"role": "user", "content": "And the port?"},
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
     ("provider", "field"),
-    [("deepseek", None), ("groq", None), ("openai", None), ("openrouter", "reasoning"),
-     ("vllm", "reasoning"), ("ollama", "reasoning"), ("llamacpp", "thinking")],
-)  # fmt: skip
+    [
+        ("deepseek", None),
+        ("groq", None),
+        ("openai", None),
+        ("openrouter", "reasoning"),
+        ("vllm", "reasoning"),
+        ("ollama", "reasoning"),
+        ("llamacpp", "thinking"),
+    ],
+)
 def test_reasoning_in_history(server: ReplayServer, provider: str, field: str | None) -> None:
     rec = _plain(provider)
     server.add(rec)
@@ -295,17 +317,42 @@ def test_the_servers_own_key_never_reaches_a_provider(
 @pytest.mark.parametrize(
     ("provider", "mode", "error", "words"),
     [
-        ("openrouter", "error_401", LLMAuthError, ["HTTP 401", "No auth credentials found", "OPENROUTER_API_KEY"]),
+        (
+            "openrouter",
+            "error_401",
+            LLMAuthError,
+            ["HTTP 401", "No auth credentials found", "OPENROUTER_API_KEY"],
+        ),
         ("openai", "error_401", LLMAuthError, ["Incorrect API key", "OPENAI_API_KEY"]),
         ("deepseek", "error_401", LLMAuthError, ["Authentication Fails", "DEEPSEEK_API_KEY"]),
         ("openrouter", "error_400", LLMResponseError, ["HTTP 400", "Reasoning is mandatory"]),
-        ("openrouter", "error_400_model", ModelNotFoundError, ["openai/gpt-oss-12b", "openrouter.ai/models"]),
-        ("vllm", "error_404", ModelNotFoundError, ["'openai/gpt-oss-120b' not found", "/v1", "vllm serve"]),
-        ("ollama", "error_404_model", ModelNotFoundError, ["gpt-oss:120b", "ollama pull gpt-oss:120b"]),
+        (
+            "openrouter",
+            "error_400_model",
+            ModelNotFoundError,
+            ["openai/gpt-oss-12b", "openrouter.ai/models"],
+        ),
+        (
+            "vllm",
+            "error_404",
+            ModelNotFoundError,
+            ["'openai/gpt-oss-120b' not found", "/v1", "vllm serve"],
+        ),
+        (
+            "ollama",
+            "error_404_model",
+            ModelNotFoundError,
+            ["gpt-oss:120b", "ollama pull gpt-oss:120b"],
+        ),
         ("openai", "error_404_model", ModelNotFoundError, ["o5-mini", "does not exist"]),
-        ("llamacpp", "error_500", LLMResponseError, ["HTTP 500", "Cannot pass both content and thinking"]),
+        (
+            "llamacpp",
+            "error_500",
+            LLMResponseError,
+            ["HTTP 500", "Cannot pass both content and thinking"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_error_responses(
     server: ReplayServer, provider: str, mode: str, error: type[Exception], words: list[str]
 ) -> None:
@@ -360,9 +407,13 @@ def _free_port() -> int:
 
 @pytest.mark.parametrize(
     ("provider", "hint"),
-    [("ollama", "ollama serve"), ("vllm", "vllm serve openai/gpt-oss-20b"),
-     ("llamacpp", "llama-server -m"), ("lmstudio", "LM Studio")],
-)  # fmt: skip
+    [
+        ("ollama", "ollama serve"),
+        ("vllm", "vllm serve openai/gpt-oss-20b"),
+        ("llamacpp", "llama-server -m"),
+        ("lmstudio", "LM Studio"),
+    ],
+)
 def test_connection_refused_says_what_was_tried(provider: str, hint: str) -> None:
     url = f"http://127.0.0.1:{_free_port()}/v1"
     llm = OpenAICompatLLM(f"{provider}:gpt-oss-20b", base_url=url, max_retries=1, backoff=0.01)
@@ -511,8 +562,17 @@ def test_resolve_and_make_llm(server: ReplayServer) -> None:
     assert (provider.name, model) == ("openai-compatible", "gpt-oss-20b")
     with pytest.raises(ConfigError) as info:
         resolve("mystery:gpt-oss")
-    for word in ("openrouter:", "ollama:", "vllm:", "lmstudio:", "llamacpp:", "groq:", "openai:",
-                 "deepseek:", "--base-url"):  # fmt: skip
+    for word in (
+        "openrouter:",
+        "ollama:",
+        "vllm:",
+        "lmstudio:",
+        "llamacpp:",
+        "groq:",
+        "openai:",
+        "deepseek:",
+        "--base-url",
+    ):
         assert word in str(info.value)
     with pytest.raises(ConfigError, match="effort"):
         make_llm("vllm:x", base_url=server.url).stream(MESSAGES, effort="extreme")

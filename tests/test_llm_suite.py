@@ -16,8 +16,11 @@ from ossrag.testing.llms import LLMStreamSuite
 from replay_server import DATA, ReplayServer, load_recording
 
 # Every provider with a recorded stream; Qwen3 is served by vLLM (no reasoning parser).
-STREAMS = sorted((p.parent.name, p.stem) for p in DATA.glob("*/stream*.json")
-                 if load_recording(p.parent.name, p.stem)["expect"].get("complete", True))
+STREAMS = sorted(
+    (p.parent.name, p.stem)
+    for p in DATA.glob("*/stream*.json")
+    if load_recording(p.parent.name, p.stem)["expect"].get("complete", True)
+)
 PRESET = {"qwen3": "vllm"}
 LENGTH = [("openrouter", "length_empty"), ("ollama", "length_empty")]
 
@@ -32,8 +35,12 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def _replayed(server: ReplayServer, provider: str, mode: str) -> LLM:
     rec = load_recording(provider, mode)
     server.add(rec)
-    return OpenAICompatLLM(f"{PRESET.get(provider, provider)}:{rec['model']}", base_url=server.url,
-                           timeout=5.0, backoff=0.05)
+    return OpenAICompatLLM(
+        f"{PRESET.get(provider, provider)}:{rec['model']}",
+        base_url=server.url,
+        timeout=5.0,
+        backoff=0.05,
+    )
 
 
 class TestOpenAICompatible(LLMStreamSuite):

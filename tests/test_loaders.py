@@ -130,8 +130,14 @@ def test_directory_is_recursive_and_skips_hidden(tree: Path) -> None:
     assert sset.origin == str(tree.resolve())
     raws, skipped = _split(sset)
     assert set(raws) == {
-        "a.md", "sub/b.md", "sub/deep/c.txt", "sub/deep/e.md", "notes.rst", "page.html", "drafts/d.md"
-    }  # fmt: skip
+        "a.md",
+        "sub/b.md",
+        "sub/deep/c.txt",
+        "sub/deep/e.md",
+        "notes.rst",
+        "page.html",
+        "drafts/d.md",
+    }
     assert skipped == {"image.png": "unsupported format .png"}
     assert raws["sub/deep/c.txt"].fmt == "text"
     assert raws["notes.rst"].fmt == "rst"
@@ -394,11 +400,17 @@ def test_url_format_from_extension_and_charset(http_server: tuple[_Server, str])
     server, base = http_server
     # raw.githubusercontent.com style: Markdown served as text/plain.
     server.routes["/raw/README.md"] = (
-        200, {"Content-Type": "text/plain; charset=utf-8"}, b"---\ntitle: Readme\n---\n# R\n\nbody\n", 0
-    )  # fmt: skip
+        200,
+        {"Content-Type": "text/plain; charset=utf-8"},
+        b"---\ntitle: Readme\n---\n# R\n\nbody\n",
+        0,
+    )
     server.routes["/page"] = (
-        200, {"Content-Type": "text/html; charset=iso-8859-1"}, "<p>café</p>".encode("latin-1"), 0
-    )  # fmt: skip
+        200,
+        {"Content-Type": "text/html; charset=iso-8859-1"},
+        "<p>café</p>".encode("latin-1"),
+        0,
+    )
     [md] = list(discover(f"{base}/raw/README.md", limits=LOOPBACK))
     assert isinstance(md, RawSource) and md.fmt == "markdown"
     assert parse(md).title == "Readme"

@@ -34,8 +34,9 @@ def test_rows_are_visible_without_flush(store_target: MilvusStore, kb_name: str)
     assert store_target.search_dense(kb_name, rows[7]["vector"], k=1)[0].id != rows[7]["id"]
 
 
-def test_released_collection_is_loaded_on_first_use(store_target: MilvusStore,
-                                                    kb_name: str) -> None:
+def test_released_collection_is_loaded_on_first_use(
+    store_target: MilvusStore, kb_name: str
+) -> None:
     rows = make_rows(unit_vectors(10, seed=32))
     fill(store_target, kb_name, rows)
     name = store_target.collection_name(kb_name)
@@ -44,6 +45,7 @@ def test_released_collection_is_loaded_on_first_use(store_target: MilvusStore,
         with store_target._call("release", kb_name) as c:
             c.release_collection(name)
             assert int(c.get_load_state(name)["state"]) == 1  # NotLoad
+
     release()
     again = MilvusStore(store_target.uri)  # a fresh client, as after a restart
     try:

@@ -68,9 +68,15 @@ def test_the_page_and_its_files_are_served_with_the_csp(tmp_path: Path) -> None:
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         csp = page.headers["content-security-policy"]
         assert csp == CSP
-        for directive in ("default-src 'self'", "script-src 'self'", "img-src 'self' data:",
-                          "connect-src 'self'", "object-src 'none'", "frame-ancestors 'none'",
-                          "require-trusted-types-for 'script'"):
+        for directive in (
+            "default-src 'self'",
+            "script-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+            "require-trusted-types-for 'script'",
+        ):
             assert directive in csp
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
         assert page.headers["x-content-type-options"] == "nosniff"
@@ -90,9 +96,15 @@ def test_the_page_and_its_files_are_served_with_the_csp(tmp_path: Path) -> None:
 
 def test_nothing_outside_static_is_served(tmp_path: Path) -> None:
     with running_server(_settings(tmp_path)) as base:
-        for path in ("/static/../page.py", "/static/%2e%2e/page.py", "/static/..%2fpage.py",
-                     "/static/%2e%2e/%2e%2e/config.py", "/static//etc/passwd", "/static/nothing.js",
-                     "/static/vendor"):
+        for path in (
+            "/static/../page.py",
+            "/static/%2e%2e/page.py",
+            "/static/..%2fpage.py",
+            "/static/%2e%2e/%2e%2e/config.py",
+            "/static//etc/passwd",
+            "/static/nothing.js",
+            "/static/vendor",
+        ):
             got = httpx.get(f"{base}{path}")
             assert got.status_code == 404, path
             assert "error" in got.json()
@@ -103,13 +115,18 @@ def test_the_page_is_open_but_the_api_behind_it_needs_the_key(tmp_path: Path) ->
         assert httpx.get(f"{base}/").status_code == 200
         assert httpx.get(f"{base}/static/page.js").status_code == 200
         assert httpx.get(f"{base}/readyz").status_code == 401
-        assert httpx.get(f"{base}/readyz", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert (
+            httpx.get(f"{base}/readyz", headers={"Authorization": "Bearer s3cret"}).status_code
+            == 200
+        )
 
 
 def test_a_browser_loading_the_page_in_parallel_is_not_rate_limited(tmp_path: Path) -> None:
     """Browsers fetch a page's files six at a time; the per-client limit is for the API."""
     config = server.ServerConfig(max_concurrent_per_client=1)
-    files = ["/", "/favicon.ico"] + [f"/static/{p.relative_to(STATIC)}" for p in STATIC.rglob("*.js")]
+    files = ["/", "/favicon.ico"] + [
+        f"/static/{p.relative_to(STATIC)}" for p in STATIC.rglob("*.js")
+    ]
     with running_server(_settings(tmp_path), config) as base:
         statuses: list[int] = []
         barrier = threading.Barrier(len(files))
@@ -129,12 +146,17 @@ def test_a_browser_loading_the_page_in_parallel_is_not_rate_limited(tmp_path: Pa
 
 def test_vendored_libraries_are_the_published_files_listed_in_the_readme() -> None:
     readme = (STATIC / "vendor" / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `([\w.]+\.js)` \| \[(\w+)\][^|]*\| ([\d.]+) \| ([^|]+) \|[^|]*\| `([0-9a-f]{64})` \|$",
-                      readme, re.M)
+    rows = re.findall(
+        r"^\| `([\w.]+\.js)` \| \[(\w+)\][^|]*\| ([\d.]+) \| ([^|]+) \|[^|]*\| `([0-9a-f]{64})` \|$",
+        readme,
+        re.M,
+    )
     assert {r[0] for r in rows} == {p.name for p in (STATIC / "vendor").glob("*.js")}
     for name, package, version, license_, digest in rows:
         data = (STATIC / "vendor" / name).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == digest, f"{name} differs from {package} {version}"
+        assert hashlib.sha256(data).hexdigest() == digest, (
+            f"{name} differs from {package} {version}"
+        )
         header = data[:400].decode("utf-8", "replace")
         assert version in header and "licen" in header.lower(), f"{name} lost its license header"
         assert license_.strip() and (STATIC / "vendor" / f"LICENSE.{package}").is_file()
@@ -147,14 +169,31 @@ def test_a_wheel_ships_every_file_of_the_page(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
     out = tmp_path / "dist"
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(tmp_path), "--no-deps",
-                           "--no-build-isolation", "-q", "-w", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(tmp_path),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if proc.returncode and "No module named" in proc.stderr:
         pytest.skip(f"cannot build a wheel here: {proc.stderr.strip()[-200:]}")
     assert proc.returncode == 0, proc.stderr
     (wheel,) = out.glob("ossrag-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {f"ossrag/server/static/{p.relative_to(STATIC).as_posix()}"
-               for p in STATIC.rglob("*") if p.is_file()}
+    shipped = {
+        f"ossrag/server/static/{p.relative_to(STATIC).as_posix()}"
+        for p in STATIC.rglob("*")
+        if p.is_file()
+    }
     assert shipped and shipped <= names, sorted(shipped - names)

@@ -34,18 +34,25 @@ from ossrag.server import ServerConfig  # noqa: E402
 expect = sync_api.expect
 
 CHROMIUM = os.environ.get("OSSRAG_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 DOCS = {
     "lite.md": "# Milvus Lite\n\nMilvus Lite is the lightweight Milvus that ships inside the "
-               "pymilvus package. It keeps its data in a local file such as milvus_demo.db.\n\n"
-               "## Limits\n\nOnly one process may open a Milvus Lite file at a time.\n",
+    "pymilvus package. It keeps its data in a local file such as milvus_demo.db.\n\n"
+    "## Limits\n\nOnly one process may open a Milvus Lite file at a time.\n",
     "storage.md": "# Storage\n\nA Milvus cluster stores its data in object storage such as MinIO "
-                  "or Amazon S3, and its metadata in etcd.\n",
+    "or Amazon S3, and its metadata in etcd.\n",
 }
 # Every payload sets window.__pwned if it ever runs; the remote image would be a request.
 HOSTILE = """# Release notes
@@ -67,9 +74,15 @@ Milvus Lite keeps its data in a local file; the notes below are hostile on purpo
 """
 # What the replayed model adds to its recorded answer: Markdown with a citation, an image,
 # a javascript: link and raw HTML (model output is as untrusted as documents).
-ANSWER_TAIL = ["\n\n**In short:**", " one file,", " one process [1].", "\n\n![architecture]",
-               "(http://example.invalid/x.png)", "\n\n[details](javascript:window.__pwned='answer')",
-               " <img src=x onerror=\"window.__pwned='answer-img'\">"]
+ANSWER_TAIL = [
+    "\n\n**In short:**",
+    " one file,",
+    " one process [1].",
+    "\n\n![architecture]",
+    "(http://example.invalid/x.png)",
+    "\n\n[details](javascript:window.__pwned='answer')",
+    " <img src=x onerror=\"window.__pwned='answer-img'\">",
+]
 
 
 def gpt_oss_answer(pause: float = 0.03) -> dict[str, Any]:
@@ -83,7 +96,7 @@ def gpt_oss_answer(pause: float = 0.03) -> dict[str, Any]:
         event["data"]["choices"][0]["delta"] = {"content": text}
         tail.append(event)
     paced: list[dict[str, Any]] = []
-    for event in [*events[: last + 1], *tail, *events[last + 1:]]:
+    for event in [*events[: last + 1], *tail, *events[last + 1 :]]:
         paced += [event, {"sleep": pause}] if _delta(event) else [event]
     rec["sse"] = paced
     return rec
@@ -97,6 +110,7 @@ def _delta(event: dict[str, Any]) -> dict[str, Any]:
 
 
 # ── fixtures ─────────────────────────────────────────────────────────────────────────────
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
@@ -116,9 +130,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Replay
     """A real server on an empty Milvus Lite file; its answering model is the replay server."""
     tmp = tmp_path_factory.mktemp("page")
     with ReplayServer() as replay:
-        settings = Settings.load({"uri": str(tmp / "kb.db"), "kb": "docs", "timeout": 30.0,
-                                  "model": "vllm:openai/gpt-oss-20b", "base_url": replay.url},
-                                 env={})
+        settings = Settings.load(
+            {
+                "uri": str(tmp / "kb.db"),
+                "kb": "docs",
+                "timeout": 30.0,
+                "model": "vllm:openai/gpt-oss-20b",
+                "base_url": replay.url,
+            },
+            env={},
+        )
         with running_server(settings) as base:
             yield base, replay
 
@@ -126,8 +147,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Replay
 class Browsing:
     """A fresh browser context on the page, recording every request it makes."""
 
-    def __init__(self, browser: Any, base: str, *, viewport: dict[str, int] = DESKTOP,
-                 bypass_csp: bool = False) -> None:
+    def __init__(
+        self,
+        browser: Any,
+        base: str,
+        *,
+        viewport: dict[str, int] = DESKTOP,
+        bypass_csp: bool = False,
+    ) -> None:
         self.context = browser.new_context(viewport=viewport, bypass_csp=bypass_csp)
         self.requests: list[str] = []
         self.errors: list[str] = []
@@ -161,12 +188,18 @@ def browsing(browser: Any) -> Iterator[Any]:
 def upload(page: Any, kb: str, files: dict[str, str]) -> None:
     """Upload ``files`` through the page and wait for the job to report 100%."""
     page.fill("#upload-kb", kb)
-    page.set_input_files("#files", files=[
-        {"name": n, "mimeType": "text/markdown", "buffer": t.encode()} for n, t in files.items()])
+    page.set_input_files(
+        "#files",
+        files=[
+            {"name": n, "mimeType": "text/markdown", "buffer": t.encode()} for n, t in files.items()
+        ],
+    )
     expect(page.locator("#file-list li")).to_have_count(len(files))
     page.click("#upload-button")
     expect(page.locator("#upload-progress")).to_have_text("100%", timeout=60_000)
-    expect(page.locator("#upload-status")).to_contain_text(f"done · {len(files)}/{len(files)} files")
+    expect(page.locator("#upload-status")).to_contain_text(
+        f"done · {len(files)}/{len(files)} files"
+    )
     expect(page.locator(f"#kb option[value='{kb}']")).to_have_count(1)
     page.select_option("#kb", kb)
 
@@ -191,6 +224,7 @@ def ask(page: Any, question: str) -> list[tuple[str, str]]:
 
 # ── tests ────────────────────────────────────────────────────────────────────────────────
 
+
 def test_upload_ask_stream_reasoning_sources_and_citations(browsing: Any, site: Any) -> None:
     base, replay = site
     b = browsing(base)
@@ -198,8 +232,14 @@ def test_upload_ask_stream_reasoning_sources_and_citations(browsing: Any, site: 
     assert b.response.headers["content-security-policy"].startswith("default-src 'self'")
     # Keyboard and screen readers: every control has a label; the question has the focus,
     # Tab goes on to Ask.
-    for label in ("Knowledge base", "Model", "Effort", "Question", "Into knowledge base",
-                  "Choose files"):
+    for label in (
+        "Knowledge base",
+        "Model",
+        "Effort",
+        "Question",
+        "Into knowledge base",
+        "Choose files",
+    ):
         assert page.get_by_label(label, exact=True).count() == 1, label
     expect(page.locator("#question")).to_be_focused()
     page.keyboard.press("Tab")
@@ -251,8 +291,12 @@ def test_upload_ask_stream_reasoning_sources_and_citations(browsing: Any, site: 
     expect(source.locator("summary")).to_be_focused()
     expect(source.locator("details")).to_have_attribute("data-loaded", "yes", timeout=10_000)
     passage = source.locator(".passage").inner_text()
-    assert any(line.strip("# ") in passage for text in DOCS.values() for line in text.splitlines()
-               if len(line) > 20)
+    assert any(
+        line.strip("# ") in passage
+        for text in DOCS.values()
+        for line in text.splitlines()
+        if len(line) > 20
+    )
 
     # Expand another source by keyboard; Esc closes it again.
     other = sources.first.locator("summary")
@@ -327,8 +371,21 @@ def test_hostile_documents_and_answers_are_rendered_inert(browsing: Any, site: A
             rels: [...root.querySelectorAll('a[target]')].map(a => a.rel),
         };
     }""")
-    assert not set(dom["tags"]) & {"script", "img", "iframe", "svg", "image", "form", "button",
-                                   "style", "object", "embed", "input", "video", "audio"}
+    assert not set(dom["tags"]) & {
+        "script",
+        "img",
+        "iframe",
+        "svg",
+        "image",
+        "form",
+        "button",
+        "style",
+        "object",
+        "embed",
+        "input",
+        "video",
+        "audio",
+    }
     assert dom["handlers"] == []
     assert all(h.startswith(("#", "http://", "https://")) for h in dom["hrefs"]), dom["hrefs"]
     assert dom["rels"] and all("noopener" in r and "noreferrer" in r for r in dom["rels"])
@@ -361,8 +418,13 @@ def test_the_csp_stops_what_a_sanitiser_bug_would_let_through(browsing: Any, sit
         out.pwned = window.__pwned ?? null;
         return out;
     }""")
-    assert result == {"html": "TypeError", "handler": "TypeError", "script": "TypeError",
-                      "fetch": "TypeError", "pwned": None}
+    assert result == {
+        "html": "TypeError",
+        "handler": "TypeError",
+        "script": "TypeError",
+        "fetch": "TypeError",
+        "pwned": None,
+    }
     # Chromium reports the image as a request that failed with "csp": blocked, never sent.
     assert b.off_loopback() == ["http://example.invalid/csp.png"]
     assert b.blocked["http://example.invalid/csp.png"] == "csp"
@@ -400,10 +462,17 @@ def test_error_banners_say_what_is_wrong(browsing: Any, tmp_path: Path) -> None:
     """Key missing, then wrong; a knowledge base being indexed (503); the answering model
     unreachable (nothing listens at its URL); the server gone."""
     dead = f"http://127.0.0.1:{free_port()}/v1"  # the answering model's server is not running
-    settings = Settings.load({"uri": str(tmp_path / "kb.db"), "kb": "docs", "timeout": 10.0,
-                              "model": "vllm:openai/gpt-oss-20b", "base_url": dead,
-                              "allow_url_networks": "127.0.0.1"},  # the gated page is on loopback
-                             env={})
+    settings = Settings.load(
+        {
+            "uri": str(tmp_path / "kb.db"),
+            "kb": "docs",
+            "timeout": 10.0,
+            "model": "vllm:openai/gpt-oss-20b",
+            "base_url": dead,
+            "allow_url_networks": "127.0.0.1",
+        },  # the gated page is on loopback
+        env={},
+    )
     key = {"Authorization": "Bearer s3cret"}
     with running_server(settings, ServerConfig(api_key="s3cret")) as base:
         b = browsing(base)
@@ -433,12 +502,16 @@ def test_error_banners_say_what_is_wrong(browsing: Any, tmp_path: Path) -> None:
             expect(page.locator(".banner")).to_have_count(0)
             release.set()
             deadline = time.monotonic() + 30
-            while httpx.get(f"{base}/v1/jobs/{job.json()['id']}", headers=key).json()["status"] \
-                    not in ("done", "failed") and time.monotonic() < deadline:
+            while (
+                httpx.get(f"{base}/v1/jobs/{job.json()['id']}", headers=key).json()["status"]
+                not in ("done", "failed")
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.1)
 
-        expect(page.locator("#kb option[value='docs']")).not_to_contain_text("indexing",
-                                                                           timeout=15_000)
+        expect(page.locator("#kb option[value='docs']")).not_to_contain_text(
+            "indexing", timeout=15_000
+        )
         page.press("#question", "Enter")
         expect(banners).to_contain_text("The answering model is unreachable", timeout=30_000)
         expect(banners).to_contain_text("127.0.0.1")  # where the server looked for it

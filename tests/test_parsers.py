@@ -99,8 +99,11 @@ None so far.
         ("#!/bin/sh\n\n# Build\n\necho hi\n\n# Test\n\nmake test\n", "text"),  # a script
         ("Dear all,\n\nthe meeting moves to Friday.\n", "text"),
         # signs of both formats, neither twice the other: ambiguous, so plain text
-        ("# Intro\n\n.. note:: x\n\n# Usage\n\n```\ncode\n```\n\n.. warning:: y\n\n"
-         "See :ref:`a`.\n", "text"),
+        (
+            "# Intro\n\n.. note:: x\n\n# Usage\n\n```\ncode\n```\n\n.. warning:: y\n\n"
+            "See :ref:`a`.\n",
+            "text",
+        ),
     ],
 )
 def test_sniff_text(text: str, expected: str) -> None:
@@ -109,7 +112,11 @@ def test_sniff_text(text: str, expected: str) -> None:
 
 def test_rst_txt_is_sniffed_and_recorded() -> None:
     doc = parse(RawSource("/o", "INSTALL.txt", RST_TXT.encode(), "text"))
-    assert (doc.fmt, doc.metadata["parser"], doc.metadata["detected_by"]) == ("rst", "rst", "content")
+    assert (doc.fmt, doc.metadata["parser"], doc.metadata["detected_by"]) == (
+        "rst",
+        "rst",
+        "content",
+    )
     assert doc.title == "Installing"
     assert headings(doc) == ["Installing", "Installing > From source"]
     assert "see usage." in doc.text and "You need Python 3." in doc.text
@@ -119,7 +126,9 @@ def test_markdown_txt_is_sniffed() -> None:
     doc = parse(RawSource("/o", "NOTES.txt", MD_TXT.encode(), "text"))
     assert (doc.fmt, doc.metadata["detected_by"]) == ("markdown", "content")
     assert headings(doc) == [
-        "Release notes", "Release notes > Upgrading", "Release notes > Known problems",
+        "Release notes",
+        "Release notes > Upgrading",
+        "Release notes > Known problems",
     ]
 
 
@@ -219,12 +228,16 @@ import tool  # not a heading
 
 
 def test_myst_md_txt() -> None:
-    doc = parse(RawSource("/o", "_sources/using.md.txt", MYST.encode(), detect_format("using.md.txt")))
+    doc = parse(
+        RawSource("/o", "_sources/using.md.txt", MYST.encode(), detect_format("using.md.txt"))
+    )
     assert (doc.fmt, doc.title) == ("markdown", "Using the tool")
     chunks = chunk_document(doc)
     by_heading = {c.heading: c.text for c in chunks}
     assert list(by_heading) == [  # "Words" has no text of its own before the glossary
-        "Using the tool", "Using the tool > Words > shard", "Using the tool > Words > replica",
+        "Using the tool",
+        "Using the tool > Words > shard",
+        "Using the tool > Words > replica",
         "Using the tool > Words",
     ]
     first = by_heading["Using the tool"]
@@ -240,15 +253,26 @@ def test_myst_md_txt() -> None:
 # ---------------------------------------------------------------- Sphinx HTML (real)
 
 # the related bar, the sidebar (search, page and site navigation) and the footer
-SPHINX_NAV = ("Navigation", "Documentation »", "Quick search", "On this page", "Site navigation",
-              "Created using", "© Copyright", "¶")
+SPHINX_NAV = (
+    "Navigation",
+    "Documentation »",
+    "Quick search",
+    "On this page",
+    "Site navigation",
+    "Created using",
+    "© Copyright",
+    "¶",
+)
 
 
 @needs_sphinx_docs
 def test_sphinx_html_main_content_only() -> None:
     doc = doc_of(SPHINX_HTML / "usage" / "quickstart.html")
     assert (doc.fmt, doc.metadata["parser"], doc.metadata["generator"]) == (
-        "html", "sphinx-html", "sphinx")
+        "html",
+        "sphinx-html",
+        "sphinx",
+    )
     paths = headings(doc)
     assert paths[:3] == [
         "Getting Started",
@@ -295,8 +319,16 @@ MKDOCS_PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <footer class="md-footer"><nav class="md-footer__inner"><a href="../">Previous Home</a></nav>
 <div class="md-copyright">Made with Material for MkDocs</div></footer></div></body></html>"""
 
-MKDOCS_NAV = ("Home", "Table of contents", "Edit this page", "Previous", "Made with", "Search",
-              "Last update", "¶")
+MKDOCS_NAV = (
+    "Home",
+    "Table of contents",
+    "Edit this page",
+    "Previous",
+    "Made with",
+    "Search",
+    "Last update",
+    "¶",
+)
 
 
 def test_mkdocs_html_fixture_main_content_only() -> None:
@@ -313,17 +345,21 @@ def test_mkdocs_html_real_page() -> None:
     doc = doc_of(MKDOCS_HTML / "reference.html")
     assert doc.metadata["parser"] == "mkdocs-html"
     paths = headings(doc)
-    assert paths[:2] == ["Reference > Literate nav syntax",
-                         "Reference > Literate nav syntax > Explicit nav mark"]
+    assert paths[:2] == [
+        "Reference > Literate nav syntax",
+        "Reference > Literate nav syntax > Explicit nav mark",
+    ]
     assert "Reference > MkDocs plugin > Config > nav_file" in paths
     for noise in ("Edit this page", "Table of contents", "Made with", "Initializing search", "¶"):
         assert noise not in doc.text, noise
 
 
 def test_generic_html_keeps_sidebars_inside_the_article_but_drops_site_chrome() -> None:
-    page = (b"<html><body><nav>Site menu</nav><article><h1>Post</h1><p>Body text.</p>"
-            b"<aside>A real aside.</aside><a href='/e'>Edit on GitHub</a></article>"
-            b"<footer>Copyright</footer></body></html>")
+    page = (
+        b"<html><body><nav>Site menu</nav><article><h1>Post</h1><p>Body text.</p>"
+        b"<aside>A real aside.</aside><a href='/e'>Edit on GitHub</a></article>"
+        b"<footer>Copyright</footer></body></html>"
+    )
     doc = parse(RawSource("/o", "p.html", page, "html"))
     assert doc.metadata["parser"] == "html" and "generator" not in doc.metadata
     assert "Body text." in doc.text and "A real aside." in doc.text
@@ -380,8 +416,21 @@ def test_cli_ingest_json_has_parser_counts(tmp_path: Path) -> None:
     root = _tree(tmp_path / "docs")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSSRAG_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "ossrag", "--db", str(tmp_path / "c.db"), "ingest", str(root), "--json"],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "ossrag",
+            "--db",
+            str(tmp_path / "c.db"),
+            "ingest",
+            str(root),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

@@ -20,10 +20,14 @@ import pytest
 import ossrag
 
 # Every module of the package: each one says what it exports.
-ALL_MODULES = ["ossrag", *sorted(
-    m.name for m in pkgutil.walk_packages(ossrag.__path__, "ossrag.")
-    if m.name != "ossrag.__main__"
-)]
+ALL_MODULES = [
+    "ossrag",
+    *sorted(
+        m.name
+        for m in pkgutil.walk_packages(ossrag.__path__, "ossrag.")
+        if m.name != "ossrag.__main__"
+    ),
+]
 MODULES = [
     "ossrag.ingest.loaders",
     "ossrag.ingest.parsers",

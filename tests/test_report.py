@@ -74,7 +74,16 @@ def test_markdown_summary_table(run_db):
     lines = [ln for ln in md.splitlines() if ln.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header[:3] == ["model", "effort", "answers"]
-    for col in ("accuracy", "faithfulness", "refusal acc.", "median s", "p95 s", "reasoning tok", "cost $", "errors"):
+    for col in (
+        "accuracy",
+        "faithfulness",
+        "refusal acc.",
+        "median s",
+        "p95 s",
+        "reasoning tok",
+        "cost $",
+        "errors",
+    ):
         assert col in header
     assert re.fullmatch(r"\|(-{3}:?\|)+", lines[1].replace("---:", "---:").replace(" ", ""))
     body = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[2:]]
@@ -105,8 +114,14 @@ def test_report_in_headless_chromium(run_db, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -143,7 +158,11 @@ def test_report_in_headless_chromium(run_db, tmp_path):
 
             assert page.locator("section.question").count() == len(QUESTIONS)
             assert page.locator(".card .error").count() == len(QUESTIONS) * len(EFFORTS)
-            assert page.locator("pre.judge-prompt").inner_text().startswith(JUDGE_PROMPT.split("\n", 1)[0])
+            assert (
+                page.locator("pre.judge-prompt")
+                .inner_text()
+                .startswith(JUDGE_PROMPT.split("\n", 1)[0])
+            )
 
             ARTIFACTS.mkdir(exist_ok=True)
             shot = ARTIFACTS / "report.png"
@@ -156,12 +175,20 @@ def test_report_in_headless_chromium(run_db, tmp_path):
 
 
 def test_svg_plots_handle_missing_data():
-    empty = svg_scatter([], title="Accuracy vs cost", x_label="cost", y_label="accuracy", note="no accuracy")
+    empty = svg_scatter(
+        [], title="Accuracy vs cost", x_label="cost", y_label="accuracy", note="no accuracy"
+    )
     assert empty.startswith("<svg") and "no accuracy" in empty
-    bars = svg_bars([("m", [("low", None), ("high", None)])], title="t", y_label="y", note="none reported")
+    bars = svg_bars(
+        [("m", [("low", None), ("high", None)])], title="t", y_label="y", note="none reported"
+    )
     assert "none reported" in bars
-    one = svg_scatter([{"x": 0.0, "y": 0.5, "color": "m", "shape": "low", "label": "m <low>"}],
-                      title="t", x_label="x", y_label="y")
+    one = svg_scatter(
+        [{"x": 0.0, "y": 0.5, "color": "m", "shape": "low", "label": "m <low>"}],
+        title="t",
+        x_label="x",
+        y_label="y",
+    )
     assert "m &lt;low&gt;" in one and "<circle" in one
 
 
@@ -175,9 +202,18 @@ def test_cli_glue_compare_then_report(kb_path, tmp_path, capsys, monkeypatch):  
         server.add(*[load_recording("vllm", "stream")] * 2)
         settings = Settings.load({"uri": str(kb_path), "kb": "t", "base_url": server.url}, env={})
         args = argparse.Namespace(
-            questions=str(questions), models="vllm:openai/gpt-oss-20b", efforts="low", judge=None,
-            db=str(db), run_id="cli-run", resume=False, concurrency=2, template="cited",
-            max_tokens=None, prices=None, json=True,
+            questions=str(questions),
+            models="vllm:openai/gpt-oss-20b",
+            efforts="low",
+            judge=None,
+            db=str(db),
+            run_id="cli-run",
+            resume=False,
+            concurrency=2,
+            template="cited",
+            max_tokens=None,
+            prices=None,
+            json=True,
         )
         assert cmd_compare(args, settings) == 0
         assert server.requests[0].body["reasoning_effort"] == "low"

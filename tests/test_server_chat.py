@@ -69,11 +69,13 @@ def _upstream(replay: ReplayServer, since: int) -> list[dict[str, Any]]:
 
 # -- Chat Completions -------------------------------------------------------------------------
 
+
 def test_chat_answer_with_reasoning_sources_and_usage(client: Any, replay: ReplayServer) -> None:
     replay.add(gpt_oss_stream())
     since = len(replay.requests)
     raw = client.chat.completions.with_raw_response.create(
-        model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}], reasoning_effort="high")
+        model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}], reasoning_effort="high"
+    )
     reply = ChatCompletion.model_validate(raw.http_response.json())  # the SDK's own type
     msg = reply.choices[0].message
     assert msg.content == ANSWER["text"] and reply.choices[0].finish_reason == "stop"
@@ -95,8 +97,10 @@ def test_chat_answer_with_reasoning_sources_and_usage(client: Any, replay: Repla
     assert chunk["id"] == cited["id"] and chunk["kb"] == KB
     assert " ".join(chunk["text"].split())[:40] == extra["hits"][1]["snippet"][:40]
     usage = reply.usage
-    assert (usage.prompt_tokens, usage.completion_tokens) == (ANSWER["prompt_tokens"],
-                                                              ANSWER["completion_tokens"])
+    assert (usage.prompt_tokens, usage.completion_tokens) == (
+        ANSWER["prompt_tokens"],
+        ANSWER["completion_tokens"],
+    )
     assert usage.completion_tokens_details.reasoning_tokens == ANSWER["reasoning_tokens"]
     (sent,) = _upstream(replay, since)
     assert sent["reasoning_effort"] == "high" and sent["model"] == "openai/gpt-oss-20b"
@@ -106,8 +110,11 @@ def test_chat_answer_with_reasoning_sources_and_usage(client: Any, replay: Repla
 def test_chat_stream_sequence(client: Any, replay: ReplayServer) -> None:
     replay.add(gpt_oss_stream())
     stream = client.chat.completions.create(
-        model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}], stream=True,
-        stream_options={"include_usage": True})
+        model=GPT_OSS,
+        messages=[{"role": "user", "content": QUESTION}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = [ChatCompletionChunk.model_validate(c.model_dump()) for c in stream]
     first, *middle, final, usage = chunks
     assert first.choices[0].delta.role == "assistant" and first.choices[0].delta.content == ""
@@ -120,22 +127,31 @@ def test_chat_stream_sequence(client: Any, replay: ReplayServer) -> None:
     assert kinds == sorted(kinds, reverse=True)
     assert final.choices[0].finish_reason == "stop"
     (ann,) = final.choices[0].delta.model_extra["annotations"]
-    assert ann["type"] == "url_citation" and content[ann["url_citation"]["start_index"]:
-                                                     ann["url_citation"]["end_index"]] == "[2]"
+    assert (
+        ann["type"] == "url_citation"
+        and content[ann["url_citation"]["start_index"] : ann["url_citation"]["end_index"]] == "[2]"
+    )
     assert final.model_extra["ossrag"]["citations"][0]["url"] == ann["url_citation"]["url"]
     assert usage.choices == [] and usage.usage.completion_tokens_details.reasoning_tokens == 35
 
 
-def test_reasoning_excluded_or_also_as_reasoning_content(client: Any, replay: ReplayServer,
-                                                         settings: Any, tmp_path: Path) -> None:
+def test_reasoning_excluded_or_also_as_reasoning_content(
+    client: Any, replay: ReplayServer, settings: Any, tmp_path: Path
+) -> None:
     replay.add(gpt_oss_stream(), gpt_oss_stream())
-    reply = client.chat.completions.create(model=GPT_OSS, messages=[
-        {"role": "user", "content": QUESTION}], extra_body={"reasoning": {"exclude": True}})
+    reply = client.chat.completions.create(
+        model=GPT_OSS,
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"reasoning": {"exclude": True}},
+    )
     assert "reasoning" not in reply.choices[0].message.model_extra
     assert reply.choices[0].message.content == ANSWER["text"]
-    stream = client.chat.completions.create(model=GPT_OSS, messages=[
-        {"role": "user", "content": QUESTION}], stream=True,
-        extra_body={"reasoning": {"exclude": True, "effort": "low"}})
+    stream = client.chat.completions.create(
+        model=GPT_OSS,
+        messages=[{"role": "user", "content": QUESTION}],
+        stream=True,
+        extra_body={"reasoning": {"exclude": True, "effort": "low"}},
+    )
     deltas = [c.choices[0].delta for c in stream if c.choices]
     assert not any("reasoning" in (d.model_extra or {}) for d in deltas)
     assert "".join(d.content or "" for d in deltas) == ANSWER["text"]
@@ -145,13 +161,25 @@ def test_reasoning_excluded_or_also_as_reasoning_content(client: Any, replay: Re
     with running_server(other, ServerConfig(reasoning_content=True)) as base2:
         c2 = openai.OpenAI(base_url=f"{base2}/v1", api_key="x", max_retries=0)
         replay.add(gpt_oss_stream(), gpt_oss_stream())
-        msg = c2.chat.completions.create(model=GPT_OSS, messages=[
-            {"role": "user", "content": QUESTION}]).choices[0].message
-        assert msg.model_extra["reasoning"] == msg.model_extra["reasoning_content"] \
+        msg = (
+            c2.chat.completions.create(
+                model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}]
+            )
+            .choices[0]
+            .message
+        )
+        assert (
+            msg.model_extra["reasoning"]
+            == msg.model_extra["reasoning_content"]
             == ANSWER["reasoning"]
-        deltas = [c.choices[0].delta for c in c2.chat.completions.create(
-            model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}], stream=True)
-            if c.choices]
+        )
+        deltas = [
+            c.choices[0].delta
+            for c in c2.chat.completions.create(
+                model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}], stream=True
+            )
+            if c.choices
+        ]
         both = [d.model_extra for d in deltas if d.model_extra.get("reasoning")]
         assert both and all(d["reasoning"] == d["reasoning_content"] for d in both)
 
@@ -161,13 +189,19 @@ def test_history_and_instructions(client: Any, replay: ReplayServer) -> None:
     the client's system message joins ossrag's instructions."""
     replay.add(gpt_oss_stream())
     since = len(replay.requests)
-    client.chat.completions.create(model=GPT_OSS, messages=[
-        {"role": "system", "content": "Answer in one sentence."},
-        {"role": "user", "content": "Where does a Milvus cluster keep data?"},
-        {"role": "assistant", "content": "In object storage [1].",
-         "reasoning": "SECRET-EARLIER-THOUGHTS"},
-        {"role": "user", "content": QUESTION},
-    ])
+    client.chat.completions.create(
+        model=GPT_OSS,
+        messages=[
+            {"role": "system", "content": "Answer in one sentence."},
+            {"role": "user", "content": "Where does a Milvus cluster keep data?"},
+            {
+                "role": "assistant",
+                "content": "In object storage [1].",
+                "reasoning": "SECRET-EARLIER-THOUGHTS",
+            },
+            {"role": "user", "content": QUESTION},
+        ],
+    )
     (sent,) = _upstream(replay, since)
     roles = [m["role"] for m in sent["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
@@ -178,37 +212,59 @@ def test_history_and_instructions(client: Any, replay: ReplayServer) -> None:
     assert QUESTION in sent["messages"][3]["content"]
 
 
-def test_offered_tools_are_answered_from_the_kb_and_noted(client: Any,
-                                                          replay: ReplayServer) -> None:
+def test_offered_tools_are_answered_from_the_kb_and_noted(
+    client: Any, replay: ReplayServer
+) -> None:
     # Open WebUI offers its built-in tools to every model (native function calling,
     # its default): tool_choice auto lets the model not call them, and ossrag never does.
-    tools = [{"type": "function", "function": {"name": "search_web", "parameters": {
-        "type": "object", "properties": {"query": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "search_web",
+                "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+            },
+        }
+    ]
     replay.add(gpt_oss_stream(), gpt_oss_stream())
     since = len(replay.requests)
-    reply = client.chat.completions.create(model=GPT_OSS, tools=tools, messages=[
-        {"role": "user", "content": QUESTION}])
+    reply = client.chat.completions.create(
+        model=GPT_OSS, tools=tools, messages=[{"role": "user", "content": QUESTION}]
+    )
     assert reply.choices[0].message.content == ANSWER["text"]
     assert not reply.choices[0].message.tool_calls
     assert any("not called" in w for w in reply.model_extra["ossrag"]["warnings"])
-    r = client.responses.create(model=GPT_OSS, input=QUESTION, tool_choice="auto", tools=[
-        {"type": "function", "name": "search_web", "parameters": {}}])
+    r = client.responses.create(
+        model=GPT_OSS,
+        input=QUESTION,
+        tool_choice="auto",
+        tools=[{"type": "function", "name": "search_web", "parameters": {}}],
+    )
     assert r.output_text == ANSWER["text"]
     # The tools never reach the answering model.
     assert all("tools" not in sent for sent in _upstream(replay, since))
 
 
-@pytest.mark.parametrize(("extra", "param"), [
-    ({"n": 2}, "n"),
-    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
-      "tool_choice": "required"}, "tool_choice"),
-    ({"logprobs": True}, "logprobs"),
-    ({"reasoning_effort": "extreme"}, "reasoning_effort"),
-])
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"n": 2}, "n"),
+        (
+            {
+                "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+                "tool_choice": "required",
+            },
+            "tool_choice",
+        ),
+        ({"logprobs": True}, "logprobs"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+    ],
+)
 def test_unsupported_parameters_are_400(client: Any, extra: dict[str, Any], param: str) -> None:
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model=GPT_OSS, messages=[
-            {"role": "user", "content": QUESTION}], **extra)
+        client.chat.completions.create(
+            model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}], **extra
+        )
     assert err.value.status_code == 400 and err.value.body["param"] == param
 
 
@@ -219,19 +275,28 @@ def test_bad_requests(client: Any, base: str) -> None:
     with pytest.raises(openai.BadRequestError, match="last message must be the user"):
         client.chat.completions.create(model=KB, messages=[{"role": "assistant", "content": "x"}])
     with pytest.raises(openai.BadRequestError, match="not model files"):
-        client.chat.completions.create(model=f"{KB}@local:/etc/passwd",
-                                       messages=[{"role": "user", "content": "q"}])
-    broken = HTTP.post(f"{base}/v1/chat/completions", content=b"{not json",
-                        headers={"Content-Type": "application/json"})
+        client.chat.completions.create(
+            model=f"{KB}@local:/etc/passwd", messages=[{"role": "user", "content": "q"}]
+        )
+    broken = HTTP.post(
+        f"{base}/v1/chat/completions",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     assert broken.status_code == 400 and set(broken.json()["error"]) == {
-        "message", "type", "param", "code"}
+        "message",
+        "type",
+        "param",
+        "code",
+    }
 
 
 def test_upstream_rate_limit_is_429_with_retry_after(client: Any, replay: ReplayServer) -> None:
     replay.add(*[load_recording("groq", "error_429")] * 3)  # ossrag retries twice, then gives up
     with pytest.raises(openai.RateLimitError) as err:
-        client.chat.completions.create(model=GPT_OSS, messages=[
-            {"role": "user", "content": QUESTION}])
+        client.chat.completions.create(
+            model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}]
+        )
     assert err.value.status_code == 429 and err.value.response.headers["retry-after"]
     assert err.value.body["code"] == "upstream_rate_limited" and "0.2 s" in err.value.message
     # The upstream's own wait is passed on, rounded up to whole seconds (HTTP's unit).
@@ -242,27 +307,33 @@ def test_upstream_timeout_is_504(client: Any, replay: ReplayServer) -> None:
     replay.add({"delay": UPSTREAM_TIMEOUT + 1.5, **gpt_oss_stream()["response"]})
     t0 = time.monotonic()
     with pytest.raises(openai.APIStatusError) as err:
-        client.chat.completions.create(model=GPT_OSS, stream=True, messages=[
-            {"role": "user", "content": QUESTION}])
+        client.chat.completions.create(
+            model=GPT_OSS, stream=True, messages=[{"role": "user", "content": QUESTION}]
+        )
     assert err.value.status_code == 504 and err.value.body["code"] == "upstream_timeout"
     assert time.monotonic() - t0 < UPSTREAM_TIMEOUT + 10
 
 
-def test_missing_upstream_key_is_401_naming_the_server(client: Any,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_upstream_key_is_401_naming_the_server(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
     monkeypatch.delenv("OSSRAG_LLM_API_KEY", raising=False)
     with pytest.raises(openai.AuthenticationError) as err:
-        client.chat.completions.create(model=f"{KB}@openrouter:openai/gpt-oss-120b",
-                                       messages=[{"role": "user", "content": QUESTION}])
+        client.chat.completions.create(
+            model=f"{KB}@openrouter:openai/gpt-oss-120b",
+            messages=[{"role": "user", "content": QUESTION}],
+        )
     assert "OPENROUTER_API_KEY" in err.value.message and "ossrag server" in err.value.message
 
 
-def test_a_stream_breaking_midway_ends_with_an_error(client: Any, replay: ReplayServer,
-                                                     base: str) -> None:
+def test_a_stream_breaking_midway_ends_with_an_error(
+    client: Any, replay: ReplayServer, base: str
+) -> None:
     replay.add(broken_stream())
-    stream = client.chat.completions.create(model=GPT_OSS, stream=True, messages=[
-        {"role": "user", "content": QUESTION}])
+    stream = client.chat.completions.create(
+        model=GPT_OSS, stream=True, messages=[{"role": "user", "content": QUESTION}]
+    )
     got: list[Any] = []
     with pytest.raises(openai.APIError, match="broke off"):
         for chunk in stream:
@@ -271,23 +342,32 @@ def test_a_stream_breaking_midway_ends_with_an_error(client: Any, replay: Replay
     assert not any(c.choices and c.choices[0].finish_reason for c in got)  # never "stop"
     # On the wire: the error object, then [DONE].
     replay.add(broken_stream())
-    raw = HTTP.post(f"{base}/v1/chat/completions", json={
-        "model": GPT_OSS, "stream": True, "messages": [{"role": "user", "content": QUESTION}]})
+    raw = HTTP.post(
+        f"{base}/v1/chat/completions",
+        json={
+            "model": GPT_OSS,
+            "stream": True,
+            "messages": [{"role": "user", "content": QUESTION}],
+        },
+    )
     events = sse_events(raw.text)
     assert events[-1] == "[DONE]" and events[-2]["error"]["code"] == "upstream_stream_broken"
     replay.add(broken_stream())  # not streamed: an error, not a truncated answer
     with pytest.raises(openai.InternalServerError) as err:
-        client.chat.completions.create(model=GPT_OSS, messages=[
-            {"role": "user", "content": QUESTION}])
+        client.chat.completions.create(
+            model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}]
+        )
     assert err.value.status_code == 502
 
 
-def test_reasoning_that_eats_the_budget_is_length_with_a_warning(client: Any,
-                                                                 replay: ReplayServer) -> None:
+def test_reasoning_that_eats_the_budget_is_length_with_a_warning(
+    client: Any, replay: ReplayServer
+) -> None:
     empty = load_recording("openrouter", "length_empty")
     replay.add(empty, empty)  # the first attempt and ossrag's one retry with a bigger budget
-    reply = client.chat.completions.create(model=GPT_OSS, max_tokens=64, messages=[
-        {"role": "user", "content": QUESTION}])
+    reply = client.chat.completions.create(
+        model=GPT_OSS, max_tokens=64, messages=[{"role": "user", "content": QUESTION}]
+    )
     assert reply.choices[0].finish_reason == "length" and reply.choices[0].message.content == ""
     warnings = reply.model_extra["ossrag"]["warnings"]
     assert any("ran out too" in w for w in warnings), warnings
@@ -296,17 +376,19 @@ def test_reasoning_that_eats_the_budget_is_length_with_a_warning(client: Any,
 
 # -- Responses API ----------------------------------------------------------------------------
 
+
 def test_responses_not_streamed(client: Any, replay: ReplayServer) -> None:
     replay.add(gpt_oss_stream())
     raw = client.responses.with_raw_response.create(
-        model=GPT_OSS, input=QUESTION, reasoning={"effort": "medium"})
+        model=GPT_OSS, input=QUESTION, reasoning={"effort": "medium"}
+    )
     resp = Response.model_validate(raw.http_response.json())
     assert resp.status == "completed" and resp.output_text == ANSWER["text"]
     reasoning, message = resp.output
     assert reasoning.type == "reasoning" and reasoning.content[0].type == "reasoning_text"
     assert reasoning.content[0].text == ANSWER["reasoning"]
     (ann,) = message.content[0].annotations
-    assert ann.type == "url_citation" and resp.output_text[ann.start_index:ann.end_index] == "[2]"
+    assert ann.type == "url_citation" and resp.output_text[ann.start_index : ann.end_index] == "[2]"
     assert resp.usage.output_tokens_details.reasoning_tokens == 35
     assert resp.model_extra["ossrag"]["citations"][0]["url"] == ann.url
     assert replay.requests[-1].body["reasoning_effort"] == "medium"
@@ -314,9 +396,19 @@ def test_responses_not_streamed(client: Any, replay: ReplayServer) -> None:
 
 def test_responses_streamed_events(client: Any, replay: ReplayServer) -> None:
     replay.add(gpt_oss_stream())
-    events = list(client.responses.create(model=GPT_OSS, input=[
-        {"type": "message", "role": "user", "content": [{"type": "input_text",
-                                                         "text": QUESTION}]}], stream=True))
+    events = list(
+        client.responses.create(
+            model=GPT_OSS,
+            input=[
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": QUESTION}],
+                }
+            ],
+            stream=True,
+        )
+    )
     types = [e.type for e in events]
     assert types[:2] == ["response.created", "response.in_progress"]
     assert types[-1] == "response.completed"
@@ -328,7 +420,7 @@ def test_responses_streamed_events(client: Any, replay: ReplayServer) -> None:
     assert done.text == ANSWER["reasoning"]
     assert types.index("response.reasoning_text.done") < types.index("response.output_text.delta")
     (added,) = [e for e in events if e.type == "response.output_text.annotation.added"]
-    assert text[added.annotation.start_index:added.annotation.end_index] == "[2]"
+    assert text[added.annotation.start_index : added.annotation.end_index] == "[2]"
     final = events[-1].response
     assert final.output_text == ANSWER["text"] and final.model_extra["ossrag"]["complete"]
     assert [i.type for i in final.output] == ["reasoning", "message"]
@@ -338,8 +430,12 @@ def test_responses_errors(client: Any, replay: ReplayServer) -> None:
     with pytest.raises(openai.BadRequestError, match="stateless"):
         client.responses.create(model=GPT_OSS, input="q", previous_response_id="resp_1")
     with pytest.raises(openai.BadRequestError) as err:
-        client.responses.create(model=GPT_OSS, input="q", tool_choice="required", tools=[
-            {"type": "function", "name": "f", "parameters": {}}])
+        client.responses.create(
+            model=GPT_OSS,
+            input="q",
+            tool_choice="required",
+            tools=[{"type": "function", "name": "f", "parameters": {}}],
+        )
     assert err.value.body["param"] == "tool_choice"
     replay.add(broken_stream())
     events = list(client.responses.create(model=GPT_OSS, input=QUESTION, stream=True))
@@ -348,12 +444,26 @@ def test_responses_errors(client: Any, replay: ReplayServer) -> None:
     # Earlier reasoning items are accepted back and dropped.
     replay.add(gpt_oss_stream())
     since = len(replay.requests)
-    client.responses.create(model=GPT_OSS, reasoning={"exclude": True}, input=[
-        {"role": "user", "content": "Where is data kept?"},
-        {"type": "reasoning", "id": "rs_1", "summary": [],
-         "content": [{"type": "reasoning_text", "text": "SECRET-EARLIER-THOUGHTS"}]},
-        {"type": "message", "role": "assistant", "content": [
-            {"type": "output_text", "text": "In object storage.", "annotations": []}]},
-        {"role": "user", "content": QUESTION}])
+    client.responses.create(
+        model=GPT_OSS,
+        reasoning={"exclude": True},
+        input=[
+            {"role": "user", "content": "Where is data kept?"},
+            {
+                "type": "reasoning",
+                "id": "rs_1",
+                "summary": [],
+                "content": [{"type": "reasoning_text", "text": "SECRET-EARLIER-THOUGHTS"}],
+            },
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": "In object storage.", "annotations": []}
+                ],
+            },
+            {"role": "user", "content": QUESTION},
+        ],
+    )
     (sent,) = _upstream(replay, since)
     assert "SECRET-EARLIER-THOUGHTS" not in json.dumps(sent) and len(sent["messages"]) == 4

@@ -48,6 +48,7 @@ def base(replay: ReplayServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 # -- a recorded gpt-oss stream: reasoning and sources reach each client ------------------------
 
+
 def test_langchain_chat_completions_and_responses_api(base: str, replay: ReplayServer) -> None:
     _need("langchain_openai", "langchain-openai")
     from langchain_openai import ChatOpenAI
@@ -58,17 +59,25 @@ def test_langchain_chat_completions_and_responses_api(base: str, replay: ReplayS
     assert streamed == ANSWER["text"]  # ChatOpenAI keeps no non-OpenAI fields on this API...
     # ...so reasoning and sources reach LangChain through the Responses API.
     replay.add(gpt_oss_stream(), gpt_oss_stream())
-    responses = ChatOpenAI(model=GPT_OSS, base_url=f"{base}/v1", api_key="x", max_retries=0,
-                           use_responses_api=True, output_version="responses/v1")
+    responses = ChatOpenAI(
+        model=GPT_OSS,
+        base_url=f"{base}/v1",
+        api_key="x",
+        max_retries=0,
+        use_responses_api=True,
+        output_version="responses/v1",
+    )
     message = responses.invoke(QUESTION)
     blocks = {b["type"]: b for b in message.content}
-    assert blocks["reasoning"]["content"][0] == {"type": "reasoning_text",
-                                                 "text": ANSWER["reasoning"]}
+    assert blocks["reasoning"]["content"][0] == {
+        "type": "reasoning_text",
+        "text": ANSWER["reasoning"],
+    }
     text = blocks["text"]
     assert text["text"] == ANSWER["text"]
     (ann,) = text["annotations"]
     assert ann["type"] == "url_citation" and "/v1/kbs/docs/chunks/" in ann["url"]
-    assert text["text"][ann["start_index"]:ann["end_index"]] == "[2]"
+    assert text["text"][ann["start_index"] : ann["end_index"]] == "[2]"
     chunks = list(responses.stream(QUESTION))
     parts = [b for c in chunks for b in c.content if isinstance(b, dict)]
     assert "".join(b.get("text", "") for b in parts if b.get("type") == "text") == ANSWER["text"]
@@ -81,8 +90,14 @@ def test_llamaindex_openai_like_stream(base: str, replay: ReplayServer) -> None:
     from llama_index.llms.openai_like import OpenAILike
 
     replay.add(gpt_oss_stream())
-    llm = OpenAILike(model=GPT_OSS, api_base=f"{base}/v1", api_key="x", is_chat_model=True,
-                     max_retries=0, context_window=8192)
+    llm = OpenAILike(
+        model=GPT_OSS,
+        api_base=f"{base}/v1",
+        api_key="x",
+        is_chat_model=True,
+        max_retries=0,
+        context_window=8192,
+    )
     out = list(llm.stream_chat([ChatMessage(role="user", content=QUESTION)]))
     assert "".join(r.delta or "" for r in out) == ANSWER["text"]
     thinking = "".join(r.additional_kwargs.get("thinking_delta", "") for r in out)

@@ -84,8 +84,9 @@ def _server(tmp: Path) -> Iterator[str]:
     with ReplayServer() as replay:
         replay.queue = _Endless()
         # The fuzzer names URLs; nothing here is reachable, so fail them fast.
-        settings = build_kb(tmp, base_url=replay.url,
-                            model=REPLAYED, timeout=10, url_timeout=2, url_total_timeout=4)
+        settings = build_kb(
+            tmp, base_url=replay.url, model=REPLAYED, timeout=10, url_timeout=2, url_total_timeout=4
+        )
         with running_server(settings, ServerConfig(max_concurrent_per_client=16)) as url:
             yield url
 
@@ -105,19 +106,49 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def schemathesis(base: str, report: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``schemathesis run`` on the server's own document, with ossrag's checks."""
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "--no-color",
-           "run", f"{base}/openapi.json", "--workers", "1", "--request-timeout", "60",
-           "--report", "junit", "--report-junit-path", str(report), *args]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(CONFIG),
+        "--no-color",
+        "run",
+        f"{base}/openapi.json",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "60",
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(report),
+        *args,
+    ]
     # In the test's directory: schemathesis keeps its example database in ./.schemathesis.
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=280, env=env,
-                          cwd=report.parent)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=280, env=env, cwd=report.parent
+    )
 
 
 def test_schemathesis_finds_nothing(fuzzed: str, errors: _Errors, tmp_path: Path) -> None:
-    run = schemathesis(fuzzed, tmp_path / "junit.xml", "--max-examples", "3", "--seed", "1",
-                       "--phases", "examples,coverage,fuzzing,stateful", "--max-time", "45")
+    run = schemathesis(
+        fuzzed,
+        tmp_path / "junit.xml",
+        "--max-examples",
+        "3",
+        "--seed",
+        "1",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-time",
+        "45",
+    )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-6000:]
     assert "11 selected / 11 total" in out, out[-3000:]
@@ -130,8 +161,9 @@ def test_schemathesis_finds_nothing(fuzzed: str, errors: _Errors, tmp_path: Path
 
 def test_the_document_is_the_server_s(base: str) -> None:
     spec = HTTP.get(f"{base}/openapi.json").json()
-    ops = [(path, method, op) for path, item in spec["paths"].items()
-           for method, op in item.items()]
+    ops = [
+        (path, method, op) for path, item in spec["paths"].items() for method, op in item.items()
+    ]
     assert len(ops) == 11
     for path, method, op in ops:
         codes = set(op["responses"])
@@ -159,9 +191,14 @@ def test_a_chunk_id_with_line_breaks_is_not_found(base: str) -> None:
 
 def test_one_name_uploaded_twice_is_one_file(base: str) -> None:
     """Two parts with the same file name made the job fail with an internal error."""
-    posted = HTTP.post(f"{base}/v1/ingest", data={"kb": "twice"}, files=[
-        ("files", ("same.md", b"# Old\n\nThe first copy.\n")),
-        ("files", ("same.md", b"# New\n\nThe second copy wins.\n"))])
+    posted = HTTP.post(
+        f"{base}/v1/ingest",
+        data={"kb": "twice"},
+        files=[
+            ("files", ("same.md", b"# Old\n\nThe first copy.\n")),
+            ("files", ("same.md", b"# New\n\nThe second copy wins.\n")),
+        ],
+    )
     assert posted.status_code == 202 and posted.json()["files_total"] == 1
     job = posted.json()
     for _ in range(600):
@@ -174,8 +211,9 @@ def test_one_name_uploaded_twice_is_one_file(base: str) -> None:
     assert [h["text"] for h in hits] == ["The second copy wins."]
 
 
-def test_line_breaks_and_accents_in_filters(store_target: Any, kb_name: str,
-                                            tmp_path: Path) -> None:
+def test_line_breaks_and_accents_in_filters(
+    store_target: Any, kb_name: str, tmp_path: Path
+) -> None:
     """Milvus literals: a source with a line break (a legal file name) is updated and
     deleted like any other, and a metadata value with an accent is found (``json.dumps``
     wrote it as ``\\u00e9``, an escape Milvus does not know: a FilterError)."""

@@ -24,7 +24,11 @@ pytestmark = pytest.mark.timeout(600)
 def test_search_and_chat_under_load_while_ingesting(tmp_path: Path) -> None:
     out = server_load.run(levels=[4], requests=8, files=3, tmp=tmp_path)
     for level in out["levels"]:
-        assert level.errors == 0, (level.endpoint, dict(level.statuses), out["server_output"][-3000:])
+        assert level.errors == 0, (
+            level.endpoint,
+            dict(level.statuses),
+            out["server_output"][-3000:],
+        )
         assert level.statuses[200] == 8, (level.endpoint, dict(level.statuses))
     rows = out["rows"]
     assert rows["duplicate_ids"] == 0 and not rows["broken_sources"], rows

@@ -114,22 +114,28 @@ def _settings(db: Path, **extra: Any) -> Settings:
 
 
 def _stdio(db: Path, *extra: str) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable,
-                                 args=["-m", "ossrag", "mcp", "--db", str(db), "--kb", "docs",
-                                       *extra],
-                                 env={"PYTHONPATH": SRC, "OSSRAG_EMBED_THREADS": "1"})
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "ossrag", "mcp", "--db", str(db), "--kb", "docs", *extra],
+        env={"PYTHONPATH": SRC, "OSSRAG_EMBED_THREADS": "1"},
+    )
 
 
 @contextlib.asynccontextmanager
-async def _http(url: str, headers: dict[str, str] | None = None,
-                statuses: list[int] | None = None) -> AsyncIterator[Client]:
+async def _http(
+    url: str, headers: dict[str, str] | None = None, statuses: list[int] | None = None
+) -> AsyncIterator[Client]:
     """The SDK's client over Streamable HTTP; ``statuses`` collects the HTTP statuses seen."""
+
     async def seen(response: httpx2.Response) -> None:
         if statuses is not None:
             statuses.append(response.status_code)
 
-    http = httpx2.AsyncClient(headers=headers or {}, timeout=httpx2.Timeout(30, read=300),
-                              event_hooks={"response": [seen]})
+    http = httpx2.AsyncClient(
+        headers=headers or {},
+        timeout=httpx2.Timeout(30, read=300),
+        event_hooks={"response": [seen]},
+    )
     async with http, Client(streamable_http_client(url, http_client=http)) as client:
         yield client
 
@@ -162,7 +168,9 @@ async def _check_tools(client: Client, base: str | None = None) -> None:
     hits = found.structured_content["hits"]
     assert [h["n"] for h in hits] == [1, 2, 3] and hits[0]["source"] == "storage.md"
     assert {"id", "source", "heading", "score", "snippet"} <= set(hits[0])
-    assert "object storage" in hits[0]["snippet"] and "untrusted" in found.structured_content["notice"]
+    assert (
+        "object storage" in hits[0]["snippet"] and "untrusted" in found.structured_content["notice"]
+    )
     text = _text(found)
     assert f"[1] storage.md — {hits[0]['heading']} (id {hits[0]['id']}" in text
     assert text.count("----- begin document text") == 3 and "untrusted data" in text
@@ -173,16 +181,18 @@ async def _check_tools(client: Client, base: str | None = None) -> None:
         assert hits[0]["url"] == f"{base}/v1/kbs/docs/chunks/{hits[0]['id']}"
         linked = await anyio.to_thread.run_sync(httpx.get, hits[0]["url"])
         assert linked.json()["text"].startswith("Milvus stores data")
-    scoped = await client.call_tool("search", {"query": "where is data stored?",
-                                               "source": "guide/*"})
+    scoped = await client.call_tool(
+        "search", {"query": "where is data stored?", "source": "guide/*"}
+    )
     assert {h["source"] for h in scoped.structured_content["hits"]} == {"guide/install.md"}
 
     chunk = await client.call_tool("get_chunk", {"id": hits[0]["id"], "kb": "docs"})
     assert chunk.structured_content["id"] == hits[0]["id"]
     assert chunk.structured_content["text"].startswith("Milvus stores data")
 
-    section = await client.call_tool("read_section", {"source": "install.md",
-                                                      "heading": "troubleshooting"})
+    section = await client.call_tool(
+        "read_section", {"source": "install.md", "heading": "troubleshooting"}
+    )
     data = section.structured_content
     assert data["source"] == "guide/install.md"  # a path's tail is enough
     assert data["headings"] == ["Installing > Troubleshooting"]
@@ -232,8 +242,11 @@ def test_stdio_ask_streams_progress_with_the_local_model(db: Path, smollm2_path:
 
     async def main() -> Any:
         async with Client(_stdio(db, "-m", "local:smollm2")) as client:
-            return await client.call_tool("ask", {"question": "Where does Milvus store data?",
-                                                  "k": 2}, progress_callback=on_progress)
+            return await client.call_tool(
+                "ask",
+                {"question": "Where does Milvus store data?", "k": 2},
+                progress_callback=on_progress,
+            )
 
     result = anyio.run(main)
     assert not result.is_error, _text(result)
@@ -275,9 +288,13 @@ def _rpc(id_: int | None, method: str, params: dict[str, Any] | None = None) -> 
 
 
 def test_stdio_stdout_carries_only_protocol_bytes(db: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _NOISY, str(db)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": SRC})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _NOISY, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": SRC},
+    )
     assert proc.stdin and proc.stdout
     lines: list[bytes] = []
     errors = bytearray()
@@ -300,8 +317,17 @@ def test_stdio_stdout_carries_only_protocol_bytes(db: Path) -> None:
     for reader in readers:
         reader.start()
     try:
-        proc.stdin.write(_rpc(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                                "clientInfo": {"name": "raw", "version": "0"}}))
+        proc.stdin.write(
+            _rpc(
+                1,
+                "initialize",
+                {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "0"},
+                },
+            )
+        )
         proc.stdin.flush()
         assert initialized.wait(120), b"".join(lines)  # a client waits for the handshake's answer
         proc.stdin.write(_rpc(None, "notifications/initialized"))
@@ -336,8 +362,11 @@ def test_stdio_store_held_by_another_process_is_an_error_until_released(db: Path
         async with Client(_stdio(db)) as client:
             listed = {t.name: t for t in (await client.list_tools()).tools}
             assert "unavailable right now" in listed["search"].description
-            for name, args in [("search", {"query": "disk"}), ("list_knowledge_bases", {}),
-                               ("get_chunk", {"id": "x"})]:
+            for name, args in [
+                ("search", {"query": "disk"}),
+                ("list_knowledge_bases", {}),
+                ("get_chunk", {"id": "x"}),
+            ]:
                 failed = await client.call_tool(name, args)
                 text = _text(failed)
                 assert failed.is_error and "store is unavailable" in text, text
@@ -357,31 +386,46 @@ def test_stdio_store_held_by_another_process_is_an_error_until_released(db: Path
 
 def test_http_tools_errors_origin_and_host(db: Path) -> None:
     with running_server(_settings(db)) as base:
+
         async def main() -> None:
             async with _http(f"{base}/mcp") as client:
                 await _check_tools(client, base)
 
         anyio.run(main)
-        init = json.loads(_rpc(1, "initialize", {"protocolVersion": "2025-06-18",
-                                                 "capabilities": {},
-                                                 "clientInfo": {"name": "raw", "version": "0"}}))
+        init = json.loads(
+            _rpc(
+                1,
+                "initialize",
+                {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "0"},
+                },
+            )
+        )
         accept = {"Accept": "application/json, text/event-stream"}
         port = base.rsplit(":", 1)[1]
-        own = httpx.post(f"{base}/mcp", json=init, headers={**accept,
-                                                            "Origin": f"http://127.0.0.1:{port}"})
+        own = httpx.post(
+            f"{base}/mcp", json=init, headers={**accept, "Origin": f"http://127.0.0.1:{port}"}
+        )
         assert own.status_code == 200, own.text
-        evil = httpx.post(f"{base}/mcp", json=init, headers={**accept,
-                                                             "Origin": "http://evil.example"})
+        evil = httpx.post(
+            f"{base}/mcp", json=init, headers={**accept, "Origin": "http://evil.example"}
+        )
         assert evil.status_code == 403 and "not allowed" in evil.json()["error"]["message"]
-        rebound = httpx.post(f"{base}/mcp", json=init, headers={**accept,
-                                                                "Host": f"evil.example:{port}"})
+        rebound = httpx.post(
+            f"{base}/mcp", json=init, headers={**accept, "Host": f"evil.example:{port}"}
+        )
         assert rebound.status_code == 421  # the SDK's DNS-rebinding check, behind Guard
 
 
 def test_http_needs_the_bearer_key_when_set(db: Path) -> None:
     with running_server(_settings(db), ServerConfig(api_key="s3cret")) as base:
-        raw = httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-                         headers={"Accept": "application/json, text/event-stream"})
+        raw = httpx.post(
+            f"{base}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
         assert raw.status_code == 401 and raw.headers["www-authenticate"] == "Bearer"
 
         statuses: list[int] = []
@@ -398,8 +442,9 @@ def test_http_needs_the_bearer_key_when_set(db: Path) -> None:
         assert statuses and set(statuses) == {401}, (statuses, refused.value)
 
 
-def test_http_ask_progress_reasoning_and_a_model_down(db: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_http_ask_progress_reasoning_and_a_model_down(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-test")
     recording = load_recording("openrouter", "stream")
     expect = recording["expect"]
@@ -412,30 +457,41 @@ def test_http_ask_progress_reasoning_and_a_model_down(db: Path,
         replay.add(recording)
         settings = _settings(db, model="openrouter:openai/gpt-oss-120b", base_url=replay.url)
         with running_server(settings) as base:
+
             async def main() -> tuple[Any, Any]:
                 async with _http(f"{base}/mcp") as client:
                     answer = await client.call_tool(
-                        "ask", {"question": "Which metric for normalized embeddings?",
-                                "effort": "high", "include_reasoning": True},
-                        progress_callback=on_progress)
-                    down = await client.call_tool("ask", {"question": "Where is data stored?",
-                                                          "model": "vllm:none"})
+                        "ask",
+                        {
+                            "question": "Which metric for normalized embeddings?",
+                            "effort": "high",
+                            "include_reasoning": True,
+                        },
+                        progress_callback=on_progress,
+                    )
+                    down = await client.call_tool(
+                        "ask", {"question": "Where is data stored?", "model": "vllm:none"}
+                    )
                     return answer, down
 
             answer, down = anyio.run(main)
     assert not answer.is_error, _text(answer)
     data = answer.structured_content
     assert data["answer"] == expect["text"] and data["reasoning"] == expect["reasoning"]
-    assert data["effort"] == "high" and data["usage"]["reasoning_tokens"] == expect["reasoning_tokens"]
+    assert (
+        data["effort"] == "high" and data["usage"]["reasoning_tokens"] == expect["reasoning_tokens"]
+    )
     first = data["sources"][0]
-    assert data["citations"] == [{"n": 1, **{k: first[k] for k in ("id", "source", "heading",
-                                                                   "url")}}]
+    assert data["citations"] == [
+        {"n": 1, **{k: first[k] for k in ("id", "source", "heading", "url")}}
+    ]
     assert first["url"].endswith(f"/v1/kbs/docs/chunks/{first['id']}")
     assert f"Reasoning:\n{expect['reasoning']}" in _text(answer)
     assert replay.requests[0].body["reasoning"] == {"effort": "high"}
-    assert [m for _, m in progress][:2] == ["searching 'docs'",
-                                            "3 passage(s) found; openrouter:openai/gpt-oss-120b "
-                                            "is answering"] and progress[-1][1] == "done"
+    assert [m for _, m in progress][:2] == [
+        "searching 'docs'",
+        "3 passage(s) found; openrouter:openai/gpt-oss-120b is answering",
+    ] and progress[-1][1] == "done"
     # vllm:none goes to the replay server, which has nothing queued any more (599).
     assert down.is_error and "answering model is unavailable" in _text(down), _text(down)
 
@@ -449,8 +505,10 @@ def test_the_response_budget_always_keeps_one_hit(db: Path) -> None:
 
     async def main() -> tuple[Any, Any]:
         async with Client(server) as client:  # the SDK's in-process client
-            return (await client.call_tool("search", {"query": "storage", "k": 4}),
-                    await client.call_tool("read_section", {"source": "storage.md"}))
+            return (
+                await client.call_tool("search", {"query": "storage", "k": 4}),
+                await client.call_tool("read_section", {"source": "storage.md"}),
+            )
 
     try:
         result, section = anyio.run(main)
@@ -489,11 +547,26 @@ def test_sections_join_without_the_chunkers_overlap() -> None:
     from ossrag.types import Document, Hit
 
     body = " ".join(f"Sentence number {i} about storage." for i in range(60))
-    doc = Document(origin="o", source="s.md", text=f"# Top\n\n## Long\n\n{body}\n\n## Next\n\nEnd.",
-                   fmt="markdown", source_hash="h")
+    doc = Document(
+        origin="o",
+        source="s.md",
+        text=f"# Top\n\n## Long\n\n{body}\n\n## Next\n\nEnd.",
+        fmt="markdown",
+        source_hash="h",
+    )
     chunks = chunk_document(doc, chunk_size=300, chunk_overlap=80)
-    hits = [Hit(id=str(c.chunk_index), score=0, text=c.text, source="s.md", heading=c.heading,
-                chunk_index=c.chunk_index, metadata=c.metadata) for c in chunks]
+    hits = [
+        Hit(
+            id=str(c.chunk_index),
+            score=0,
+            text=c.text,
+            source="s.md",
+            heading=c.heading,
+            chunk_index=c.chunk_index,
+            metadata=c.metadata,
+        )
+        for c in chunks
+    ]
     long = match_heading(hits, "long")
     assert len(long) > 2 and all(h.heading == "Top > Long" for h in long)
     joined = join_chunks(long)

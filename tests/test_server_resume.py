@@ -39,14 +39,18 @@ def _post(base: str, corpus: Path) -> dict[str, Any]:
     return dict(posted.json())
 
 
-def _wait(base: str, job: dict[str, Any], *, until_chunks: int | None = None,
-          timeout: float = 300) -> dict[str, Any]:
+def _wait(
+    base: str, job: dict[str, Any], *, until_chunks: int | None = None, timeout: float = 300
+) -> dict[str, Any]:
     """Poll the job until it ends, or (``until_chunks``) until it has written that many."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = httpx.get(f"{base}/v1/jobs/{job['id']}", timeout=30).json()
-        if until_chunks is not None and job["status"] == "running" \
-                and job["chunks_done"] >= until_chunks:
+        if (
+            until_chunks is not None
+            and job["status"] == "running"
+            and job["chunks_done"] >= until_chunks
+        ):
             return job
         if job["status"] in ("done", "failed"):
             assert until_chunks is None, f"the job ended before the kill point: {job}"
@@ -63,7 +67,8 @@ def _count(db: str) -> tuple[int, set[str]]:
 
 
 def test_server_killed_mid_job_then_resubmitted_ends_like_an_uninterrupted_job(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     corpus = write_corpus(tmp_path / "docs")
     db = str(tmp_path / "kb.db")
     args = ["--db", db]

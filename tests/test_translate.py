@@ -35,13 +35,13 @@ ES = load_recording("vllm", "translate_es")
 
 DOCS = {
     "security.md": "# Security\n\n## Encryption in transit\n\nTo enable TLS between the client "
-                   "and the server, set `tls.enabled` to true and give the certificate and the "
-                   "key in the configuration file. Clients then connect with `secure=True`.\n\n"
-                   "## Users and roles\n\nAn administrator creates users and grants them roles "
-                   "with the privileges they need.\n",
+    "and the server, set `tls.enabled` to true and give the certificate and the "
+    "key in the configuration file. Clients then connect with `secure=True`.\n\n"
+    "## Users and roles\n\nAn administrator creates users and grants them roles "
+    "with the privileges they need.\n",
     "storage.md": "# Storage\n\nA Milvus cluster stores its data in object storage such as MinIO "
-                  "or Amazon S3, and it keeps the metadata in etcd.\n\n## Backups\n\nBackups "
-                  "run nightly with the milvus-backup tool and are copied to another bucket.\n",
+    "or Amazon S3, and it keeps the metadata in etcd.\n\n## Backups\n\nBackups "
+    "run nightly with the milvus-backup tool and are copied to another bucket.\n",
 }
 
 
@@ -49,8 +49,13 @@ def answer_stream(text: str = "Set tls.enabled to true [1].") -> dict[str, Any]:
     """vLLM's gpt-oss-20b answer stream (vllm/stream.json) with ``text`` as its content."""
     rec = copy.deepcopy(load_recording("vllm", "stream"))
     events = rec["response"]["sse"]
-    content = [e for e in events if isinstance(e.get("data"), dict) and e["data"]["choices"]
-               and e["data"]["choices"][0]["delta"].get("content")]
+    content = [
+        e
+        for e in events
+        if isinstance(e.get("data"), dict)
+        and e["data"]["choices"]
+        and e["data"]["choices"][0]["delta"].get("content")
+    ]
     content[0]["data"]["choices"][0]["delta"]["content"] = text
     for e in content[1:]:
         events.remove(e)
@@ -91,12 +96,10 @@ def test_ask_searches_the_translation_once_then_from_the_cache(kb: KnowledgeBase
     with ReplayServer() as server:
         server.add(DE)
         server.add(answer_stream())
-        answer = kb.ask(question, model=MODEL, base_url=server.url, effort="low",
-                        search={"k": 1})
+        answer = kb.ask(question, model=MODEL, base_url=server.url, effort="low", search={"k": 1})
         first = _chat(server)
         server.add(answer_stream())  # the same question again: no translation request
-        again = kb.ask(question, model=MODEL, base_url=server.url, effort="low",
-                       search={"k": 1})
+        again = kb.ask(question, model=MODEL, base_url=server.url, effort="low", search={"k": 1})
         second = _chat(server, len(first))
 
     # The translation request: one short call, the query as the user message.
@@ -114,7 +117,12 @@ def test_ask_searches_the_translation_once_then_from_the_cache(kb: KnowledgeBase
     t = answer.translation
     assert t is not None and t["translated"] is True and t["cached"] is False
     assert (t["query"], t["original"], t["from"], t["to"], t["model"]) == (
-        DE["expect"]["text"], question, "de", "en", MODEL)
+        DE["expect"]["text"],
+        question,
+        "de",
+        "en",
+        MODEL,
+    )
     timings = answer.to_dict()["timings"]
     assert 0 < timings["translate_s"] <= timings["retrieve_s"] <= timings["total_s"]
     assert t["seconds"] == pytest.approx(timings["translate_s"], abs=1e-3)
@@ -145,11 +153,22 @@ def test_tiny_and_in_process_models_never_translate(kb: KnowledgeBase) -> None:
         assert server.requests == []
     assert t is not None and not t.translated and t.text == DE["request"]["query"]
     assert "too small" in t.reason and t.to_dict()["reason"] == t.reason
-    for name in ("local:smollm2", "local:gemma3-270m", "ollama:gemma3:270m", "qwen2.5:0.5b",
-                 "llamacpp:SmolLM2-360M-Instruct", "TinyLlama-1.1B"):
+    for name in (
+        "local:smollm2",
+        "local:gemma3-270m",
+        "ollama:gemma3:270m",
+        "qwen2.5:0.5b",
+        "llamacpp:SmolLM2-360M-Instruct",
+        "TinyLlama-1.1B",
+    ):
         assert is_tiny_model(name), name
-    for name in (MODEL, "openrouter:openai/gpt-oss-120b", "ollama:gpt-oss:20b",
-                 "ollama:qwen2.5:7b", "local:/models/gpt-oss-20b-mxfp4.gguf"):
+    for name in (
+        MODEL,
+        "openrouter:openai/gpt-oss-120b",
+        "ollama:gpt-oss:20b",
+        "ollama:qwen2.5:7b",
+        "local:/models/gpt-oss-20b-mxfp4.gguf",
+    ):
         assert not is_tiny_model(name), name
 
     class Named:  # translation_capable reads only the model name
@@ -196,9 +215,27 @@ def test_ask_json_shows_the_translation(kb_path: Path) -> None:
         server.add(answer_stream())
         env = {**os.environ, "OSSRAG_TRANSLATE": "auto"}
         proc = subprocess.run(
-            [sys.executable, "-m", "ossrag", "--db", str(kb_path / "kb.db"), "--kb", "t", "ask",
-             DE["request"]["query"], "-m", MODEL, "--base-url", server.url, "--json"],
-            capture_output=True, text=True, timeout=180, env=env)
+            [
+                sys.executable,
+                "-m",
+                "ossrag",
+                "--db",
+                str(kb_path / "kb.db"),
+                "--kb",
+                "t",
+                "ask",
+                DE["request"]["query"],
+                "-m",
+                MODEL,
+                "--base-url",
+                server.url,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=env,
+        )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["translation"]["query"] == DE["expect"]["text"]
@@ -207,10 +244,14 @@ def test_ask_json_shows_the_translation(kb_path: Path) -> None:
 
 def test_reply_cleaning_and_cache_bounds() -> None:
     q = "Wie lege ich eine neue Datenbank an?"
-    assert clean_reply('Translation: "How do I create a new database?"\n', q) == \
-        "How do I create a new database?"
-    assert clean_reply("**English:** How do I create a new database?", q) == \
-        "How do I create a new database?"
+    assert (
+        clean_reply('Translation: "How do I create a new database?"\n', q)
+        == "How do I create a new database?"
+    )
+    assert (
+        clean_reply("**English:** How do I create a new database?", q)
+        == "How do I create a new database?"
+    )
     assert clean_reply("   \n", q) is None
     assert clean_reply("To create a database you " + "first open a connection " * 20, q) is None
     cache = TranslationCache(size=2)
@@ -234,24 +275,27 @@ def test_translator_without_kb_uses_its_own_cache() -> None:
     assert a.seconds > 0 and b.seconds < a.seconds
 
 
-@pytest.mark.parametrize(("text", "lang"), [
-    # Not from the dev sets (their 177 questions are checked in docs/benchmarks.md).
-    ("What is a collection?", "en"),
-    ("Is there a limit on the number of partitions", "en"),
-    ("Does the autodoc extension import my modules?", "en"),
-    ("Ist es möglich, mehrere Sammlungen gleichzeitig zu laden?", "de"),
-    ("Welche Indextypen unterstützt Milvus?", "de"),
-    ("¿Se puede usar Milvus con Docker?", "es"),
-    ("Quelle est la taille maximale d'un document ?", "fr"),
-    ("É possível usar o Sphinx com Python 2?", "pt"),
-    ("Berapa ukuran maksimum koleksi?", "id"),
-    ("Как установить Milvus?", "ru"),
-    ("Milvusのインストール方法は？", "ja"),
-    ("如何在 Milvus 中创建集合？", "zh"),
-    ("TLS", ""),
-    ("sphinx-build -j auto", ""),
-    ("The word 数据 means data in these docs, as the glossary says", "en"),
-])
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        # Not from the dev sets (their 177 questions are checked in docs/benchmarks.md).
+        ("What is a collection?", "en"),
+        ("Is there a limit on the number of partitions", "en"),
+        ("Does the autodoc extension import my modules?", "en"),
+        ("Ist es möglich, mehrere Sammlungen gleichzeitig zu laden?", "de"),
+        ("Welche Indextypen unterstützt Milvus?", "de"),
+        ("¿Se puede usar Milvus con Docker?", "es"),
+        ("Quelle est la taille maximale d'un document ?", "fr"),
+        ("É possível usar o Sphinx com Python 2?", "pt"),
+        ("Berapa ukuran maksimum koleksi?", "id"),
+        ("Как установить Milvus?", "ru"),
+        ("Milvusのインストール方法は？", "ja"),
+        ("如何在 Milvus 中创建集合？", "zh"),
+        ("TLS", ""),
+        ("sphinx-build -j auto", ""),
+        ("The word 数据 means data in these docs, as the glossary says", "en"),
+    ],
+)
 def test_detect_language(text: str, lang: str) -> None:
     assert detect_language(text) == lang
 
@@ -265,13 +309,15 @@ def test_server_chat_searches_the_translation(tmp_path: Path) -> None:
     with ReplayServer() as replay:
         settings = build_kb(tmp_path, base_url=replay.url)
         with running_server(settings) as base:
-            client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0,
-                                   timeout=60)
+            client = openai.OpenAI(
+                base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=60
+            )
             replay.add(ES)
             for _ in range(2):  # the second time from the server's cache
                 replay.add(answer_stream("In object storage [1]."))
                 reply = client.chat.completions.create(
-                    model=GPT_OSS, messages=[{"role": "user", "content": ES["request"]["query"]}])
+                    model=GPT_OSS, messages=[{"role": "user", "content": ES["request"]["query"]}]
+                )
                 extra = reply.model_extra["ossrag"]
                 assert extra["translation"]["query"] == ES["expect"]["text"]
                 assert extra["hits"][0]["source"] == "storage.md"

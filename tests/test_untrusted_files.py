@@ -55,15 +55,19 @@ def make_pdf(*streams: bytes) -> bytes:
     n = len(streams)
     font = 3 + 2 * n
     kids = b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(n))
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n)]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n),
+    ]
     for i, stream in enumerate(streams):
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-                       b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>"
-                       % (font, 4 + 2 * i))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (font, 4 + 2 * i)
+        )
         packed = zlib.compress(stream, 9)
-        objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream"
-                       % (len(packed), packed))
+        objects.append(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed)
+        )
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
@@ -73,8 +77,10 @@ def make_pdf(*streams: bytes) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1,
-                                                                              xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 
@@ -120,21 +126,34 @@ def test_binary_content_behind_a_text_extension_is_skipped(name: str) -> None:
 
 ENCODED = [
     # (bytes, expected text, the note's start)
-    ("# Café\n\nCrème brûlée, déjà vu.\n".encode("latin-1"), "Crème brûlée, déjà vu.",
-     "not UTF-8: decoded as Windows-1252"),
-    ("# “Quotes”\n\nA € sign – and naïve.\n".encode("cp1252"), "A € sign – and naïve.",
-     "not UTF-8: decoded as Windows-1252"),
-    (("# Привет\n\nЭто документ о базе данных Milvus. " * 4).encode("cp1251"),
-     "Это документ о базе данных Milvus.", "not UTF-8: decoded as Windows-1251"),
+    (
+        "# Café\n\nCrème brûlée, déjà vu.\n".encode("latin-1"),
+        "Crème brûlée, déjà vu.",
+        "not UTF-8: decoded as Windows-1252",
+    ),
+    (
+        "# “Quotes”\n\nA € sign – and naïve.\n".encode("cp1252"),
+        "A € sign – and naïve.",
+        "not UTF-8: decoded as Windows-1252",
+    ),
+    (
+        ("# Привет\n\nЭто документ о базе данных Milvus. " * 4).encode("cp1251"),
+        "Это документ о базе данных Milvus.",
+        "not UTF-8: decoded as Windows-1251",
+    ),
     # Mostly UTF-8 with a Latin-1 paragraph pasted in: each part read as what it is.
-    ("# Résumé\n\nUTF-8: naïve.\n".encode() + "Latin-1: crème brûlée.\n".encode("latin-1"),
-     "UTF-8: naïve.\nLatin-1: crème brûlée.", "mixed encodings: 3 byte sequence(s)"),
+    (
+        "# Résumé\n\nUTF-8: naïve.\n".encode() + "Latin-1: crème brûlée.\n".encode("latin-1"),
+        "UTF-8: naïve.\nLatin-1: crème brûlée.",
+        "mixed encodings: 3 byte sequence(s)",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("data", "expected", "note"), ENCODED)
 def test_invalid_utf8_and_mixed_encodings_are_decoded_and_the_note_says_how(
-        data: bytes, expected: str, note: str) -> None:
+    data: bytes, expected: str, note: str
+) -> None:
     """Guards: text that is not UTF-8 is decoded by the documented fallback (charset-normalizer,
     Windows-1252 for Western text, per-byte for mixed files), never refused or silently garbled:
     the Document (and the ingest report) carries the note."""
@@ -161,10 +180,17 @@ def test_high_bytes_without_any_line_break_are_not_text() -> None:
 # ---------------------------------------------------------------- empty files
 
 
-@pytest.mark.parametrize(("data", "fmt"), [
-    (b"", "markdown"), (b" \n\t\n", "text"), (b"\xef\xbb\xbf\n", "markdown"),
-    (b"<html><body>  </body></html>", "html"), (b"", "pdf"), (b"---\ntitle: x\n---\n", "markdown"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("data", "fmt"),
+    [
+        (b"", "markdown"),
+        (b" \n\t\n", "text"),
+        (b"\xef\xbb\xbf\n", "markdown"),
+        (b"<html><body>  </body></html>", "html"),
+        (b"", "pdf"),
+        (b"---\ntitle: x\n---\n", "markdown"),
+    ],
+)
 def test_empty_files_are_skipped_with_a_reason(data: bytes, fmt: str) -> None:
     """Guards: empty or whitespace-only files (every format) give a reason, not an empty passage."""
     with pytest.raises(LoadError, match=r"empty|no text|cannot read PDF"):
@@ -179,13 +205,16 @@ def test_max_file_bytes_from_limits_settings_and_environment(tmp_path: Path) -> 
     and files over it are skipped before being read."""
     (tmp_path / "big.md").write_text("# Big\n\n" + "x" * 5000)
     (tmp_path / "small.md").write_text("# Small\n\nok\n")
-    env_limits = Settings.load(env={"OSSRAG_MAX_FILE_BYTES": "4KB"},
-                               config_path=tmp_path / "none.toml").ingest_limits()
+    env_limits = Settings.load(
+        env={"OSSRAG_MAX_FILE_BYTES": "4KB"}, config_path=tmp_path / "none.toml"
+    ).ingest_limits()
     assert env_limits.max_file_bytes == 4096
     for limits in (IngestLimits(max_file_bytes=4096), env_limits):
         raws, skipped = _split(discover(str(tmp_path), limits=limits))
         assert set(raws) == {"small.md"}
-        assert skipped["big.md"].startswith("file too large") and "max_file_bytes" in skipped["big.md"]
+        assert (
+            skipped["big.md"].startswith("file too large") and "max_file_bytes" in skipped["big.md"]
+        )
     raws, _ = _split(discover(str(tmp_path)))  # the default (50 MiB) reads both
     assert set(raws) == {"big.md", "small.md"}
 
@@ -203,7 +232,10 @@ def test_a_pdf_that_hangs_the_parser_is_stopped_at_the_time_limit() -> None:
         parse(_raw(slow_pdf(), "pdf"), limits=limits)
     assert time.monotonic() - started < 10
     assert "parse_timeout" in (err.value.hint or "")
-    assert parse(_raw(text_pdf("After the hang"), "pdf"), limits=limits).text.strip() == "After the hang"
+    assert (
+        parse(_raw(text_pdf("After the hang"), "pdf"), limits=limits).text.strip()
+        == "After the hang"
+    )
 
 
 @pytest.mark.timeout(120)
@@ -250,9 +282,14 @@ def test_the_pdf_child_exits_with_its_parent(tmp_path: Path) -> None:
         "import time\n"
         "while pdf.worker_pid() is None: time.sleep(0.05)\n"
         "print(pdf.worker_pid(), flush=True)\n"
-        "time.sleep(60)\n")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert proc.stdout is not None
     child = int(proc.stdout.readline())
     proc.kill()
@@ -287,7 +324,10 @@ def test_zip_entry_with_a_bomb_ratio_is_skipped_before_inflating(tmp_path: Path)
     arc = _zip(tmp_path / "bomb.zip", {"zeros.md": b"0" * (40 << 20), "ok.md": b"# OK\n\nfine\n"})
     raws, skipped = _split(discover(str(arc)))
     assert set(raws) == {"ok.md"}
-    assert skipped["zeros.md"].startswith("zip bomb? compression ratio") and "declared" in skipped["zeros.md"]
+    assert (
+        skipped["zeros.md"].startswith("zip bomb? compression ratio")
+        and "declared" in skipped["zeros.md"]
+    )
 
 
 def test_zip_entry_whose_header_lies_is_not_inflated_past_it(tmp_path: Path) -> None:
@@ -301,15 +341,17 @@ def test_zip_entry_whose_header_lies_is_not_inflated_past_it(tmp_path: Path) -> 
     for sig in (b"PK\x03\x04", b"PK\x01\x02"):  # local header and directory record
         pos = data.find(sig)
         size_at = pos + (22 if sig == b"PK\x03\x04" else 24)
-        assert int.from_bytes(data[size_at:size_at + 4], "little") == real
-        data[size_at:size_at + 4] = (1024).to_bytes(4, "little")
+        assert int.from_bytes(data[size_at : size_at + 4], "little") == real
+        data[size_at : size_at + 4] = (1024).to_bytes(4, "little")
     arc.write_bytes(bytes(data))
     raws, skipped = _split(discover(str(arc)))
     assert not raws
     assert skipped["liar.md"].startswith("cannot read zip entry") and "CRC" in skipped["liar.md"]
 
 
-def test_zip_with_too_many_entries_is_refused_before_its_directory_is_loaded(tmp_path: Path) -> None:
+def test_zip_with_too_many_entries_is_refused_before_its_directory_is_loaded(
+    tmp_path: Path,
+) -> None:
     """Guards: zip_max_entries, checked on the end-of-directory record: the archive is refused
     as a whole with one reason (not one line per entry)."""
     arc = _zip(tmp_path / "many.zip", {f"d/{i}.md": b"# x\n\ny\n" for i in range(300)})
@@ -320,13 +362,16 @@ def test_zip_with_too_many_entries_is_refused_before_its_directory_is_loaded(tmp
 
 def test_zip_whose_entries_inflate_past_the_total_is_refused(tmp_path: Path) -> None:
     """Guards: zip_max_bytes on the declared total of the entries that would be read."""
-    arc = _zip(tmp_path / "total.zip", {f"{i}.md": os.urandom(300_000).hex().encode()
-                                        for i in range(4)})
+    arc = _zip(
+        tmp_path / "total.zip", {f"{i}.md": os.urandom(300_000).hex().encode() for i in range(4)}
+    )
     items = list(discover(str(arc), limits=IngestLimits(zip_max_bytes=2 << 20)))
     assert len(items) == 1 and isinstance(items[0], Skipped)
     assert "would inflate to 2.3 MiB, over the limit of 2.0 MiB (zip_max_bytes)" in items[0].reason
     # Entries the include pattern leaves out do not count.
-    raws, skipped = _split(discover(str(arc), include=["0.md"], limits=IngestLimits(zip_max_bytes=2 << 20)))
+    raws, skipped = _split(
+        discover(str(arc), include=["0.md"], limits=IngestLimits(zip_max_bytes=2 << 20))
+    )
     assert set(raws) == {"0.md"} and not skipped
 
 
@@ -423,9 +468,11 @@ HIDDEN = {
 def test_html_text_a_reader_cannot_see_is_not_indexed(how: str) -> None:
     """Guards: text hidden from readers (where injected instructions hide) never reaches the
     index; the visible text around it does."""
-    page = (f"<html><head><title>T</title></head><body><main><h1>Visible</h1>"
-            f"<p>Milvus stores data.</p>{HIDDEN[how]}<p style='opacity:0.5'>Also seen.</p>"
-            f"</main></body></html>")
+    page = (
+        f"<html><head><title>T</title></head><body><main><h1>Visible</h1>"
+        f"<p>Milvus stores data.</p>{HIDDEN[how]}<p style='opacity:0.5'>Also seen.</p>"
+        f"</main></body></html>"
+    )
     text, _, _ = html_to_text(page)
     assert "CANARY" not in text
     assert "Milvus stores data." in text and "Also seen." in text
@@ -469,9 +516,11 @@ def test_hostile_versions_of_indexed_files_lose_nothing(tmp_path: Path) -> None:
         os.mkfifo(root / "b.md")
         _zip(arc, {f"z{i}.md": b"# Z\n\nz\n" for i in range(50)})
 
-        report = kb.ingest(str(root), str(arc), limits={"max_file_bytes": 40_000,
-                                                         "parse_timeout": 1.5,
-                                                         "zip_max_entries": 20})
+        report = kb.ingest(
+            str(root),
+            str(arc),
+            limits={"max_file_bytes": 40_000, "parse_timeout": 1.5, "zip_max_entries": 20},
+        )
         reasons = {s.source: s.reason for s in report.skipped}
         assert set(reasons) == {"a.md", "b.md", "c.pdf", "d.txt", "e.md", "pack.zip"}, reasons
         assert "binary" in reasons["a.md"]
@@ -488,10 +537,18 @@ def test_hostile_versions_of_indexed_files_lose_nothing(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the CLI shows it all
 
 
-def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("OSSRAG_")}
-    return subprocess.run([sys.executable, "-m", "ossrag", *args], cwd=cwd, env={**full, **(env or {})},
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ossrag", *args],
+        cwd=cwd,
+        env={**full, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.timeout(600)
@@ -508,8 +565,18 @@ def test_cli_reports_each_skip_and_note_in_the_summary_and_json(tmp_path: Path) 
     (root / "big.md").write_text("# Big\n\n" + "b " * 20000)
     (root / "slow.pdf").write_bytes(slow_pdf())
     db = str(tmp_path / "c.db")
-    proc = _cli("--db", db, "ingest", str(root), "--json", "--max-file-bytes", "32KB",
-                "--parse-timeout", "1.5", cwd=tmp_path)
+    proc = _cli(
+        "--db",
+        db,
+        "ingest",
+        str(root),
+        "--json",
+        "--max-file-bytes",
+        "32KB",
+        "--parse-timeout",
+        "1.5",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     reasons = {s["source"]: s["reason"] for s in data["skipped"]}
@@ -517,15 +584,25 @@ def test_cli_reports_each_skip_and_note_in_the_summary_and_json(tmp_path: Path) 
     assert "binary" in reasons["bin.md"] and "empty" in reasons["empty.txt"]
     assert "max_file_bytes" in reasons["big.md"] and "parse_timeout" in reasons["slow.pdf"]
     assert [(n["source"], n["note"][:30]) for n in data["notes"]] == [
-        ("latin.md", "not UTF-8: decoded as Windows-")]
+        ("latin.md", "not UTF-8: decoded as Windows-")
+    ]
     assert data["added"] == 2
 
     (root / "latin.md").write_bytes("# Café\n\nCrème brûlée, encore.\n".encode("latin-1"))
-    plain = _cli("--db", db, "ingest", str(root), cwd=tmp_path,
-                 env={"OSSRAG_MAX_FILE_BYTES": "32KB", "OSSRAG_PARSE_TIMEOUT": "1.5"})
+    plain = _cli(
+        "--db",
+        db,
+        "ingest",
+        str(root),
+        cwd=tmp_path,
+        env={"OSSRAG_MAX_FILE_BYTES": "32KB", "OSSRAG_PARSE_TIMEOUT": "1.5"},
+    )
     assert plain.returncode == 0, plain.stderr
     assert "updated 1" in plain.stdout and "skipped 4" in plain.stdout
     assert "1 with a note" in plain.stdout
-    for line in ("skipped big.md: file too large", "skipped bin.md: looks like a binary file",
-                 "note latin.md: not UTF-8: decoded as Windows-1252"):
+    for line in (
+        "skipped big.md: file too large",
+        "skipped bin.md: looks like a binary file",
+        "note latin.md: not UTF-8: decoded as Windows-1252",
+    ):
         assert line in plain.stderr, plain.stderr

@@ -67,6 +67,7 @@ def page(body: bytes = PAGE, ctype: str = "text/markdown") -> Route:
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         h.wfile.write(body)
+
     return send
 
 
@@ -76,12 +77,15 @@ def redirect(location: str) -> Route:
         h.send_header("Location", location)
         h.send_header("Content-Length", "0")
         h.end_headers()
+
     return send
 
 
-def stream(total: int, *, block: int = 65536, pause: float = 0.0,
-           length: int | None = None) -> Route:
+def stream(
+    total: int, *, block: int = 65536, pause: float = 0.0, length: int | None = None
+) -> Route:
     """A body of ``total`` bytes in blocks (close-delimited unless ``length`` is announced)."""
+
     def send(h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)
         h.send_header("Content-Type", "text/plain")
@@ -98,6 +102,7 @@ def stream(total: int, *, block: int = 65536, pause: float = 0.0,
             if pause:
                 time.sleep(pause)
         h.close_connection = True
+
     return send
 
 
@@ -212,8 +217,11 @@ def test_the_allowance_is_explicit_and_can_be_narrow(site: tuple[_Server, str]) 
     with pytest.raises(SourceError, match="refused"):
         discover(url, limits=IngestLimits(allow_url_networks=("10.0.0.0/8",)))
     env = Settings.load(env={"OSSRAG_ALLOW_PRIVATE_URLS": "1"}, config_path="none.toml")
-    for limits in (IngestLimits(allow_private_urls=True), env.ingest_limits(),
-                   IngestLimits(allow_url_networks=("127.0.0.1",))):
+    for limits in (
+        IngestLimits(allow_private_urls=True),
+        env.ingest_limits(),
+        IngestLimits(allow_url_networks=("127.0.0.1",)),
+    ):
         assert _fetch(url, limits) == PAGE
 
 
@@ -227,19 +235,25 @@ def test_every_redirect_is_checked(site: tuple[_Server, str]) -> None:
     allowed = IngestLimits(allow_url_networks=("127.0.0.1",))
     with serve("127.0.0.2") as (other, other_base):
         other.routes["/secret.md"] = page(b"# Secret\n\nadmin panel\n")
-        server.routes.update({
-            "/to-other": redirect(f"{other_base}/secret.md"),
-            "/to-metadata": redirect("http://169.254.169.254/latest/meta-data/iam/"),
-            "/to-file": redirect("file:///etc/passwd"),
-            "/loop": redirect("/loop"),
-            "/to-page": redirect("/page.md"),
-        })
+        server.routes.update(
+            {
+                "/to-other": redirect(f"{other_base}/secret.md"),
+                "/to-metadata": redirect("http://169.254.169.254/latest/meta-data/iam/"),
+                "/to-file": redirect("file:///etc/passwd"),
+                "/loop": redirect("/loop"),
+                "/to-page": redirect("/page.md"),
+            }
+        )
         with pytest.raises(SourceError) as err:
             discover(f"{base}/to-other", limits=allowed)
-        assert err.value.message == (f"refused {base}/to-other (redirected to {other_base}/secret.md): "
-                                     "127.0.0.2 is a loopback address")
+        assert err.value.message == (
+            f"refused {base}/to-other (redirected to {other_base}/secret.md): "
+            "127.0.0.2 is a loopback address"
+        )
         assert other.hits == []
-        with pytest.raises(SourceError, match=r"redirected to http://169\.254\.169\.254/.*metadata"):
+        with pytest.raises(
+            SourceError, match=r"redirected to http://169\.254\.169\.254/.*metadata"
+        ):
             discover(f"{base}/to-metadata", limits=allowed)
         with pytest.raises(SourceError, match="redirects to 'file:///etc/passwd', not an http"):
             discover(f"{base}/to-file", limits=allowed)
@@ -248,8 +262,9 @@ def test_every_redirect_is_checked(site: tuple[_Server, str]) -> None:
         assert _fetch(f"{base}/to-page", allowed) == PAGE  # a redirect that stays allowed
 
 
-def test_a_name_that_resolves_to_loopback_is_refused(site: tuple[_Server, str],
-                                                      resolver: dict[str, list[str]]) -> None:
+def test_a_name_that_resolves_to_loopback_is_refused(
+    site: tuple[_Server, str], resolver: dict[str, list[str]]
+) -> None:
     """Guards: the check is on the resolved address, not on how the URL looks."""
     server, base = site
     resolver["docs.example.test"] = ["127.0.0.1"]
@@ -260,8 +275,9 @@ def test_a_name_that_resolves_to_loopback_is_refused(site: tuple[_Server, str],
     assert server.hits == []
 
 
-def test_dns_rebinding_cannot_switch_the_address(site: tuple[_Server, str],
-                                                 resolver: dict[str, list[str]]) -> None:
+def test_dns_rebinding_cannot_switch_the_address(
+    site: tuple[_Server, str], resolver: dict[str, list[str]]
+) -> None:
     """Guards: resolve once, connect to that address. The name answers the allowed address
     first and a refused one afterwards (a rebinding DNS server); a check followed by a second
     lookup at connect time would fetch the secret from the refused one."""
@@ -273,8 +289,9 @@ def test_dns_rebinding_cannot_switch_the_address(site: tuple[_Server, str],
     threading.Thread(target=rebound.serve_forever, args=(0.05,), daemon=True).start()
     try:
         resolver["rebind.test"] = ["127.0.0.1", "127.0.0.2"]
-        data = _fetch(f"http://rebind.test:{port}/page.md",
-                      IngestLimits(allow_url_networks=("127.0.0.1",)))
+        data = _fetch(
+            f"http://rebind.test:{port}/page.md", IngestLimits(allow_url_networks=("127.0.0.1",))
+        )
     finally:
         rebound.shutdown()
         rebound.server_close()
@@ -285,13 +302,18 @@ def test_dns_rebinding_cannot_switch_the_address(site: tuple[_Server, str],
 # ---------------------------------------------------------------- size and time
 
 
-def test_an_announced_oversize_download_is_refused_before_reading(site: tuple[_Server, str]) -> None:
+def test_an_announced_oversize_download_is_refused_before_reading(
+    site: tuple[_Server, str],
+) -> None:
     """Guards: max_download_bytes against Content-Length: refused before the body is read."""
     server, base = site
     server.routes["/huge"] = stream(1 << 20, length=10 << 30)  # says 10 GiB
     limits = IngestLimits(allow_private_urls=True, max_download_bytes=1 << 20)
-    with pytest.raises(SourceError, match=r"announces 10,737,418,240 bytes, over the limit of "
-                                          r"1,048,576 \(max_download_bytes\)"):
+    with pytest.raises(
+        SourceError,
+        match=r"announces 10,737,418,240 bytes, over the limit of "
+        r"1,048,576 \(max_download_bytes\)",
+    ):
         discover(f"{base}/huge", limits=limits)
 
 
@@ -313,7 +335,9 @@ def test_a_slow_drip_is_cut_by_the_total_time_limit(site: tuple[_Server, str]) -
     server.routes["/drip.txt"] = stream(100, block=1, pause=0.2)
     limits = IngestLimits(allow_private_urls=True, url_timeout=5, url_total_timeout=1)
     started = time.monotonic()
-    with pytest.raises(SourceError, match=r"download too slow: .* took over 1s \(url_total_timeout\)"):
+    with pytest.raises(
+        SourceError, match=r"download too slow: .* took over 1s \(url_total_timeout\)"
+    ):
         discover(f"{base}/drip.txt", limits=limits)
     assert time.monotonic() - started < 5
 
@@ -335,13 +359,20 @@ def test_a_silent_server_hits_the_read_timeout(site: tuple[_Server, str]) -> Non
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSSRAG_")}
-    return subprocess.run([sys.executable, "-m", "ossrag", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ossrag", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.timeout(600)
-def test_cli_refuses_loopback_unless_the_flag_allows_it(site: tuple[_Server, str],
-                                                        tmp_path: Path) -> None:
+def test_cli_refuses_loopback_unless_the_flag_allows_it(
+    site: tuple[_Server, str], tmp_path: Path
+) -> None:
     """Guards: `ossrag ingest URL` refuses with one line that names the flag; with
     --allow-private-urls the same URL is ingested."""
     server, base = site
@@ -351,15 +382,17 @@ def test_cli_refuses_loopback_unless_the_flag_allows_it(site: tuple[_Server, str
     assert refused.stderr.startswith(f"error: refused {base}/page.md: 127.0.0.1 is a loopback")
     assert "--allow-private-urls" in refused.stderr and "Traceback" not in refused.stderr
     assert server.hits == []
-    allowed = _cli("--db", db, "ingest", f"{base}/page.md", "--allow-private-urls", "--json",
-                   cwd=tmp_path)
+    allowed = _cli(
+        "--db", db, "ingest", f"{base}/page.md", "--allow-private-urls", "--json", cwd=tmp_path
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["added"] == 1 and server.hits == ["/page.md"]
 
 
 @pytest.mark.timeout(600)
-def test_the_server_refuses_private_urls_posted_to_it(site: tuple[_Server, str],
-                                                      tmp_path: Path) -> None:
+def test_the_server_refuses_private_urls_posted_to_it(
+    site: tuple[_Server, str], tmp_path: Path
+) -> None:
     """Guards: POST /v1/ingest is where SSRF matters most (anyone with the key can post a URL):
     with default settings the job reports each refused URL and nothing is fetched."""
     from fixtures_server import running_server

@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def page(title: str, *sections: str) -> str:
     return f"# {title}\n\n" + "\n\n".join(
-        f"## {s}\n\n{title}: the section about {s} explains it in a few words." for s in sections)
+        f"## {s}\n\n{title}: the section about {s} explains it in a few words." for s in sections
+    )
 
 
 class Watching:
@@ -39,8 +40,9 @@ class Watching:
 
     def _run(self, root: Path, backend: str) -> None:
         try:
-            self.kb.watch(str(root), on_round=self._on_round, stop=self.stop, quiet_s=0.4,
-                          backend=backend)
+            self.kb.watch(
+                str(root), on_round=self._on_round, stop=self.stop, quiet_s=0.4, backend=backend
+            )
         except BaseException as exc:
             self.error = exc
             with self.cond:
@@ -66,8 +68,10 @@ class Watching:
 
 def sources(kb: KnowledgeBase) -> dict[str, list[str]]:
     """source -> its chunk texts in order, read from Milvus."""
-    return {src: [h.text for h in kb.store.source_chunks(kb.name, src)]
-            for (_, src) in kb.store.source_rows(kb.name)}
+    return {
+        src: [h.text for h in kb.store.source_chunks(kb.name, src)]
+        for (_, src) in kb.store.source_rows(kb.name)
+    }
 
 
 @pytest.mark.parametrize("backend", ["watchfiles", "polling"])
@@ -126,9 +130,24 @@ def test_cli_watch_reports_rounds_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     root.mkdir()
     (root / "a.md").write_text(page("Alpha", "Storage"))
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OSSRAG_PROGRESS="0")
-    proc = subprocess.Popen([sys.executable, "-m", "ossrag", "ingest", "--watch", str(root),
-                             "--db", str(tmp_path / "kb.db"), "--quiet-period", "0.3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ossrag",
+            "ingest",
+            "--watch",
+            str(root),
+            "--db",
+            str(tmp_path / "kb.db"),
+            "--quiet-period",
+            "0.3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert proc.stdout is not None
     try:
         line = proc.stdout.readline()

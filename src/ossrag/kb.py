@@ -74,12 +74,17 @@ class KnowledgeBase:
             settings = Settings.load({"uri": uri, "kb": name, "token": token})
         elif uri is not None or name is not None or token is not None:
             # A copy: the caller's Settings stay as they were given.
-            settings = dataclasses.replace(settings, uri=uri or settings.uri, kb=name or settings.kb,
-                                           token=token or settings.token)
+            settings = dataclasses.replace(
+                settings,
+                uri=uri or settings.uri,
+                kb=name or settings.kb,
+                token=token or settings.token,
+            )
         self.settings = settings
         self.name = self.settings.kb
-        self.store: VectorStore = store or make_store(self.settings.uri, self.settings.token,
-                                                      timeout=30.0)
+        self.store: VectorStore = store or make_store(
+            self.settings.uri, self.settings.token, timeout=30.0
+        )
         self._warned_no_bm25 = False
         self._embedder_arg = embedder
         self._embedder: Embedder | None = embedder if not isinstance(embedder, str | None) else None
@@ -111,7 +116,9 @@ class KnowledgeBase:
         key = f"{spec}|{base_url or self.settings.base_url}"
         if key not in self._llms:
             self._llms[key] = make_llm(
-                spec, base_url=base_url or self.settings.base_url, timeout=self.settings.timeout,
+                spec,
+                base_url=base_url or self.settings.base_url,
+                timeout=self.settings.timeout,
                 max_time=self.settings.max_time,
             )
         return self._llms[key]
@@ -158,8 +165,11 @@ class KnowledgeBase:
         the settings' limits (``limits={"allow_private_urls": True}``).
         """
         s = self.settings
-        lim = limits if isinstance(limits, IngestLimits) else s.ingest_limits().replace(
-            **dict(limits or {}))
+        lim = (
+            limits
+            if isinstance(limits, IngestLimits)
+            else s.ingest_limits().replace(**dict(limits or {}))
+        )
         return sync(
             self.store,
             self.name,
@@ -207,9 +217,16 @@ class KnowledgeBase:
                 return self.ingest(*sources, progress=progress, **options)
 
         return watch_sources(
-            list(sources), run_round,
-            include=options.get("include", ()), exclude=options.get("exclude", ()),
-            on_round=on_round, stop=stop, quiet_s=quiet_s, backend=backend, ignore=ignore)
+            list(sources),
+            run_round,
+            include=options.get("include", ()),
+            exclude=options.get("exclude", ()),
+            on_round=on_round,
+            stop=stop,
+            quiet_s=quiet_s,
+            backend=backend,
+            ignore=ignore,
+        )
 
     # -- retrieval --------------------------------------------------------------------------
     def corpus_language(self) -> str:
@@ -230,8 +247,9 @@ class KnowledgeBase:
             self._corpus_lang = detect_language(text)
         return self._corpus_lang
 
-    def translate(self, question: str, *, llm: LLM | None = None,
-                  mode: str | None = None) -> Translation | None:
+    def translate(
+        self, question: str, *, llm: LLM | None = None, mode: str | None = None
+    ) -> Translation | None:
         """How ``question`` would be searched under query translation, or None when its
         language is the corpus's (or either is unknown): nothing to translate.
 
@@ -286,10 +304,16 @@ class KnowledgeBase:
         """
         said: list[str] = []
         # The default would be hybrid: say once per KnowledgeBase why it is dense here.
-        if (mode is None and not self.settings.mode and not self.store.capabilities.bm25
-                and not self._warned_no_bm25):
-            said.append(f"{self.store.capabilities.describe()}; hybrid search needs BM25, "
-                        "using dense search")
+        if (
+            mode is None
+            and not self.settings.mode
+            and not self.store.capabilities.bm25
+            and not self._warned_no_bm25
+        ):
+            said.append(
+                f"{self.store.capabilities.describe()}; hybrid search needs BM25, "
+                "using dense search"
+            )
             self._warned_no_bm25 = True
         wanted = mode or self.default_mode
         if wanted == "bm25" and not self.store.capabilities.bm25:
@@ -300,8 +324,10 @@ class KnowledgeBase:
             said.append(f"{self.store.capabilities.describe()}; using dense search")
         unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RetrievalOptions)})
         if unknown:
-            raise ConfigError(f"unknown search option(s): {', '.join(unknown)}",
-                              hint="see ossrag.retrieval.RetrievalOptions for the valid ones")
+            raise ConfigError(
+                f"unknown search option(s): {', '.join(unknown)}",
+                hint="see ossrag.retrieval.RetrievalOptions for the valid ones",
+            )
         if not self.store.exists(self.name):
             self._report(said, warnings)
             return []
@@ -317,8 +343,9 @@ class KnowledgeBase:
                 info.timings["translate_s"] = translation.seconds
             if translation.reason and translation.seconds:  # a call that failed
                 said.append(translation.reason)
-        hits = retrieve(self.store, self.name, self.embedder, text, opts, info=info,
-                        bm25_query=bm25_query)
+        hits = retrieve(
+            self.store, self.name, self.embedder, text, opts, info=info, bm25_query=bm25_query
+        )
         self._report([*said, *info.warnings], warnings)
         if timings is not None:
             timings.update(info.timings)
@@ -360,8 +387,9 @@ class KnowledgeBase:
             search["rerank"] = self._reranker(search["rerank"], llm)  # the answering model
         said: list[str] = []
         translation = self.translate(question, llm=llm, mode=translate)
-        hits = self.search(question, **search, timings=stages, warnings=said,
-                           translation=translation)
+        hits = self.search(
+            question, **search, timings=stages, warnings=said, translation=translation
+        )
         retrieve_s = time.perf_counter() - t0
         return AnswerRun(
             llm,
@@ -435,8 +463,14 @@ class KnowledgeBase:
     def drop(self) -> None:
         self.store.drop(self.name)
 
-    def copy_to(self, uri: str, *, token: str | None = None, name: str | None = None,
-                progress: Callable[[int, int], None] | None = None) -> CopyReport:
+    def copy_to(
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        name: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CopyReport:
         """Copy this knowledge base, vectors included, to another Milvus target.
 
             kb.copy_to("http://milvus:19530", token="root:Milvus")    # Lite -> server

@@ -50,13 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     at = _command_at(args)
     if at < len(args) and args[at] in SERVER_COMMANDS:
         # The server's parser takes the target flags after its command.
-        args = [args[at], *args[:at], *args[at + 1:]]
+        args = [args[at], *args[:at], *args[at + 1 :]]
         try:
             # Imported here: the server's dependencies are an optional extra.
             from .server.cli import main as server_main
         except ImportError as exc:
-            print(f"error: ossrag {args[0]} needs {exc.name}, which is not installed "
-                  f"(hint: {INSTALL_HINT})", file=sys.stderr)
+            print(
+                f"error: ossrag {args[0]} needs {exc.name}, which is not installed "
+                f"(hint: {INSTALL_HINT})",
+                file=sys.stderr,
+            )
             return 2
         return server_main(args)
     from .cli import main as cli_main

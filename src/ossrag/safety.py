@@ -40,10 +40,29 @@ from typing import Any
 
 __all__ = ["neutralize", "neutralize_messages", "terminal_safe"]
 
-_ANGLE_WORDS = ("start_of_turn", "end_of_turn", "bos", "eos", "s", "unk", "pad", "think",
-                "tool_call", "tool_response", "start_of_image", "end_of_image")
-_SQUARE_WORDS = ("INST", "SYS", "SYSTEM_PROMPT", "TOOL_CALLS", "AVAILABLE_TOOLS",
-                 "TOOL_RESULTS", "THINK")
+_ANGLE_WORDS = (
+    "start_of_turn",
+    "end_of_turn",
+    "bos",
+    "eos",
+    "s",
+    "unk",
+    "pad",
+    "think",
+    "tool_call",
+    "tool_response",
+    "start_of_image",
+    "end_of_image",
+)
+_SQUARE_WORDS = (
+    "INST",
+    "SYS",
+    "SYSTEM_PROMPT",
+    "TOOL_CALLS",
+    "AVAILABLE_TOOLS",
+    "TOOL_RESULTS",
+    "THINK",
+)
 # The opening character of anything shaped like a special token or a turn marker.
 _MARKER = re.compile(
     r"<(?=\|[A-Za-z0-9_]+\|>)"  # <|word|>: harmony, ChatML, Llama 3, Phi, ...
@@ -84,7 +103,9 @@ def neutralize_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             m["content"] = [
                 {**part, "text": neutralize(part["text"])}
                 if isinstance(part, dict) and isinstance(part.get("text"), str)
-                else neutralize(part) if isinstance(part, str) else part
+                else neutralize(part)
+                if isinstance(part, str)
+                else part
                 for part in content
             ]
         for key in ("reasoning", "reasoning_content", "thinking"):

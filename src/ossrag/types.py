@@ -224,11 +224,13 @@ class Answer:
                 "retrieve_s": self.timings.get("retrieve_s"),
                 "first_token_s": self.timings.get("first_token_s"),
                 "total_s": self.timings.get("total_s"),
-                **{k: v for k, v in self.timings.items()
-                   if k in ("translate_s", "search_s", "rerank_s", "mmr_s", "expand_s")},
+                **{
+                    k: v
+                    for k, v in self.timings.items()
+                    if k in ("translate_s", "search_s", "rerank_s", "mmr_s", "expand_s")
+                },
             },
         }
         if self.translation is not None:
             out["translation"] = self.translation
         return out
-

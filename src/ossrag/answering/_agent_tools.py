@@ -43,8 +43,10 @@ TOOLS: list[dict[str, Any]] = [
                 "type": "object",
                 "properties": {
                     "query": {"type": "string", "description": "what to look for, in a few words"},
-                    "k": {"type": "integer",
-                          "description": f"passages to return (1-{MAX_K}, default 3)"},
+                    "k": {
+                        "type": "integer",
+                        "description": f"passages to return (1-{MAX_K}, default 3)",
+                    },
                 },
                 "required": ["query"],
             },
@@ -75,21 +77,25 @@ def directive(text: str) -> tuple[str | None, str]:
     if m is None:
         return None, text
     if m.group(1).upper() == "ANSWER":
-        return "answer", text[m.end():].strip()
-    query = text[m.end():].split("\n", 1)[0].strip().strip("\"'`*<>[]").strip()
+        return "answer", text[m.end() :].strip()
+    query = text[m.end() :].split("\n", 1)[0].strip().strip("\"'`*<>[]").strip()
     return ("search", query) if query else (None, text)
 
 
 def as_call(call: ToolCall, step: int, i: int) -> ToolCall:
     """``call`` with an id (``call_<step>_<i>`` when the server gave none) and JSON arguments."""
-    return ToolCall(id=call.id or f"call_{step + 1}_{i}", name=call.name,
-                    arguments=call.arguments or "{}")
+    return ToolCall(
+        id=call.id or f"call_{step + 1}_{i}", name=call.name, arguments=call.arguments or "{}"
+    )
 
 
 def call_dict(call: ToolCall) -> dict[str, Any]:
     """``call`` as an assistant message's ``tool_calls`` entry."""
-    return {"id": call.id, "type": "function",
-            "function": {"name": call.name, "arguments": call.arguments}}
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
 
 
 class AgentTools:
@@ -99,9 +105,15 @@ class AgentTools:
     ``kb.search`` and ``lock`` is held around each search and read.
     """
 
-    def __init__(self, kb: Any, *, k: int = 3, search_kwargs: dict[str, Any] | None = None,
-                 lock: AbstractContextManager[Any] | None = None,
-                 translate: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        kb: Any,
+        *,
+        k: int = 3,
+        search_kwargs: dict[str, Any] | None = None,
+        lock: AbstractContextManager[Any] | None = None,
+        translate: Callable[[str], Any] | None = None,
+    ) -> None:
         self.kb, self.k = kb, k
         # query -> Translation or None (``kb.translate`` with the agent's model)
         self.translate = translate
@@ -126,8 +138,10 @@ class AgentTools:
         try:
             args = json.loads(call.arguments) if call.arguments.strip() else {}
         except json.JSONDecodeError as exc:
-            return error(f"the arguments are not valid JSON ({exc.msg}); call {name or 'search'} "
-                         'again with a JSON object such as {"query": "words to search for"}')
+            return error(
+                f"the arguments are not valid JSON ({exc.msg}); call {name or 'search'} "
+                'again with a JSON object such as {"query": "words to search for"}'
+            )
         if not isinstance(args, dict):
             return error('the arguments must be a JSON object such as {"query": "..."}')
         if name == "search":
@@ -145,8 +159,11 @@ class AgentTools:
             if isinstance(n, str) and n.strip().strip("[]").isdigit():
                 n = int(n.strip().strip("[]"))
             if not isinstance(n, int) or not 1 <= n <= len(self.hits):
-                return error(f"read needs a passage number between 1 and {len(self.hits)}"
-                             if self.hits else "no passages were shown yet; call search first")
+                return error(
+                    f"read needs a passage number between 1 and {len(self.hits)}"
+                    if self.hits
+                    else "no passages were shown yet; call search first"
+                )
             return self.read(n, info), info
         return error(f"unknown tool {call.name!r}; the tools are search and read")
 
@@ -174,7 +191,8 @@ class AgentTools:
         t = time.perf_counter()
         with self.lock:
             around = self.kb.store.get_neighbours(
-                self.kb.name, hit.origin, hit.source, [hit.chunk_index - 1, hit.chunk_index + 1])
+                self.kb.name, hit.origin, hit.source, [hit.chunk_index - 1, hit.chunk_index + 1]
+            )
         self.retrieve_s += time.perf_counter() - t
         around = [h for h in around if h.id != hit.id]
         info.update(passage=n)

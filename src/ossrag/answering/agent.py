@@ -88,7 +88,10 @@ FINAL_NUDGE = (
 )
 
 # A server that cannot do tools says so with 400/422/501, usually naming them.
-_TOOLS_REJECTED = re.compile(r"HTTP (400|422|501)\b.*(tool|function)|tool.{0,40}(not supported|unsupported|requires)", re.I | re.S)  # fmt: skip
+_TOOLS_REJECTED = re.compile(
+    r"HTTP (400|422|501)\b.*(tool|function)|tool.{0,40}(not supported|unsupported|requires)",
+    re.I | re.S,
+)
 
 
 @dataclass
@@ -137,7 +140,9 @@ class Agent:
         translate: str = "off",
     ) -> None:
         if max_steps < 1:
-            raise ConfigError(f"max_steps must be at least 1, got {max_steps}", hint="e.g. --max-steps 4")
+            raise ConfigError(
+                f"max_steps must be at least 1, got {max_steps}", hint="e.g. --max-steps 4"
+            )
         if mode not in ("auto", "tools", "prompt"):
             raise ConfigError(f"unknown agent mode {mode!r}", hint="use auto, tools or prompt")
         self.kb, self.llm, self.effort = kb, llm, effort
@@ -179,10 +184,13 @@ class AgentRun:
         a = self.agent
         translate = None
         if a.translate != "off":
+
             def translate(query: str) -> Any:
                 return a.kb.translate(query, llm=a.llm, mode=a.translate)
-        self.tools = AgentTools(a.kb, k=a.k, search_kwargs=a.search_kwargs, lock=a.search_lock,
-                                translate=translate)
+
+        self.tools = AgentTools(
+            a.kb, k=a.k, search_kwargs=a.search_kwargs, lock=a.search_lock, translate=translate
+        )
         self.steps: list[dict[str, Any]] = []
         self.usage = Usage()
         self._reasoning: list[str] = []
@@ -210,50 +218,75 @@ class AgentRun:
                 text = yield from self._tool_loop(warnings)
             except _ToolsUnsupported as exc:
                 if a.mode == "tools":
-                    raise LLMError(f"{a.llm.model} cannot call tools: {exc.reason}",
-                                   hint="use agent mode 'auto' or 'prompt'") from None  # fmt: skip
-                warnings.append(f"{a.llm.model} cannot call tools ({exc.reason}); "
-                                "used prompt-driven search instead")  # fmt: skip
+                    raise LLMError(
+                        f"{a.llm.model} cannot call tools: {exc.reason}",
+                        hint="use agent mode 'auto' or 'prompt'",
+                    ) from None
+                warnings.append(
+                    f"{a.llm.model} cannot call tools ({exc.reason}); "
+                    "used prompt-driven search instead"
+                )
                 self._reset()
                 mode = "prompt"
         if mode == "prompt":
             text = yield from self._prompt_loop(warnings)
         if not self._complete:
             reason = getattr(a.llm, "last_error", None)
-            warnings.append("the answer stream broke off midway; the answer is incomplete"
-                            + (f" ({reason})" if reason else ""))  # fmt: skip
+            warnings.append(
+                "the answer stream broke off midway; the answer is incomplete"
+                + (f" ({reason})" if reason else "")
+            )
         elif not text.strip():
             warnings.append("the model gave no answer; raise --max-tokens or --max-steps")
         self.answer = AgentAnswer(
-            question=self.question, text=text.strip(), reasoning="\n\n".join(self._reasoning).strip(),
-            citations=extract_citations(text, self.hits), hits=list(self.hits), model=a.llm.model,
-            effort=a.effort, usage=self.usage,
-            timings={"retrieve_s": self.tools.retrieve_s, "first_token_s": self._first_token,
-                     "total_s": time.perf_counter() - self._started,
-                     **({"translate_s": self.tools.translate_s}
-                        if self.tools.translations else {})},
-            complete=self._complete, finish_reason=self._finish,
-            warnings=[*llm_warnings[seen:], *warnings], steps=self.steps, mode=mode,
-        )  # fmt: skip
+            question=self.question,
+            text=text.strip(),
+            reasoning="\n\n".join(self._reasoning).strip(),
+            citations=extract_citations(text, self.hits),
+            hits=list(self.hits),
+            model=a.llm.model,
+            effort=a.effort,
+            usage=self.usage,
+            timings={
+                "retrieve_s": self.tools.retrieve_s,
+                "first_token_s": self._first_token,
+                "total_s": time.perf_counter() - self._started,
+                **({"translate_s": self.tools.translate_s} if self.tools.translations else {}),
+            },
+            complete=self._complete,
+            finish_reason=self._finish,
+            warnings=[*llm_warnings[seen:], *warnings],
+            steps=self.steps,
+            mode=mode,
+        )
         yield StreamEvent(type="usage", usage=self.usage)
         yield StreamEvent(type="done", finish_reason=self._finish, complete=self._complete)
 
     def _tool_loop(self, warnings: list[str]) -> Generator[StreamEvent, None, str]:
-        self.messages = [{"role": "system", "content": AGENT_SYSTEM},
-                         {"role": "user", "content": self.question}]  # fmt: skip
+        self.messages = [
+            {"role": "system", "content": AGENT_SYSTEM},
+            {"role": "user", "content": self.question},
+        ]
         for step in range(self.agent.max_steps + 1):
             forced = step == self.agent.max_steps
             if forced:
                 self.messages.append({"role": "user", "content": FINAL_NUDGE})
             t = time.perf_counter()
-            done = yield from self._turn(None if forced else TOOLS, live_text=forced,
-                                         first=step == 0)  # fmt: skip
-            rec: dict[str, Any] = {"step": step + 1, "finish_reason": done.finish_reason,
-                                   "usage": done.usage.to_dict()}  # fmt: skip
+            done = yield from self._turn(
+                None if forced else TOOLS, live_text=forced, first=step == 0
+            )
+            rec: dict[str, Any] = {
+                "step": step + 1,
+                "finish_reason": done.finish_reason,
+                "usage": done.usage.to_dict(),
+            }
             if done.tool_calls and not forced and done.complete:
                 calls = [as_call(c, step, i) for i, c in enumerate(done.tool_calls)]
-                msg: Message = {"role": "assistant", "content": done.text or None,
-                                "tool_calls": [call_dict(c) for c in calls]}  # fmt: skip
+                msg: Message = {
+                    "role": "assistant",
+                    "content": done.text or None,
+                    "tool_calls": [call_dict(c) for c in calls],
+                }
                 if done.reasoning:
                     msg["reasoning"] = done.reasoning  # renamed or stripped per provider
                 self.messages.append(msg)
@@ -262,12 +295,16 @@ class AgentRun:
                     yield StreamEvent(type="tool_call", tool_call=call)
                     content, info = self.tools.run_call(call)
                     rec["calls"].append(info)
-                    self.messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+                    self.messages.append(
+                        {"role": "tool", "tool_call_id": call.id, "content": content}
+                    )
                 rec["elapsed_s"] = round(time.perf_counter() - t, 3)
                 self.steps.append(rec)
                 continue
             if done.tool_calls and forced:
-                warnings.append("the model still called a tool after the last step; answered with its text")
+                warnings.append(
+                    "the model still called a tool after the last step; answered with its text"
+                )
             rec["kind"] = "forced_answer" if forced else "answer"
             rec["elapsed_s"] = round(time.perf_counter() - t, 3)
             self.steps.append(rec)
@@ -295,15 +332,24 @@ class AgentRun:
             # Earlier replies go back as plain text; harmony drops their reasoning anyway.
             self.messages.append({"role": "assistant", "content": done.text})
             kind, rest = directive(done.text)
-            rec: dict[str, Any] = {"step": step + 1, "finish_reason": done.finish_reason,
-                                   "usage": done.usage.to_dict()}  # fmt: skip
+            rec: dict[str, Any] = {
+                "step": step + 1,
+                "finish_reason": done.finish_reason,
+                "usage": done.usage.to_dict(),
+            }
             if kind == "search" and not forced and done.complete:
                 rec["kind"] = "search"
                 shown = self.tools.search(rest, a.k, rec)
                 rec["elapsed_s"] = round(time.perf_counter() - t, 3)
                 self.steps.append(rec)
-                yield StreamEvent(type="tool_call", tool_call=ToolCall(
-                    id=f"prompt_{step + 1}", name="search", arguments=json.dumps({"query": rest})))
+                yield StreamEvent(
+                    type="tool_call",
+                    tool_call=ToolCall(
+                        id=f"prompt_{step + 1}",
+                        name="search",
+                        arguments=json.dumps({"query": rest}),
+                    ),
+                )
                 self.messages.append({"role": "user", "content": f"{shown}\n\n{PROMPT_NEXT}"})
                 continue
             answer = rest if kind == "answer" else done.text
@@ -323,8 +369,15 @@ class AgentRun:
     ) -> Generator[StreamEvent, None, Completion]:
         """Call the model once (the budget policy may retry); reasoning streams live."""
         a = self.agent
-        turn = TurnStream(a.llm, self.messages, effort=a.effort, tools=tools, max_tokens=a.max_tokens,
-                          notice=False, started=self._started)
+        turn = TurnStream(
+            a.llm,
+            self.messages,
+            effort=a.effort,
+            tools=tools,
+            max_tokens=a.max_tokens,
+            notice=False,
+            started=self._started,
+        )
         yielded = False
         try:
             for ev in turn:

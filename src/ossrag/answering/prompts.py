@@ -93,8 +93,10 @@ def format_passage(n: int, hit: Hit) -> str:
     where = " ".join((hit.source + (f" — {hit.heading}" if hit.heading else "")).split())
     text = neutralize(hit.text.strip())
     tag = passage_tag(text)
-    return (f"[{n}] ({neutralize(where)})\n----- begin passage {n}, data {tag} -----\n{text}\n"
-            f"----- end passage {n}, data {tag} -----")
+    return (
+        f"[{n}] ({neutralize(where)})\n----- begin passage {n}, data {tag} -----\n{text}\n"
+        f"----- end passage {n}, data {tag} -----"
+    )
 
 
 def _tutorial_safe(text: str) -> str:
@@ -125,7 +127,13 @@ def build_messages(
     messages: list[Message] = [{"role": "system", "content": system}]
     for msg in history or []:
         # Harmony rule: earlier turns ended with a final answer, so their reasoning is dropped.
-        messages.append({k: v for k, v in msg.items() if k not in ("reasoning", "reasoning_content", "thinking")})
+        messages.append(
+            {
+                k: v
+                for k, v in msg.items()
+                if k not in ("reasoning", "reasoning_content", "thinking")
+            }
+        )
     messages.append({"role": "user", "content": user})
     return messages
 

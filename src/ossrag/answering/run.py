@@ -22,6 +22,7 @@ from .prompts import TEMPLATES, build_messages, extract_citations
 
 __all__ = ["TEMPLATES", "AnswerRun"]
 
+
 class AnswerRun:
     """Iterate to stream one answer; ``answer`` is filled in when the stream ends."""
 
@@ -60,16 +61,24 @@ class AnswerRun:
 
     def __iter__(self) -> Iterator[StreamEvent]:
         started = self.t0 if self.t0 is not None else time.perf_counter()
-        turn = TurnStream(self.llm, self.messages, effort=self.effort, max_tokens=self.max_tokens,
-                          started=started, **self.llm_kwargs)
+        turn = TurnStream(
+            self.llm,
+            self.messages,
+            effort=self.effort,
+            max_tokens=self.max_tokens,
+            started=started,
+            **self.llm_kwargs,
+        )
         yield from turn
         done = turn.completion
         assert done is not None
         warnings = [*self.warnings, *turn.warnings]
         if not done.complete:
             reason = getattr(self.llm, "last_error", None)
-            warnings.append("the answer stream broke off midway; the answer is incomplete"
-                            + (f" ({reason})" if reason else ""))
+            warnings.append(
+                "the answer stream broke off midway; the answer is incomplete"
+                + (f" ({reason})" if reason else "")
+            )
         self.answer = Answer(
             question=self.question,
             text=done.text.strip(),
@@ -79,8 +88,12 @@ class AnswerRun:
             model=self.llm.model,
             effort=self.effort,
             usage=done.usage,
-            timings={**self.stage_timings, "retrieve_s": self.retrieve_s,
-                     "first_token_s": turn.first_token_s, "total_s": time.perf_counter() - started},
+            timings={
+                **self.stage_timings,
+                "retrieve_s": self.retrieve_s,
+                "first_token_s": turn.first_token_s,
+                "total_s": time.perf_counter() - started,
+            },
             complete=done.complete,
             finish_reason=done.finish_reason,
             warnings=warnings,

@@ -33,8 +33,13 @@ __all__ = [
 
 _FENCE = re.compile(r"```[ \t]*(?:json[c5]?|JSON)?[ \t]*\n?(.*?)```", re.S)
 _TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "number": (int, float), "integer": (int,), "boolean": (bool,),
-    "object": (dict,), "array": (list,), "null": (type(None),),
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+    "null": (type(None),),
 }
 
 
@@ -47,7 +52,9 @@ def load_schema(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ConfigError(f"schema file not found: {p}", hint="pass --schema FILE.json") from None
     except ValueError as exc:
-        raise ConfigError(f"{p} is not valid JSON: {exc}", hint="a JSON Schema is a JSON object") from None
+        raise ConfigError(
+            f"{p} is not valid JSON: {exc}", hint="a JSON Schema is a JSON object"
+        ) from None
     if not isinstance(schema, dict):
         raise ConfigError(f"{p} holds no JSON Schema object", hint='e.g. {"type": "object", ...}')
     schema.setdefault("title", re.sub(r"[^A-Za-z0-9_-]+", "_", p.stem)[:64] or "answer")
@@ -63,9 +70,14 @@ def with_citations(schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("type") != "object" or "citations" in (schema.get("properties") or {}):
         return schema
     out = dict(schema)
-    out["properties"] = {**(schema.get("properties") or {}),
-                         "citations": {"type": "array", "items": {"type": "integer"},
-                                       "description": "numbers of the passages that support the answer"}}  # fmt: skip
+    out["properties"] = {
+        **(schema.get("properties") or {}),
+        "citations": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "numbers of the passages that support the answer",
+        },
+    }
     out["required"] = [*(schema.get("required") or []), "citations"]
     return out
 
@@ -73,11 +85,15 @@ def with_citations(schema: dict[str, Any]) -> dict[str, Any]:
 def response_format(schema: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
     """The OpenAI ``response_format`` for ``schema`` (name from its ``title``)."""
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", str(schema.get("title") or "answer"))[:64] or "answer"
-    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": strict}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": schema, "strict": strict},
+    }
 
 
-def validate(instance: Any, schema: dict[str, Any], *, root: dict[str, Any] | None = None,
-             path: str = "$") -> list[str]:  # fmt: skip
+def validate(
+    instance: Any, schema: dict[str, Any], *, root: dict[str, Any] | None = None, path: str = "$"
+) -> list[str]:
     """Errors of ``instance`` against ``schema`` (empty: valid), each with its JSON path."""
     root = schema if root is None else root
     if not isinstance(schema, dict):
@@ -88,7 +104,11 @@ def validate(instance: Any, schema: dict[str, Any], *, root: dict[str, Any] | No
             return [f"{path}: unsupported $ref {ref!r} (only local #/... refs)"]
         target: Any = root
         for part in ref[2:].split("/"):
-            target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(target, dict) else {}
+            target = (
+                target.get(part.replace("~1", "/").replace("~0", "~"), {})
+                if isinstance(target, dict)
+                else {}
+            )
         return validate(instance, target, root=root, path=path)
     errors: list[str] = []
     types = schema.get("type")
@@ -100,7 +120,10 @@ def validate(instance: Any, schema: dict[str, Any], *, root: dict[str, Any] | No
         errors.append(f"{path}: {instance!r} is not one of {schema['enum']!r}")
     if "const" in schema and instance != schema["const"]:
         errors.append(f"{path}: must be {schema['const']!r}")
-    for key, ok, what in (("anyOf", lambda n: n >= 1, "any"), ("oneOf", lambda n: n == 1, "exactly one")):
+    for key, ok, what in (
+        ("anyOf", lambda n: n >= 1, "any"),
+        ("oneOf", lambda n: n == 1, "exactly one"),
+    ):
         if isinstance(schema.get(key), list):
             n = sum(not validate(instance, s, root=root, path=path) for s in schema[key])
             if not ok(n):
@@ -192,5 +215,9 @@ def parse_reply(text: str, schema: dict[str, Any]) -> tuple[Any, list[str], bool
         data = extract_json(text)
     except ValueError as exc:
         snippet = " ".join(text.split())[:120]
-        return None, [f"{exc} (the reply began: {snippet!r})" if snippet else "the reply was empty"], False
+        return (
+            None,
+            [f"{exc} (the reply began: {snippet!r})" if snippet else "the reply was empty"],
+            False,
+        )
     return data, validate(data, schema), True

@@ -65,13 +65,17 @@ SYSTEM = (
     "You are a careful assistant that answers questions using only the numbered passages "
     "provided by the user. Reply with only a JSON value (no prose, no code fences) that matches "
     "this JSON Schema:\n{schema}\n{cite}If the passages do not contain the answer, say so in the "
-    "JSON (e.g. \"I don't know\") instead of guessing. " + DATA_RULE  # no braces: format-safe
+    'JSON (e.g. "I don\'t know") instead of guessing. ' + DATA_RULE  # no braces: format-safe
 )
-CITE = ('Put the numbers of the passages that support the answer in "citations" (e.g. [1, 3]); '
-        "do not cite numbers that were not provided. ")  # fmt: skip
+CITE = (
+    'Put the numbers of the passages that support the answer in "citations" (e.g. [1, 3]); '
+    "do not cite numbers that were not provided. "
+)
 USER = "Passages:\n\n{context}\n\nQuestion: {question}\n\nReply with the JSON:"
-RETRY = ("Your reply is not valid: {errors}. Reply again with only the JSON value that matches "
-         "the schema.")  # fmt: skip
+RETRY = (
+    "Your reply is not valid: {errors}. Reply again with only the JSON value that matches "
+    "the schema."
+)
 
 _SCHEMA_REJECTED = re.compile(r"response_format|json_schema|schema|strict|structured", re.I)
 
@@ -93,17 +97,26 @@ def build_messages(question: str, hits: list[Hit], schema: dict[str, Any]) -> li
     cite = CITE if "citations" in (schema.get("properties") or {}) else ""
     context = "\n\n".join(format_passage(i, h) for i, h in enumerate(hits, start=1))
     return [
-        {"role": "system", "content": SYSTEM.format(schema=json.dumps(schema, ensure_ascii=False), cite=cite)},
-        {"role": "user", "content": USER.format(context=context or "(no passages were found)",
-                                                question=neutralize(question))},
-    ]  # fmt: skip
+        {
+            "role": "system",
+            "content": SYSTEM.format(schema=json.dumps(schema, ensure_ascii=False), cite=cite),
+        },
+        {
+            "role": "user",
+            "content": USER.format(
+                context=context or "(no passages were found)", question=neutralize(question)
+            ),
+        },
+    ]
 
 
 def _citations(data: Any, hits: list[Hit]) -> list[Citation]:
     """``citations`` numbers and ``[n]`` markers inside string values, mapped to hits."""
     marks: list[str] = []
     if isinstance(data, dict) and isinstance(data.get("citations"), list):
-        marks += [f"[{n}]" for n in data["citations"] if isinstance(n, int) and not isinstance(n, bool)]
+        marks += [
+            f"[{n}]" for n in data["citations"] if isinstance(n, int) and not isinstance(n, bool)
+        ]
 
     def strings(v: Any) -> None:
         if isinstance(v, str):
@@ -138,20 +151,41 @@ def structured_answer(
     ``on_event`` sees every event (e.g. to show reasoning as it streams).
     Raises :class:`LLMResponseError` when two replies are not valid.
     """
-    run = _StructuredRun(llm, question, hits, with_citations(schema) if citations else schema,
-                         effort=effort, max_tokens=max_tokens, on_event=on_event,
-                         started=t0 if t0 is not None else time.perf_counter())
+    run = _StructuredRun(
+        llm,
+        question,
+        hits,
+        with_citations(schema) if citations else schema,
+        effort=effort,
+        max_tokens=max_tokens,
+        on_event=on_event,
+        started=t0 if t0 is not None else time.perf_counter(),
+    )
     return run.answer(retrieve_s)
 
 
 class _StructuredRun:
     """Up to two valid-JSON attempts, each one :class:`~ossrag.llms.stream.TurnStream`."""
 
-    def __init__(self, llm: LLM, question: str, hits: list[Hit], schema: dict[str, Any], *,
-                 effort: str | None, max_tokens: int | None,
-                 on_event: Callable[[StreamEvent], None] | None, started: float) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        question: str,
+        hits: list[Hit],
+        schema: dict[str, Any],
+        *,
+        effort: str | None,
+        max_tokens: int | None,
+        on_event: Callable[[StreamEvent], None] | None,
+        started: float,
+    ) -> None:
         self.llm, self.question, self.hits, self.schema = llm, question, hits, schema
-        self.effort, self.max_tokens, self.on_event, self.started = effort, max_tokens, on_event, started
+        self.effort, self.max_tokens, self.on_event, self.started = (
+            effort,
+            max_tokens,
+            on_event,
+            started,
+        )
         self.messages = build_messages(question, hits, schema)
         # In-process gpt-oss cannot enforce it, but harmony renders it as the developer
         # message's "# Response Formats" section, the way the model was trained to see schemas.
@@ -165,8 +199,14 @@ class _StructuredRun:
     def _turn(self) -> Completion:
         """One reply; a server that refuses ``response_format`` is asked again without it."""
         while True:
-            turn = TurnStream(self.llm, self.messages, effort=self.effort, response_format=self.rf,
-                              max_tokens=self.max_tokens, started=self.started)
+            turn = TurnStream(
+                self.llm,
+                self.messages,
+                effort=self.effort,
+                response_format=self.rf,
+                max_tokens=self.max_tokens,
+                started=self.started,
+            )
             texted = False
             try:
                 for ev in turn:
@@ -176,8 +216,10 @@ class _StructuredRun:
             except LLMResponseError as exc:
                 # Some servers refuse json_schema (or strict mode): the schema stays in the prompt.
                 if self.rf is not None and not texted and _SCHEMA_REJECTED.search(str(exc)):
-                    self.warnings.append(f"{self.llm.model} refused response_format ({exc.message}); "
-                                         "the schema was given in the prompt only")
+                    self.warnings.append(
+                        f"{self.llm.model} refused response_format ({exc.message}); "
+                        "the schema was given in the prompt only"
+                    )
                     self.rf = None
                     continue
                 raise
@@ -199,20 +241,38 @@ class _StructuredRun:
                 errors.append("the reply was cut off by the token budget")
             if not errors and data is not None:
                 if repaired:
-                    self.warnings.append("the reply was repaired (text around the JSON was removed)")
+                    self.warnings.append(
+                        "the reply was repaired (text around the JSON was removed)"
+                    )
                 return StructuredAnswer(
-                    question=self.question, text=json.dumps(data, ensure_ascii=False),
-                    reasoning="".join(self.reasoning).strip(), citations=_citations(data, self.hits),
-                    hits=self.hits, model=self.llm.model, effort=self.effort, usage=self.usage,
-                    timings={"retrieve_s": retrieve_s, "first_token_s": self.first,
-                             "total_s": time.perf_counter() - self.started},
-                    complete=done.complete, finish_reason=done.finish_reason,
-                    warnings=self.warnings, data=data, attempts=attempt,
+                    question=self.question,
+                    text=json.dumps(data, ensure_ascii=False),
+                    reasoning="".join(self.reasoning).strip(),
+                    citations=_citations(data, self.hits),
+                    hits=self.hits,
+                    model=self.llm.model,
+                    effort=self.effort,
+                    usage=self.usage,
+                    timings={
+                        "retrieve_s": retrieve_s,
+                        "first_token_s": self.first,
+                        "total_s": time.perf_counter() - self.started,
+                    },
+                    complete=done.complete,
+                    finish_reason=done.finish_reason,
+                    warnings=self.warnings,
+                    data=data,
+                    attempts=attempt,
                 )
             if attempt == 1:
-                self.warnings.append(f"the first reply was not valid ({'; '.join(errors[:3])}); asked again")
-                self.messages = [*self.messages, {"role": "assistant", "content": done.text},
-                                 {"role": "user", "content": RETRY.format(errors="; ".join(errors[:5]))}]
+                self.warnings.append(
+                    f"the first reply was not valid ({'; '.join(errors[:3])}); asked again"
+                )
+                self.messages = [
+                    *self.messages,
+                    {"role": "assistant", "content": done.text},
+                    {"role": "user", "content": RETRY.format(errors="; ".join(errors[:5]))},
+                ]
                 if done.finish_reason == "length" and self.max_tokens:
                     self.max_tokens *= 2
         raise LLMResponseError(
@@ -223,13 +283,21 @@ class _StructuredRun:
         )
 
 
-def ask_structured(kb: Any, question: str, schema: dict[str, Any], *, model: str | None = None,
-                   base_url: str | None = None, search: dict[str, Any] | None = None,
-                   **kwargs: Any) -> StructuredAnswer:
+def ask_structured(
+    kb: Any,
+    question: str,
+    schema: dict[str, Any],
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    search: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> StructuredAnswer:
     """Retrieve from ``kb`` (a :class:`~ossrag.kb.KnowledgeBase`), then :func:`structured_answer`."""
     t0 = time.perf_counter()
     llm = kb.llm(model, base_url=base_url)
     hits = kb.search(question, **(search or {}))
     kwargs.setdefault("effort", kb.settings.effort)
-    return structured_answer(llm, question, hits, schema, retrieve_s=time.perf_counter() - t0,
-                             t0=t0, **kwargs)
+    return structured_answer(
+        llm, question, hits, schema, retrieve_s=time.perf_counter() - t0, t0=t0, **kwargs
+    )

@@ -40,12 +40,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     kb = KnowledgeBase(settings=settings)
     try:
         summary = run_compare(
-            kb, questions, models=models, efforts=efforts, judge=args.judge,
-            db_path=args.db or DEFAULT_RUNS_DB, run_id=args.run_id, resume=bool(args.resume),
-            concurrency=args.concurrency or 2, template=args.template or "cited",
-            max_tokens=args.max_tokens, search_kwargs=search, prices=args.prices,
-            questions_file=questions_file, progress=None if args.json else _progress,
-            agent=bool(getattr(args, "agent", False)), max_steps=getattr(args, "max_steps", 4) or 4,
+            kb,
+            questions,
+            models=models,
+            efforts=efforts,
+            judge=args.judge,
+            db_path=args.db or DEFAULT_RUNS_DB,
+            run_id=args.run_id,
+            resume=bool(args.resume),
+            concurrency=args.concurrency or 2,
+            template=args.template or "cited",
+            max_tokens=args.max_tokens,
+            search_kwargs=search,
+            prices=args.prices,
+            questions_file=questions_file,
+            progress=None if args.json else _progress,
+            agent=bool(getattr(args, "agent", False)),
+            max_steps=getattr(args, "max_steps", 4) or 4,
         )
     finally:
         kb.close()
@@ -53,9 +64,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print_json(summary.to_dict())
     else:
         print(summary_markdown(summary.db_path, summary.run_id))
-        print(f"\nrun {summary.run_id}: {summary.answered} answered, {summary.skipped} already done, "
-              f"{summary.errors} errors; HTML report: ossrag report {summary.run_id} "
-              f"--runs-db {summary.db_path}", file=sys.stderr)
+        print(
+            f"\nrun {summary.run_id}: {summary.answered} answered, {summary.skipped} already done, "
+            f"{summary.errors} errors; HTML report: ossrag report {summary.run_id} "
+            f"--runs-db {summary.db_path}",
+            file=sys.stderr,
+        )
     return 1 if summary.planned and summary.totals.get("errors") == summary.planned else 0
 
 

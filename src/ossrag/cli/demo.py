@@ -57,32 +57,49 @@ def demo_docs() -> Path:
     repo = Path(__file__).resolve().parents[3] / "docs"
     if repo.is_dir():
         return repo
-    raise ConfigError("the bundled docs are missing", hint="reinstall ossrag: pip install --force-reinstall ossrag")
+    raise ConfigError(
+        "the bundled docs are missing",
+        hint="reinstall ossrag: pip install --force-reinstall ossrag",
+    )
 
 
 def run(settings: Settings, *, model: str | None = None, answer: bool = True) -> int:
     docs = demo_docs()
     with tempfile.TemporaryDirectory(prefix="ossrag-demo-") as tmp:
         db = str(Path(tmp) / "demo.db")
-        settings = Settings.load({"uri": db, "kb": "demo", "model": model or settings.model,
-                                  "embedder": settings.embedder})
+        settings = Settings.load(
+            {
+                "uri": db,
+                "kb": "demo",
+                "model": model or settings.model,
+                "embedder": settings.embedder,
+            }
+        )
         print(f"ossrag demo: ingesting {docs} into a temporary knowledge base (Milvus Lite, {db})")
         with KnowledgeBase(settings=settings) as kb:
             t0 = time.perf_counter()
             with IngestBar() as bar:
-                report = kb.ingest(str(docs), include=["**/*.md"],
-                                   progress=bar if bar.mode == "bar" else None)
-            print(f"  {report.summary()} with embedder {kb.embedder.name}; "
-                  f"search mode {kb.default_mode}")
+                report = kb.ingest(
+                    str(docs), include=["**/*.md"], progress=bar if bar.mode == "bar" else None
+                )
+            print(
+                f"  {report.summary()} with embedder {kb.embedder.name}; "
+                f"search mode {kb.default_mode}"
+            )
             t1 = time.perf_counter()
             again = kb.ingest(str(docs), include=["**/*.md"])
-            print(f"  re-ingest: {again.summary()} — unchanged files are not embedded again "
-                  f"({time.perf_counter() - t1:.1f}s vs {t1 - t0:.1f}s)")
+            print(
+                f"  re-ingest: {again.summary()} — unchanged files are not embedded again "
+                f"({time.perf_counter() - t1:.1f}s vs {t1 - t0:.1f}s)"
+            )
             for query in DEMO_SEARCHES:
                 hits = kb.search(query, k=3)
                 print(f"\nsearch: {query}")
                 for i, h in enumerate(hits, start=1):
-                    print(f"  [{i}] {h.score:.3f}  {h.source}" + (f" — {h.heading}" if h.heading else ""))
+                    print(
+                        f"  [{i}] {h.score:.3f}  {h.source}"
+                        + (f" — {h.heading}" if h.heading else "")
+                    )
             if not answer:
                 return 0
             print(f"\nask ({settings.model}): {DEMO_QUESTION}")
@@ -100,12 +117,17 @@ def run(settings: Settings, *, model: str | None = None, answer: bool = True) ->
                 for c in ans.citations:
                     print(f"  [{c.n}] {c.source}" if c.valid else f"  [{c.n}] (no such passage)")
                 t = ans.timings
-                print(f"  ({ans.usage.completion_tokens} tokens, first token {t.get('first_token_s') or 0:.2f}s, "
-                      f"total {t.get('total_s') or 0:.2f}s)")
+                print(
+                    f"  ({ans.usage.completion_tokens} tokens, first token {t.get('first_token_s') or 0:.2f}s, "
+                    f"total {t.get('total_s') or 0:.2f}s)"
+                )
                 if ans.hits:
                     best = ans.hits[0]
                     text = " ".join(best.text.split())
-                    print(f"\nbest passage: {best.source}" + (f" — {best.heading}" if best.heading else ""))
+                    print(
+                        f"\nbest passage: {best.source}"
+                        + (f" — {best.heading}" if best.heading else "")
+                    )
                     print(f"  {text[:400]}{'…' if len(text) > 400 else ''}")
             except MissingDependencyError as exc:
                 print(f"  skipped answering: {exc}")

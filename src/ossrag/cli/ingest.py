@@ -23,13 +23,20 @@ __all__ = ["run"]
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"include": args.include, "exclude": args.exclude, "splitter": args.splitter,
-            "chunk_size": args.chunk_size, "chunk_overlap": args.chunk_overlap,
-            "metadata": parse_meta(args.meta), "prune": not args.no_prune}
+    return {
+        "include": args.include,
+        "exclude": args.exclude,
+        "splitter": args.splitter,
+        "chunk_size": args.chunk_size,
+        "chunk_overlap": args.chunk_overlap,
+        "metadata": parse_meta(args.meta),
+        "prune": not args.no_prune,
+    }
 
 
-def _print_report(kb: KnowledgeBase, report: IngestReport, args: argparse.Namespace,
-                  head: str = "") -> None:
+def _print_report(
+    kb: KnowledgeBase, report: IngestReport, args: argparse.Namespace, head: str = ""
+) -> None:
     if args.json:
         print_json(report.to_dict())
     else:
@@ -46,8 +53,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.watch:
         return _watch(kb, args)
     with IngestBar() as bar:
-        report = kb.ingest(*args.sources, progress=bar if bar.mode != "off" else None,
-                           **_options(args))
+        report = kb.ingest(
+            *args.sources, progress=bar if bar.mode != "off" else None, **_options(args)
+        )
     _print_report(kb, report, args)
     return 0
 
@@ -63,22 +71,35 @@ def _watch(kb: KnowledgeBase, args: argparse.Namespace) -> int:
             return
         changed = ""
         if r.changed:
-            shown = ", ".join(r.changed[:5]) + (f", +{len(r.changed) - 5} more"
-                                                if len(r.changed) > 5 else "")
+            shown = ", ".join(r.changed[:5]) + (
+                f", +{len(r.changed) - 5} more" if len(r.changed) > 5 else ""
+            )
             changed = f" after changes to {shown}"
-        _print_report(kb, r.report, args, head=f"[{time.strftime('%H:%M:%S')}] round {r.number}"
-                      f"{changed}: ")
+        _print_report(
+            kb, r.report, args, head=f"[{time.strftime('%H:%M:%S')}] round {r.number}{changed}: "
+        )
         if r.number == 0:
-            print(f"watching {', '.join(args.sources)} ({r.backend}); Ctrl-C to stop",
-                  file=sys.stderr, flush=True)
+            print(
+                f"watching {', '.join(args.sources)} ({r.backend}); Ctrl-C to stop",
+                file=sys.stderr,
+                flush=True,
+            )
 
     try:
-        kb.watch(*args.sources, on_round=on_round, quiet_s=args.quiet_period,
-                 progress=bar if bar.mode == "bar" else None, **_options(args))
+        kb.watch(
+            *args.sources,
+            on_round=on_round,
+            quiet_s=args.quiet_period,
+            progress=bar if bar.mode == "bar" else None,
+            **_options(args),
+        )
     except KeyboardInterrupt:
         bar.close()
-        print("stopped watching; the knowledge base is consistent (an interrupted round "
-              "is finished by the next run)", file=sys.stderr)
+        print(
+            "stopped watching; the knowledge base is consistent (an interrupted round "
+            "is finished by the next run)",
+            file=sys.stderr,
+        )
     finally:
         kb.close()
     return 0

@@ -40,8 +40,11 @@ def run(argv: Sequence[str]) -> None:
             hint=INSTALL_HINT,
         ) from exc
     decision = llama_params.apply(llama_cpp)
-    log.info("llama.cpp extra buffer types %s: %s", "on" if decision.extra_bufts else "off",
-             decision.reason)
+    log.info(
+        "llama.cpp extra buffer types %s: %s",
+        "on" if decision.extra_bufts else "off",
+        decision.reason,
+    )
     args = list(argv)
     if not any(a == "--host" or a.startswith("--host=") for a in args):
         args += ["--host", "127.0.0.1"]  # llama_cpp.server's default, "localhost", may be IPv6 too

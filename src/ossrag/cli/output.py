@@ -105,8 +105,16 @@ class EventPrinter:
     stderr as ``[search] {...}``. ``quiet`` prints nothing (``--json``).
     """
 
-    def __init__(self, *, show_reasoning: bool = False, text: bool = True, tools: bool = True,
-                 quiet: bool = False, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        show_reasoning: bool = False,
+        text: bool = True,
+        tools: bool = True,
+        quiet: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ) -> None:
         self.show_reasoning, self.text, self.tools, self.quiet = show_reasoning, text, tools, quiet
         self.out = out or sys.stdout
         self.err = err or sys.stderr

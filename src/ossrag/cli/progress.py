@@ -176,8 +176,14 @@ class IngestBar:
     seconds, so a long run shows it is alive without flooding the log.
     """
 
-    def __init__(self, stream: TextIO | None = None, *, mode: str | None = None,
-                 interval: float | None = None, width: int = 20) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        mode: str | None = None,
+        interval: float | None = None,
+        width: int = 20,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.mode = mode or _mode(self.stream)
         if interval is None:

@@ -25,13 +25,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     hits = kb.search(args.query, **kwargs)
     mode = kb.search_mode(kwargs["mode"])
     if args.json:
-        print_json({"query": args.query, "kb": kb.name, "mode": mode,
-                    "hits": [h.to_dict() for h in hits]})
+        print_json(
+            {"query": args.query, "kb": kb.name, "mode": mode, "hits": [h.to_dict() for h in hits]}
+        )
         return 0
     if not hits:
         print("no results")
     for i, hit in enumerate(hits, start=1):
-        print(f"[{i}] {hit.score:.4f}  {hit.source}" + (f"  ({hit.heading})" if hit.heading else ""))
+        print(
+            f"[{i}] {hit.score:.4f}  {hit.source}" + (f"  ({hit.heading})" if hit.heading else "")
+        )
         snippet = " ".join(hit.text.split())
         print(f"    {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
     return 0

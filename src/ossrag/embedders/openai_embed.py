@@ -60,8 +60,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_INPUTS_PER_REQUEST = 256
 #: The longest wait between two attempts, whatever ``Retry-After`` asks.
 MAX_RETRY_WAIT_S = 60.0
-_TOO_LARGE_WORDS = ("batch size", "too many inputs", "too large", "maximum allowed",
-                    "larger than")
+_TOO_LARGE_WORDS = ("batch size", "too many inputs", "too large", "maximum allowed", "larger than")
 
 
 def _default_concurrency() -> int:
@@ -71,8 +70,10 @@ def _default_concurrency() -> int:
     try:
         return max(1, int(raw))
     except ValueError as exc:
-        raise ConfigError(f"OSSRAG_EMBED_CONCURRENCY must be a whole number, not {raw!r}",
-                          hint="e.g. OSSRAG_EMBED_CONCURRENCY=4") from exc
+        raise ConfigError(
+            f"OSSRAG_EMBED_CONCURRENCY must be a whole number, not {raw!r}",
+            hint="e.g. OSSRAG_EMBED_CONCURRENCY=4",
+        ) from exc
 
 
 def _too_large(failure: Failure) -> bool:
@@ -142,11 +143,15 @@ class OpenAIEmbedder:
         self.document_prefix = document_prefix
         self.dimensions = dimensions
         hosts = {urlparse(u).hostname or "" for u in self.base_urls}
-        self._send_input_type = ("api.openai.com" not in hosts) if input_type is None else input_type
+        self._send_input_type = (
+            ("api.openai.com" not in hosts) if input_type is None else input_type
+        )
         # The client's own retries are off: ours read every failure through classify()
         # and move a retry to the next server.
-        self._clients = [openai.OpenAI(base_url=u, api_key=key, timeout=timeout, max_retries=0)
-                         for u in self.base_urls]
+        self._clients = [
+            openai.OpenAI(base_url=u, api_key=key, timeout=timeout, max_retries=0)
+            for u in self.base_urls
+        ]
         self._turn = itertools.count()
         self._max_inputs = MAX_INPUTS_PER_REQUEST
         self._pool: ThreadPoolExecutor | None = None
@@ -185,8 +190,9 @@ class OpenAIEmbedder:
         else:
             with self._lock:
                 if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.concurrency,
-                                                    thread_name_prefix="ossrag-embed")
+                    self._pool = ThreadPoolExecutor(
+                        self.concurrency, thread_name_prefix="ossrag-embed"
+                    )
             futures = [self._pool.submit(self._request, b, "passage") for b in batches]
             try:
                 parts = [f.result() for f in futures]
@@ -225,10 +231,17 @@ class OpenAIEmbedder:
                     half = len(texts) // 2
                     with self._lock:
                         self._max_inputs = max(1, min(self._max_inputs, half))
-                    log.info("%s refused %d inputs in one request (%s); sending %d",
-                             client.base_url, len(texts), failure.message, half)
-                    return np.concatenate([self._request(texts[:half], kind),
-                                           self._request(texts[half:], kind)], axis=0)
+                    log.info(
+                        "%s refused %d inputs in one request (%s); sending %d",
+                        client.base_url,
+                        len(texts),
+                        failure.message,
+                        half,
+                    )
+                    return np.concatenate(
+                        [self._request(texts[:half], kind), self._request(texts[half:], kind)],
+                        axis=0,
+                    )
                 retry = failure.retryable or failure.kind == "timeout"
                 if not retry or attempt >= self.max_retries or self._failed.is_set():
                     raise self._map_error(exc, attempt) from exc
@@ -236,8 +249,14 @@ class OpenAIEmbedder:
                 if wait is None:
                     wait = 0.5 * 2**attempt * (0.5 + random.random())  # with jitter
                 wait = min(wait, MAX_RETRY_WAIT_S)
-                log.info("embedding request to %s failed (%s); retry %d/%d in %.1fs",
-                         client.base_url, failure.message, attempt + 1, self.max_retries, wait)
+                log.info(
+                    "embedding request to %s failed (%s); retry %d/%d in %.1fs",
+                    client.base_url,
+                    failure.message,
+                    attempt + 1,
+                    self.max_retries,
+                    wait,
+                )
                 attempt += 1
                 with self._lock:
                     self.retries += 1

@@ -48,17 +48,40 @@ class Counter:
             self.report(f"{head} {took:.1f}s {status}" if took is not None else f"{head} {status}")
 
 
-def make_agent(kb: Any, llm: LLM, effort: str | None, max_steps: int, max_tokens: int | None,
-               search: dict[str, Any], lock: threading.Lock) -> Agent:
+def make_agent(
+    kb: Any,
+    llm: LLM,
+    effort: str | None,
+    max_steps: int,
+    max_tokens: int | None,
+    search: dict[str, Any],
+    lock: threading.Lock,
+) -> Agent:
     """The agent one agent-mode answer runs (``search_lock`` guards the shared embedder and store)."""
-    return Agent(kb, llm, effort=effort, max_steps=max_steps, max_tokens=max_tokens,
-                 search_kwargs=search, search_lock=lock)
+    return Agent(
+        kb,
+        llm,
+        effort=effort,
+        max_steps=max_steps,
+        max_tokens=max_tokens,
+        search_kwargs=search,
+        search_lock=lock,
+    )
 
 
 def answer_one(
-    llm: LLM, q: dict[str, Any], hits: list[Hit], *, template: str, effort: str | None,
-    max_tokens: int | None, judge: LLM | None, judge_lock: threading.RLock | None,
-    prices: PriceTable, lock: threading.RLock | None, agent: Agent | None = None,
+    llm: LLM,
+    q: dict[str, Any],
+    hits: list[Hit],
+    *,
+    template: str,
+    effort: str | None,
+    max_tokens: int | None,
+    judge: LLM | None,
+    judge_lock: threading.RLock | None,
+    prices: PriceTable,
+    lock: threading.RLock | None,
+    agent: Agent | None = None,
 ) -> dict[str, Any]:
     """Answer one question with one model and effort, score it; never raises for model errors.
 
@@ -67,10 +90,17 @@ def answer_one(
     (tool calls and results), ``steps`` its steps, and citations are scored against the
     passages the agent was shown.
     """
-    run: Any = (agent.run(q["question"]) if agent is not None else
-                AnswerRun(llm, q["question"], hits, template=template, effort=effort, max_tokens=max_tokens))
+    run: Any = (
+        agent.run(q["question"])
+        if agent is not None
+        else AnswerRun(
+            llm, q["question"], hits, template=template, effort=effort, max_tokens=max_tokens
+        )
+    )
     row: dict[str, Any] = {
-        "model": llm.model, "effort": effort, "messages": run.messages,
+        "model": llm.model,
+        "effort": effort,
+        "messages": run.messages,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     t0 = time.perf_counter()
@@ -85,8 +115,12 @@ def answer_one(
     except Exception as exc:  # every failure of a call is a row, never the end of the run
         partial = exc.partial if isinstance(exc, StreamInterruptedError) else ""
         msg = str(exc) if isinstance(exc, OssragError) else f"{type(exc).__name__}: {exc}"
-        row.update(error=msg or type(exc).__name__, answer=partial or None,
-                   total_s=time.perf_counter() - t0, complete=False)
+        row.update(
+            error=msg or type(exc).__name__,
+            answer=partial or None,
+            total_s=time.perf_counter() - t0,
+            complete=False,
+        )
         return row
     answer = run.answer
     assert answer is not None
@@ -103,22 +137,35 @@ def answer_one(
         )
         return row
     row["scores"] = score_answer(
-        q, answer.text, citations, [h.to_dict() for h in hits], template=template,
-        judge=judge, judge_lock=judge_lock,
+        q,
+        answer.text,
+        citations,
+        [h.to_dict() for h in hits],
+        template=template,
+        judge=judge,
+        judge_lock=judge_lock,
     )
     return row
 
 
-def _fill_answer(row: dict[str, Any], llm: LLM, answer: Answer, citations: list[dict[str, Any]],
-                 prices: PriceTable) -> None:
+def _fill_answer(
+    row: dict[str, Any],
+    llm: LLM,
+    answer: Answer,
+    citations: list[dict[str, Any]],
+    prices: PriceTable,
+) -> None:
     """The answer's text, timings, tokens and cost into ``row``."""
     usage = answer.usage
     warnings = list(answer.warnings)
     prompt_tokens: int | None = usage.prompt_tokens
     completion_tokens: int | None = usage.completion_tokens
     cost, cost_source = prices.cost(llm.model, usage)
-    if not usage.prompt_tokens and not usage.completion_tokens and usage.cost is None and (
-        answer.text or answer.reasoning
+    if (
+        not usage.prompt_tokens
+        and not usage.completion_tokens
+        and usage.cost is None
+        and (answer.text or answer.reasoning)
     ):
         # Some servers (llama-cpp-python's) send no usage when streaming: unknown, not zero.
         prompt_tokens = completion_tokens = None
@@ -126,9 +173,17 @@ def _fill_answer(row: dict[str, Any], llm: LLM, answer: Answer, citations: list[
         if cost_source != "local":
             cost, cost_source = None, "unknown"
     row.update(
-        answer=answer.text, reasoning=answer.reasoning, citations=citations,
-        first_token_s=answer.timings.get("first_token_s"), total_s=answer.timings.get("total_s"),
-        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-        reasoning_tokens=usage.reasoning_tokens, cost=cost, cost_source=cost_source,
-        finish_reason=answer.finish_reason, complete=answer.complete, warnings=warnings,
+        answer=answer.text,
+        reasoning=answer.reasoning,
+        citations=citations,
+        first_token_s=answer.timings.get("first_token_s"),
+        total_s=answer.timings.get("total_s"),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost=cost,
+        cost_source=cost_source,
+        finish_reason=answer.finish_reason,
+        complete=answer.complete,
+        warnings=warnings,
     )

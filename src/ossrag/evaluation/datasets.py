@@ -116,10 +116,13 @@ def load_questions(path: str | Path) -> list[Question]:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            f"dataset not found: {p}", hint="give the path of a .jsonl file with one question per line"
+            f"dataset not found: {p}",
+            hint="give the path of a .jsonl file with one question per line",
         ) from None
     except IsADirectoryError:
-        raise ConfigError(f"dataset {p} is a directory", hint="give the path of a .jsonl file") from None
+        raise ConfigError(
+            f"dataset {p} is a directory", hint="give the path of a .jsonl file"
+        ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"dataset {p} is not UTF-8 text: {exc}", hint="save it as UTF-8") from exc
     except OSError as exc:

@@ -50,22 +50,31 @@ Reply with one JSON object and nothing else:
 
 def _fill(template: str, values: dict[str, str]) -> str:
     # One pass, so text inside an answer that looks like a placeholder is never expanded.
-    return re.sub(r"\{(question|reference|passages|answer)\}", lambda m: values[m.group(1)], template)
+    return re.sub(
+        r"\{(question|reference|passages|answer)\}", lambda m: values[m.group(1)], template
+    )
 
 
 def build_judge_messages(
     question: str, reference: str, answer: str, passages: Sequence[dict[str, Any]]
 ) -> list[Message]:
     """The judge's chat messages: :data:`JUDGE_PROMPT` filled in, as one user message."""
-    shown = "\n\n".join(
-        f"[{i}] ({p.get('source', '')}{' — ' + p['heading'] if p.get('heading') else ''})\n"
-        f"{str(p.get('text', '')).strip()}"
-        for i, p in enumerate(passages, start=1)
-    ) or "(none)"
+    shown = (
+        "\n\n".join(
+            f"[{i}] ({p.get('source', '')}{' — ' + p['heading'] if p.get('heading') else ''})\n"
+            f"{str(p.get('text', '')).strip()}"
+            for i, p in enumerate(passages, start=1)
+        )
+        or "(none)"
+    )
     prompt = _fill(
         JUDGE_PROMPT,
-        {"question": question, "reference": reference or "(none)", "passages": shown,
-         "answer": answer or "(empty answer)"},
+        {
+            "question": question,
+            "reference": reference or "(none)",
+            "passages": shown,
+            "answer": answer or "(empty answer)",
+        },
     )
     return [{"role": "user", "content": prompt}]
 

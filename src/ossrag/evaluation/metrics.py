@@ -123,7 +123,9 @@ def recall_at(hits: Sequence[HitLike], relevant: Sequence[str], k: int) -> float
     return len(matched_items(hits, items, k)) / len(items)
 
 
-def first_relevant_rank(hits: Sequence[HitLike], relevant: Sequence[str], k: int = 10) -> int | None:
+def first_relevant_rank(
+    hits: Sequence[HitLike], relevant: Sequence[str], k: int = 10
+) -> int | None:
     """1-based rank of the first hit in the top ``k`` that matches an item, or None."""
     _check_k(k)
     items = _items(relevant)

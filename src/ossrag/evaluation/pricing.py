@@ -115,7 +115,9 @@ def load_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"cannot read the price file {p}: {exc}", hint="check the --prices path") from exc
+        raise ConfigError(
+            f"cannot read the price file {p}: {exc}", hint="check the --prices path"
+        ) from exc
     try:
         if p.suffix.lower() == ".toml":
             data: Any = tomllib.loads(raw.decode("utf-8"))

@@ -132,7 +132,7 @@ def evaluate_retrieval(
     scored = [q for q in questions if any(r.strip() for r in q.relevant)]
     if not scored:
         raise ConfigError(
-            "no question in the dataset has a \"relevant\" list",
+            'no question in the dataset has a "relevant" list',
             hint='label each question, e.g. "relevant": ["faq/product_faq.md"]',
         )
     store = getattr(kb, "store", None)
@@ -186,7 +186,11 @@ def _run_mode(
             ndcg_sum += ndcg_at(hits, q.relevant, k)
             rank = first_relevant_rank(hits, q.relevant, k)
             result.per_question.append(
-                {"question": q.question, "rank": rank, "recall": round(recall_at(hits, q.relevant, k), 4)}
+                {
+                    "question": q.question,
+                    "rank": rank,
+                    "recall": round(recall_at(hits, q.relevant, k), 4),
+                }
             )
             if rank is None:
                 result.misses.append(
@@ -227,12 +231,19 @@ def format_table(results: list[ModeResult]) -> str:
     rows: list[list[str]] = []
     for r in ran:
         rows.append(
-            [r.mode, *(f"{r.recall.get(c, 0.0):.3f}" for c in cutoffs),
-             f"{r.mrr:.3f}", f"{r.ndcg:.3f}", f"{r.p50_ms:.1f}"]
+            [
+                r.mode,
+                *(f"{r.recall.get(c, 0.0):.3f}" for c in cutoffs),
+                f"{r.mrr:.3f}",
+                f"{r.ndcg:.3f}",
+                f"{r.p50_ms:.1f}",
+            ]
         )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     for r in results:
         if r.skipped:
             lines.append(f"{r.mode.ljust(widths[0])}  skipped: {r.skipped}")
@@ -243,8 +254,10 @@ def format_misses(result: ModeResult, *, limit: int | None = None) -> str:
     """The questions a mode missed, each with its labels and the top sources it got instead."""
     if result.skipped:
         return ""
-    lines = [f"{result.mode}: {len(result.misses)} of {result.questions} questions "
-             f"had no relevant passage in the top {result.k}"]
+    lines = [
+        f"{result.mode}: {len(result.misses)} of {result.questions} questions "
+        f"had no relevant passage in the top {result.k}"
+    ]
     for miss in result.misses[:limit]:
         lines.append(f"  - {miss['question']}")
         lines.append(f"      wanted: {' | '.join(miss['relevant'])}")

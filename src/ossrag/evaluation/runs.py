@@ -89,9 +89,27 @@ CREATE TABLE IF NOT EXISTS answers (
 
 #: Columns of an answer row, in table order.
 ANSWER_COLUMNS = (
-    "run_id", "qindex", "model", "effort", "messages", "answer", "reasoning", "citations",
-    "first_token_s", "total_s", "prompt_tokens", "completion_tokens", "reasoning_tokens",
-    "cost", "cost_source", "finish_reason", "complete", "warnings", "error", "scores", "steps",
+    "run_id",
+    "qindex",
+    "model",
+    "effort",
+    "messages",
+    "answer",
+    "reasoning",
+    "citations",
+    "first_token_s",
+    "total_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "cost",
+    "cost_source",
+    "finish_reason",
+    "complete",
+    "warnings",
+    "error",
+    "scores",
+    "steps",
     "created",
 )
 _JSON_ANSWER = ("messages", "citations", "warnings", "scores", "steps")
@@ -165,7 +183,9 @@ class RunStore:
             sql += " WHERE settings_key = ?"
             args = (settings_key,)
         with self._lock:
-            row = self._conn.execute(sql + " ORDER BY created DESC, rowid DESC LIMIT 1", args).fetchone()
+            row = self._conn.execute(
+                sql + " ORDER BY created DESC, rowid DESC LIMIT 1", args
+            ).fetchone()
         return self._run_row(row)
 
     def list_runs(self) -> list[dict[str, Any]]:
@@ -175,15 +195,24 @@ class RunStore:
 
     # -- retrievals ---------------------------------------------------------------------------
     def save_retrieval(
-        self, run_id: str, qindex: int, question: dict[str, Any], hits: list[dict[str, Any]],
+        self,
+        run_id: str,
+        qindex: int,
+        question: dict[str, Any],
+        hits: list[dict[str, Any]],
         retrieve_s: float | None,
     ) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO retrievals (run_id, qindex, question, hits, retrieve_s) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (run_id, qindex, json.dumps(question, ensure_ascii=False),
-                 json.dumps(hits, ensure_ascii=False), retrieve_s),
+                (
+                    run_id,
+                    qindex,
+                    json.dumps(question, ensure_ascii=False),
+                    json.dumps(hits, ensure_ascii=False),
+                    retrieve_s,
+                ),
             )
             self._conn.commit()
 
@@ -194,8 +223,11 @@ class RunStore:
                 "SELECT * FROM retrievals WHERE run_id = ? ORDER BY qindex", (run_id,)
             ).fetchall()
         return {
-            r["qindex"]: {"question": _loads(r["question"]), "hits": _loads(r["hits"]),
-                          "retrieve_s": r["retrieve_s"]}
+            r["qindex"]: {
+                "question": _loads(r["question"]),
+                "hits": _loads(r["hits"]),
+                "retrieve_s": r["retrieve_s"],
+            }
             for r in rows
         }
 

@@ -57,17 +57,55 @@ __all__ = [
 #: Phrases that mark a refusal ("I don't know"), lower case, apostrophes normalised to '.
 REFUSAL_PHRASES: tuple[str, ...] = (
     # English
-    "i don't know", "i do not know", "i dont know", "don't know", "cannot answer", "can't answer",
-    "unable to answer", "not able to answer", "cannot be answered", "no information",
-    "do not contain", "does not contain", "don't contain", "doesn't contain", "not mentioned",
-    "not provided in the passages", "not in the passages", "not enough information",
+    "i don't know",
+    "i do not know",
+    "i dont know",
+    "don't know",
+    "cannot answer",
+    "can't answer",
+    "unable to answer",
+    "not able to answer",
+    "cannot be answered",
+    "no information",
+    "do not contain",
+    "does not contain",
+    "don't contain",
+    "doesn't contain",
+    "not mentioned",
+    "not provided in the passages",
+    "not in the passages",
+    "not enough information",
     # German, French, Spanish, Italian, Portuguese, Dutch
-    "ich weiß nicht", "ich weiss nicht", "weiß ich nicht", "keine information", "keine angaben",
-    "je ne sais pas", "aucune information", "no lo sé", "no lo se", "no sé", "no tengo información",
-    "non lo so", "nessuna informazione", "não sei", "nao sei", "ik weet het niet",
+    "ich weiß nicht",
+    "ich weiss nicht",
+    "weiß ich nicht",
+    "keine information",
+    "keine angaben",
+    "je ne sais pas",
+    "aucune information",
+    "no lo sé",
+    "no lo se",
+    "no sé",
+    "no tengo información",
+    "non lo so",
+    "nessuna informazione",
+    "não sei",
+    "nao sei",
+    "ik weet het niet",
     # Russian, Polish, Turkish, Chinese, Japanese, Korean
-    "я не знаю", "не знаю", "nie wiem", "bilmiyorum", "我不知道", "不知道", "無法回答", "无法回答",
-    "わかりません", "分かりません", "知りません", "모르겠습니다", "모릅니다",
+    "я не знаю",
+    "не знаю",
+    "nie wiem",
+    "bilmiyorum",
+    "我不知道",
+    "不知道",
+    "無法回答",
+    "无法回答",
+    "わかりません",
+    "分かりません",
+    "知りません",
+    "모르겠습니다",
+    "모릅니다",
 )
 # A refusal is said up front; "I don't know X, but Y ..." deep into a long answer is an answer.
 _REFUSAL_WINDOW = 160
@@ -123,7 +161,7 @@ def _sentences(text: str) -> list[str]:
         m = _LEADING_CITES.match(part)
         if m and out:
             out[-1] = out[-1] + " " + m.group(1).strip()
-            part = part[m.end():]
+            part = part[m.end() :]
         if part.strip() and any(ch.isalnum() for ch in _CITATION_RE.sub("", part)):
             out.append(part.strip())
         elif part.strip() and out:
@@ -145,7 +183,9 @@ def faithfulness_proxy(text: str, valid_numbers: Iterable[int]) -> float | None:
     return cited / len(sentences)
 
 
-def citation_precision(citations: Sequence[dict[str, Any]], relevant: Sequence[str]) -> float | None:
+def citation_precision(
+    citations: Sequence[dict[str, Any]], relevant: Sequence[str]
+) -> float | None:
     """Cited passages that match ``relevant`` / passages cited (invalid numbers count as misses)."""
     if not relevant or not citations:
         return None
@@ -193,14 +233,18 @@ def score_answer(
         cited = {int(c["n"]) for c in citations if c.get("id")}
         shown = [h for i, h in enumerate(hits, start=1) if i in cited] or list(hits)
         verdict, info = run_judge(
-            judge, build_judge_messages(str(question.get("question", "")), reference, answer, shown),
+            judge,
+            build_judge_messages(str(question.get("question", "")), reference, answer, shown),
             judge_lock,
         )
         s["judge"] = info
         if verdict:
             if answerable:
-                s.update(correct=verdict["correct"], correctness=1.0 if verdict["correct"] else 0.0,
-                         correctness_method="judge")
+                s.update(
+                    correct=verdict["correct"],
+                    correctness=1.0 if verdict["correct"] else 0.0,
+                    correctness_method="judge",
+                )
                 s["judge_score"] = verdict["score"]
             if verdict["faithfulness"] is not None:
                 s.update(faithfulness=verdict["faithfulness"], faithfulness_method="judge")
@@ -228,8 +272,10 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _accuracies(group: Sequence[dict[str, Any]], questions: dict[int, dict[str, Any]],
-                ) -> tuple[list[float], list[float]]:
+def _accuracies(
+    group: Sequence[dict[str, Any]],
+    questions: dict[int, dict[str, Any]],
+) -> tuple[list[float], list[float]]:
     """(correctness per scored answer, refusal correctness per unanswerable question); errors are 0."""
     acc: list[float] = []
     refusals: list[float] = []
@@ -268,7 +314,9 @@ def summarize(
     for (model, effort), group in groups.items():
         ok = [r for r in group if not r.get("error")]
         acc, refusals = _accuracies(group, questions)
-        methods = sorted({(r.get("scores") or {}).get("correctness_method") or "" for r in ok} - {""})
+        methods = sorted(
+            {(r.get("scores") or {}).get("correctness_method") or "" for r in ok} - {""}
+        )
         totals = [r["total_s"] for r in ok if r.get("total_s") is not None]
         firsts = [r["first_token_s"] for r in ok if r.get("first_token_s") is not None]
         # None: the server did not report it (left out of means and totals, not counted as 0).
@@ -280,26 +328,28 @@ def summarize(
         def scores_of(key: str, rows_: list[dict[str, Any]] = ok) -> list[float]:
             return [float(v) for r in rows_ if (v := (r.get("scores") or {}).get(key)) is not None]
 
-        out.append({
-            "model": model,
-            "effort": effort,
-            "answers": len(group),
-            "errors": len(group) - len(ok),
-            "accuracy": _mean(acc),
-            "accuracy_method": "+".join(methods),
-            "faithfulness": _mean(scores_of("faithfulness")),
-            "refusal_accuracy": _mean(refusals),
-            "citation_precision": _mean(scores_of("citation_precision")),
-            "latency_median_s": percentile(totals, 50),
-            "latency_p95_s": percentile(totals, 95),
-            "first_token_median_s": percentile(firsts, 50),
-            "prompt_tokens_mean": _mean(prompt),
-            "completion_tokens_mean": _mean(completion),
-            "reasoning_tokens_mean": _mean(reasoning),
-            "prompt_tokens_total": sum(prompt) if prompt else None,
-            "completion_tokens_total": sum(completion) if completion else None,
-            "reasoning_tokens_total": sum(reasoning) if reasoning else None,
-            "cost_total": sum(costs) if costs else None,
-            "cost_unknown": len(ok) - len(costs),
-        })
+        out.append(
+            {
+                "model": model,
+                "effort": effort,
+                "answers": len(group),
+                "errors": len(group) - len(ok),
+                "accuracy": _mean(acc),
+                "accuracy_method": "+".join(methods),
+                "faithfulness": _mean(scores_of("faithfulness")),
+                "refusal_accuracy": _mean(refusals),
+                "citation_precision": _mean(scores_of("citation_precision")),
+                "latency_median_s": percentile(totals, 50),
+                "latency_p95_s": percentile(totals, 95),
+                "first_token_median_s": percentile(firsts, 50),
+                "prompt_tokens_mean": _mean(prompt),
+                "completion_tokens_mean": _mean(completion),
+                "reasoning_tokens_mean": _mean(reasoning),
+                "prompt_tokens_total": sum(prompt) if prompt else None,
+                "completion_tokens_total": sum(completion) if completion else None,
+                "reasoning_tokens_total": sum(reasoning) if reasoning else None,
+                "cost_total": sum(costs) if costs else None,
+                "cost_unknown": len(ok) - len(costs),
+            }
+        )
     return out

@@ -43,8 +43,14 @@ from typing import IO
 from ..config import IngestLimits, format_size
 from ..errors import SourceError
 
-__all__ = ["Budget", "declared_total", "directory_problem", "entry_problem", "open_zip",
-           "read_entry"]
+__all__ = [
+    "Budget",
+    "declared_total",
+    "directory_problem",
+    "entry_problem",
+    "open_zip",
+    "read_entry",
+]
 
 _BLOCK = 1 << 20
 _RATIO_FLOOR = 1 << 20  # the ratio limit applies to entries larger than this
@@ -78,11 +84,15 @@ def directory_problem(fh: IO[bytes], limits: IngestLimits) -> str | None:
     entries = int(end[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
     size = int(end[zipfile._ECD_SIZE])  # type: ignore[attr-defined]
     if entries > limits.zip_max_entries:
-        return (f"zip archive refused: {entries:,} entries, over the limit of "
-                f"{limits.zip_max_entries:,} (zip_max_entries)")
+        return (
+            f"zip archive refused: {entries:,} entries, over the limit of "
+            f"{limits.zip_max_entries:,} (zip_max_entries)"
+        )
     if size > max(limits.zip_max_entries * _DIR_BYTES_PER_ENTRY, _RATIO_FLOOR):
-        return (f"zip archive refused: its directory takes {format_size(size)} for {entries:,} entries "
-                f"(over {_DIR_BYTES_PER_ENTRY} bytes per allowed entry, zip_max_entries)")
+        return (
+            f"zip archive refused: its directory takes {format_size(size)} for {entries:,} entries "
+            f"(over {_DIR_BYTES_PER_ENTRY} bytes per allowed entry, zip_max_entries)"
+        )
     return None
 
 
@@ -98,13 +108,15 @@ def declared_total(infos: list[zipfile.ZipInfo], limits: IngestLimits) -> str | 
     """Why the entries' declared uncompressed total refuses the archive, or None."""
     total = sum(i.file_size for i in infos)
     if total > limits.zip_max_bytes:
-        return (f"zip archive refused: its entries would inflate to {format_size(total)}, over the limit "
-                f"of {format_size(limits.zip_max_bytes)} (zip_max_bytes)")
+        return (
+            f"zip archive refused: its entries would inflate to {format_size(total)}, over the limit "
+            f"of {format_size(limits.zip_max_bytes)} (zip_max_bytes)"
+        )
     return None
 
 
 def _too_large(size: int, limits: IngestLimits, how: str = "") -> str:
-    return (f"file too large ({format_size(size)}{how} > {format_size(limits.max_file_bytes)}, max_file_bytes)")
+    return f"file too large ({format_size(size)}{how} > {format_size(limits.max_file_bytes)}, max_file_bytes)"
 
 
 def _ratio(inflated: int, info: zipfile.ZipInfo, limits: IngestLimits, how: str) -> str | None:
@@ -112,8 +124,10 @@ def _ratio(inflated: int, info: zipfile.ZipInfo, limits: IngestLimits, how: str)
         return None
     ratio = inflated / max(info.compress_size, 1)
     if ratio > limits.zip_max_ratio:
-        return (f"zip bomb? compression ratio {ratio:,.0f}:1 {how}, over the limit of "
-                f"{limits.zip_max_ratio:g}:1 (zip_max_ratio)")
+        return (
+            f"zip bomb? compression ratio {ratio:,.0f}:1 {how}, over the limit of "
+            f"{limits.zip_max_ratio:g}:1 (zip_max_ratio)"
+        )
     return None
 
 
@@ -128,12 +142,15 @@ def entry_problem(info: zipfile.ZipInfo, limits: IngestLimits) -> str | None:
     return _ratio(info.file_size, info, limits, "declared")
 
 
-def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits,
-               budget: Budget) -> bytes | str:
+def read_entry(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits, budget: Budget
+) -> bytes | str:
     """The entry's bytes, streamed within the limits; or the reason it was skipped (a str)."""
     if info.file_size > budget.left():
-        return (f"the archive's total would exceed {format_size(limits.zip_max_bytes)} "
-                "(zip_max_bytes); not read")
+        return (
+            f"the archive's total would exceed {format_size(limits.zip_max_bytes)} "
+            "(zip_max_bytes); not read"
+        )
     buf = bytearray()
     try:
         with zf.open(info) as member:
@@ -149,9 +166,19 @@ def read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: IngestLimits,
                 if why:
                     return why
                 if budget.left() < 0:
-                    return (f"the archive's total exceeded {format_size(limits.zip_max_bytes)} "
-                            "(zip_max_bytes) while reading")
-    except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError, EOFError,
-            ValueError, zlib.error, lzma.LZMAError) as exc:  # a corrupt entry or stream
+                    return (
+                        f"the archive's total exceeded {format_size(limits.zip_max_bytes)} "
+                        "(zip_max_bytes) while reading"
+                    )
+    except (
+        zipfile.BadZipFile,
+        RuntimeError,
+        OSError,
+        NotImplementedError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        lzma.LZMAError,
+    ) as exc:  # a corrupt entry or stream
         return f"cannot read zip entry: {exc}"
     return bytes(buf)

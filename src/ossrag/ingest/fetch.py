@@ -63,13 +63,23 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Instance metadata services: the classic SSRF target (credentials of the machine's role).
 _METADATA = {
     ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "169.254.169.253", "fd00:ec2::254",
-              "fd00:ec2::23", "100.100.100.200")
-}  # fmt: skip
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "169.254.169.253",
+        "fd00:ec2::254",
+        "fd00:ec2::23",
+        "100.100.100.200",
+    )
+}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_ALLOW_HINT = ("pass --allow-private-urls (or --allow-url-network CIDR; settings allow_private_urls, "
-               "allow_url_networks) if you trust it")
-_NET_HINT = "check the URL and your network; you can also download the file and ingest the local path"
+_ALLOW_HINT = (
+    "pass --allow-private-urls (or --allow-url-network CIDR; settings allow_private_urls, "
+    "allow_url_networks) if you trust it"
+)
+_NET_HINT = (
+    "check the URL and your network; you can also download the file and ingest the local path"
+)
 
 
 class RefusedAddress(Exception):
@@ -168,9 +178,14 @@ def _guarded_transport(limits: IngestLimits) -> httpx.HTTPTransport:
     import httpx
 
     class GuardedBackend(httpcore.SyncBackend):
-        def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                        local_address: str | None = None,
-                        socket_options: Iterable[Any] | None = None) -> httpcore.NetworkStream:
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[Any] | None = None,
+        ) -> httpcore.NetworkStream:
             addresses = resolve(host, port, limits)
             error: Exception | None = None
             for addr in addresses:
@@ -192,8 +207,9 @@ def _guarded_transport(limits: IngestLimits) -> httpx.HTTPTransport:
         def __init__(self) -> None:
             super().__init__(trust_env=False)
             ssl_context = httpx.create_ssl_context(trust_env=False)
-            self._pool = httpcore.ConnectionPool(ssl_context=ssl_context,
-                                                 network_backend=GuardedBackend())
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=ssl_context, network_backend=GuardedBackend()
+            )
 
     return GuardedTransport()
 
@@ -210,19 +226,25 @@ def fetch(url: str, limits: IngestLimits, *, timeout: float | None = None) -> tu
     deadline = time.monotonic() + limits.url_total_timeout
     current = url
     try:
-        with httpx.Client(transport=_guarded_transport(limits), trust_env=False,
-                          follow_redirects=False) as client:
+        with httpx.Client(
+            transport=_guarded_transport(limits), trust_env=False, follow_redirects=False
+        ) as client:
             for _hop in range(MAX_REDIRECTS + 1):
                 with client.stream("GET", current, timeout=per_read) as resp:
                     if resp.is_redirect and "location" in resp.headers:
                         current = _next_hop(current, resp.headers["location"], url)
                         continue
                     if resp.status_code >= 400:
-                        raise SourceError(f"cannot download {url}: HTTP {resp.status_code} "
-                                          f"{resp.reason_phrase}".rstrip(), hint=_NET_HINT)
+                        raise SourceError(
+                            f"cannot download {url}: HTTP {resp.status_code} "
+                            f"{resp.reason_phrase}".rstrip(),
+                            hint=_NET_HINT,
+                        )
                     data = _read_body(resp, url, limits, deadline)
                     return _as_utf8(data, resp.headers.get("content-type", ""))
-            raise SourceError(f"too many redirects (over {MAX_REDIRECTS}) from {url}", hint=_NET_HINT)
+            raise SourceError(
+                f"too many redirects (over {MAX_REDIRECTS}) from {url}", hint=_NET_HINT
+            )
     except RefusedAddress as exc:
         via = "" if current == url else f" (redirected to {current})"
         raise SourceError(f"refused {url}{via}: {exc.reason}", hint=_ALLOW_HINT) from None
@@ -251,17 +273,25 @@ def _read_body(resp: httpx.Response, url: str, limits: IngestLimits, deadline: f
     size_hint = "download it yourself and ingest the local file, or raise max_download_bytes"
     declared = resp.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise SourceError(f"download too large: {url} announces {int(declared):,} bytes, over the "
-                          f"limit of {cap:,} (max_download_bytes)", hint=size_hint)
+        raise SourceError(
+            f"download too large: {url} announces {int(declared):,} bytes, over the "
+            f"limit of {cap:,} (max_download_bytes)",
+            hint=size_hint,
+        )
     buf = bytearray()
     for block in resp.iter_bytes():
         buf += block
         if len(buf) > cap:
-            raise SourceError(f"download too large: {url} sent over {cap:,} bytes "
-                              "(max_download_bytes)", hint=size_hint)
+            raise SourceError(
+                f"download too large: {url} sent over {cap:,} bytes (max_download_bytes)",
+                hint=size_hint,
+            )
         if time.monotonic() > deadline:
-            raise SourceError(f"download too slow: {url} took over {limits.url_total_timeout:g}s "
-                              f"(url_total_timeout), {len(buf):,} bytes received", hint=_NET_HINT)
+            raise SourceError(
+                f"download too slow: {url} took over {limits.url_total_timeout:g}s "
+                f"(url_total_timeout), {len(buf):,} bytes received",
+                hint=_NET_HINT,
+            )
     return bytes(buf)
 
 

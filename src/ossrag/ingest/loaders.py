@@ -157,8 +157,9 @@ def discover(
     )
 
 
-def _discover_glob(spec: str, inc: tuple[str, ...], exc: tuple[str, ...],
-                   limits: IngestLimits) -> SourceSet:
+def _discover_glob(
+    spec: str, inc: tuple[str, ...], exc: tuple[str, ...], limits: IngestLimits
+) -> SourceSet:
     parts = Path(spec).expanduser().as_posix().split("/")
     cut = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
     base_parts = parts[:cut]
@@ -174,8 +175,13 @@ def _discover_glob(spec: str, inc: tuple[str, ...], exc: tuple[str, ...],
     return SourceSet(str(base.resolve()), "glob", inc, exc, pattern=pattern, limits=limits)
 
 
-def _discover_url(url: str, inc: tuple[str, ...], exc: tuple[str, ...], limits: IngestLimits,
-                  timeout: float | None) -> SourceSet:
+def _discover_url(
+    url: str,
+    inc: tuple[str, ...],
+    exc: tuple[str, ...],
+    limits: IngestLimits,
+    timeout: float | None,
+) -> SourceSet:
     data, ctype = fetch(url, limits, timeout=timeout)
     url_path = urlsplit(url).path
     if url_path.lower().endswith(".zip") or ctype in _ZIP_TYPES or data[:4] == b"PK\x03\x04":

@@ -129,8 +129,9 @@ class VectorCache:
 class Pipeline:
     """Runs one ingestion plan through the three stages (see the module docstring)."""
 
-    def __init__(self, store: VectorStore, kb: str, embedder: Embedder, report: Any,
-                 tracker: ProgressTracker) -> None:
+    def __init__(
+        self, store: VectorStore, kb: str, embedder: Embedder, report: Any, tracker: ProgressTracker
+    ) -> None:
         self.store, self.kb, self.embedder = store, kb, embedder
         self.report, self.tracker = report, tracker
         self.cache = VectorCache(store, kb)
@@ -144,13 +145,18 @@ class Pipeline:
         self._last_progress = 0.0
 
     # -- the caller's thread ------------------------------------------------------------
-    def run(self, plan: Iterable[tuple[Work, list[dict[str, Any]]]],
-            progress: Callable[[IngestProgress], None] | None = None) -> None:
+    def run(
+        self,
+        plan: Iterable[tuple[Work, list[dict[str, Any]]]],
+        progress: Callable[[IngestProgress], None] | None = None,
+    ) -> None:
         """Write every row ``plan`` yields; returns when all are written (or raises)."""
-        threads = [threading.Thread(target=self._produce, args=(plan,), daemon=True,
-                                    name="ossrag-ingest-plan"),
-                   threading.Thread(target=self._embed_loop, daemon=True,
-                                    name="ossrag-ingest-embed")]
+        threads = [
+            threading.Thread(
+                target=self._produce, args=(plan,), daemon=True, name="ossrag-ingest-plan"
+            ),
+            threading.Thread(target=self._embed_loop, daemon=True, name="ossrag-ingest-embed"),
+        ]
         for t in threads:
             t.start()
         try:
@@ -192,8 +198,9 @@ class Pipeline:
     def _write(self, batch: list[tuple[Work, dict[str, Any]]], finished: list[Work]) -> None:
         if batch:
             t0 = time.perf_counter()
-            self.store.upsert(self.kb, [{k: v for k, v in row.items() if k != "embed_text"}
-                                        for _, row in batch])
+            self.store.upsert(
+                self.kb, [{k: v for k, v in row.items() if k != "embed_text"} for _, row in batch]
+            )
             self.report.write_seconds += time.perf_counter() - t0
             self.report.chunks_written += len(batch)
             self.tracker.chunks_done += len(batch)
@@ -208,8 +215,9 @@ class Pipeline:
                 self.report.chunks_deleted += len(work.stale)
             self.tracker.files_written += 1
 
-    def _progress(self, progress: Callable[[IngestProgress], None] | None,
-                  force: bool = False) -> None:
+    def _progress(
+        self, progress: Callable[[IngestProgress], None] | None, force: bool = False
+    ) -> None:
         now = time.perf_counter()
         if progress is not None and (force or now - self._last_progress >= _PROGRESS_EVERY_S):
             self._last_progress = now

@@ -66,8 +66,12 @@ class ProgressTracker:
 
     WINDOW_S = 30.0
 
-    def __init__(self, files_total: int = 0, bytes_total: int = 0,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        files_total: int = 0,
+        bytes_total: int = 0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.clock = clock
         self.started = clock()
         self.files_total = files_total

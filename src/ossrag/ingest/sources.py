@@ -165,7 +165,9 @@ class SourceSet:
             return None
         fmt = format_or_text(rel)
         if fmt is None:
-            return Skipped(self.origin, rel, f"unsupported format {PurePosixPath(rel).suffix.lower()}")
+            return Skipped(
+                self.origin, rel, f"unsupported format {PurePosixPath(rel).suffix.lower()}"
+            )
         return fmt
 
     def survey(self) -> tuple[int, int]:
@@ -197,7 +199,9 @@ class SourceSet:
         return files, size
 
     def _count_zip(self, infos: list[zipfile.ZipInfo]) -> tuple[int, int]:
-        chosen = [i for i in infos if isinstance(self._candidate(i.filename.replace("\\", "/")), str)]
+        chosen = [
+            i for i in infos if isinstance(self._candidate(i.filename.replace("\\", "/")), str)
+        ]
         return len(chosen), sum(i.file_size for i in chosen)
 
     def _walk(self) -> Iterator[tuple[Path, str, Skipped | str]]:
@@ -233,12 +237,16 @@ class SourceSet:
         return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
     def _outside(self, path: str, what: str) -> str:
-        return (f"symlink to a {what} outside the ingested folder ({os.path.realpath(path)}), "
-                "not followed")
+        return (
+            f"symlink to a {what} outside the ingested folder ({os.path.realpath(path)}), "
+            "not followed"
+        )
 
     def _too_large(self, size: int) -> str:
-        return (f"file too large ({format_size(size)} > {format_size(self.limits.max_file_bytes)}, "
-                "max_file_bytes)")
+        return (
+            f"file too large ({format_size(size)} > {format_size(self.limits.max_file_bytes)}, "
+            "max_file_bytes)"
+        )
 
     def _read_file(self, path: Path, rel: str, fmt: str | None = None) -> RawSource | Skipped:
         """One file's bytes, or why not: too large, a symlink out of the folder, not a file."""
@@ -257,7 +265,9 @@ class SourceSet:
             with os.fdopen(os.open(path, flags), "rb") as fh:
                 st = os.fstat(fh.fileno())
                 if not stat.S_ISREG(st.st_mode):
-                    return Skipped(self.origin, rel, f"not a regular file ({_file_kind(st.st_mode)})")
+                    return Skipped(
+                        self.origin, rel, f"not a regular file ({_file_kind(st.st_mode)})"
+                    )
                 if st.st_size > cap:
                     return Skipped(self.origin, rel, self._too_large(st.st_size))
                 if not path.suffix:  # peek first: a large binary is not read whole
@@ -272,7 +282,9 @@ class SourceSet:
             return Skipped(self.origin, rel, self._too_large(len(data)))
         return RawSource(self.origin, rel, data, fmt)
 
-    def _zip_entries(self, zf: zipfile.ZipFile) -> Iterator[tuple[zipfile.ZipInfo, str, Skipped | str]]:
+    def _zip_entries(
+        self, zf: zipfile.ZipFile
+    ) -> Iterator[tuple[zipfile.ZipInfo, str, Skipped | str]]:
         """``(info, rel, verdict)`` of the entries that belong to the set (see ``_candidate``)."""
         for info in zf.infolist():
             if info.is_dir():
@@ -313,12 +325,21 @@ class SourceSet:
                     yield Skipped(self.origin, rel, data)
                     continue
                 why = _not_a_document(data) if not PurePosixPath(rel).suffix else None
-                yield Skipped(self.origin, rel, why) if why else RawSource(self.origin, rel, data, verdict)
+                yield (
+                    Skipped(self.origin, rel, why)
+                    if why
+                    else RawSource(self.origin, rel, data, verdict)
+                )
 
 
 def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
-             (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a directory"))
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISDIR, "a directory"),
+    )
     return next((what for test, what in kinds if test(mode)), "not a regular file")
 
 

@@ -94,13 +94,16 @@ class IngestReport:
     notes: list[Note] = field(default_factory=list)  # indexed, but with a fallback (decoding)
 
     def summary(self) -> str:
-        parsed = ", ".join(f"{n} {name}" for name, n in sorted(self.parsers.items(), key=lambda x: (-x[1], x[0])))
+        parsed = ", ".join(
+            f"{n} {name}" for name, n in sorted(self.parsers.items(), key=lambda x: (-x[1], x[0]))
+        )
         resumed = f", resumed {self.resumed}" if self.resumed else ""
         return (
             f"added {self.added}, updated {self.updated}{resumed}, unchanged {self.unchanged}, "
             f"removed {self.removed}, skipped {len(self.skipped)} "
             f"({self.chunks_written} chunks written, {self.chunks_deleted} deleted, "
-            f"{self.seconds:.1f}s)" + (f"; parsed as {parsed}" if parsed else "")
+            f"{self.seconds:.1f}s)"
+            + (f"; parsed as {parsed}" if parsed else "")
             + (f"; {len(self.notes)} with a note" if self.notes else "")
         )
 
@@ -112,7 +115,9 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "resumed": self.resumed,
-            "skipped": [{"source": s.source, "origin": s.origin, "reason": s.reason} for s in self.skipped],
+            "skipped": [
+                {"source": s.source, "origin": s.origin, "reason": s.reason} for s in self.skipped
+            ],
             "chunks_written": self.chunks_written,
             "chunks_deleted": self.chunks_deleted,
             "chunks_embedded": self.chunks_embedded,
@@ -125,8 +130,9 @@ class IngestReport:
         }
 
 
-def _rows_for(raw: RawSource, chunks: list[Chunk], doc_meta: dict[str, Any],
-              extra: dict[str, Any]) -> list[dict[str, Any]]:
+def _rows_for(
+    raw: RawSource, chunks: list[Chunk], doc_meta: dict[str, Any], extra: dict[str, Any]
+) -> list[dict[str, Any]]:
     rows = []
     for ch in chunks:
         meta = {**doc_meta, **ch.metadata, **extra}
@@ -243,8 +249,11 @@ class _Planner:
         for start in range(0, len(rows), 1000):
             part = {r["id"]: r for r in rows[start : start + 1000]}
             stored = {h.id: h for h in self.store.get_chunks(self.kb, list(part))}
-            same = [i for i, h in stored.items()
-                    if Chunk(h.text, h.heading).embed_text == part[i]["embed_text"]]
+            same = [
+                i
+                for i, h in stored.items()
+                if Chunk(h.text, h.heading).embed_text == part[i]["embed_text"]
+            ]
             for rid, vec in self.store.get_vectors(self.kb, same).items():
                 part[rid]["vector"] = vec
 
@@ -289,16 +298,26 @@ def sync(
         files, size = sset.survey()
         tracker.files_total += files
         tracker.bytes_total += size
-    planner = _Planner(store, kb, index, report, tracker, extra=dict(metadata or {}),
-                       limits=limits, chunking={"splitter": splitter, "chunk_size": chunk_size,
-                                 "chunk_overlap": chunk_overlap})
+    planner = _Planner(
+        store,
+        kb,
+        index,
+        report,
+        tracker,
+        extra=dict(metadata or {}),
+        limits=limits,
+        chunking={"splitter": splitter, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap},
+    )
     Pipeline(store, kb, embedder, report, tracker).run(planner.plan(sets), progress)
 
     if prune:
         tracker.phase = "pruning"
         for sset in sets:
-            gone = [key for key in index
-                    if key[0] == sset.origin and key not in planner.seen and sset.in_scope(key[1])]
+            gone = [
+                key
+                for key in index
+                if key[0] == sset.origin and key not in planner.seen and sset.in_scope(key[1])
+            ]
             for key in gone:
                 ids = list(index[key].ids)
                 store.delete_ids(kb, ids)

@@ -66,6 +66,7 @@ class WatchRound:
 
 def _relevant(sets: list[SourceSet], ignore: list[Path]) -> Callable[[str], bool]:
     """Does a change at ``path`` matter to any of ``sets``?"""
+
     def check(path: str) -> bool:
         p = Path(path)
         if any(p == ig or ig in p.parents for ig in ignore):
@@ -80,10 +81,14 @@ def _relevant(sets: list[SourceSet], ignore: list[Path]) -> Callable[[str], bool
             except ValueError:
                 continue
             # A file it would read, or a directory renamed or deleted with its files.
-            if sset.wants(rel) or (sset.only is None and p.is_dir()
-                                   and not any(part.startswith(".") for part in rel.split("/"))):
+            if sset.wants(rel) or (
+                sset.only is None
+                and p.is_dir()
+                and not any(part.startswith(".") for part in rel.split("/"))
+            ):
                 return True
         return False
+
     return check
 
 
@@ -91,20 +96,27 @@ def _roots(sets: list[SourceSet]) -> list[Path]:
     roots = []
     for sset in sets:
         if sset.kind in ("url", "url-zip"):
-            raise ConfigError(f"cannot watch a URL: {sset.origin}",
-                              hint="watch local folders or files; ingest URLs without --watch")
+            raise ConfigError(
+                f"cannot watch a URL: {sset.origin}",
+                hint="watch local folders or files; ingest URLs without --watch",
+            )
         # A zip or a single file: its folder is watched (editors save by renaming).
         roots.append(Path(sset.origin).parent if sset.kind == "zip" else Path(sset.origin))
     return sorted(set(roots))
 
 
-def _watchfiles_changes(roots: list[Path], stop: threading.Event, quiet_s: float,
-                        max_wait_s: float, _poll_s: float) -> Iterator[set[str]]:
+def _watchfiles_changes(
+    roots: list[Path], stop: threading.Event, quiet_s: float, max_wait_s: float, _poll_s: float
+) -> Iterator[set[str]]:
     import watchfiles
 
-    for changes in watchfiles.watch(*roots, debounce=int(max_wait_s * 1000),
-                                    step=int(quiet_s * 1000), stop_event=stop,
-                                    raise_interrupt=False):
+    for changes in watchfiles.watch(
+        *roots,
+        debounce=int(max_wait_s * 1000),
+        step=int(quiet_s * 1000),
+        stop_event=stop,
+        raise_interrupt=False,
+    ):
         yield {path for _, path in changes}
 
 
@@ -123,8 +135,9 @@ def _snapshot(roots: list[Path]) -> dict[str, tuple[int, int]]:
     return snap
 
 
-def _polling_changes(roots: list[Path], stop: threading.Event, quiet_s: float,
-                     max_wait_s: float, poll_s: float) -> Iterator[set[str]]:
+def _polling_changes(
+    roots: list[Path], stop: threading.Event, quiet_s: float, max_wait_s: float, poll_s: float
+) -> Iterator[set[str]]:
     before = _snapshot(roots)
     while not stop.wait(poll_s):
         now = _snapshot(roots)
@@ -148,8 +161,14 @@ def _polling_changes(roots: list[Path], stop: threading.Event, quiet_s: float,
 _BACKENDS = {"watchfiles": _watchfiles_changes, "polling": _polling_changes}
 
 
-def _start(backend: str, roots: list[Path], stop: threading.Event, quiet_s: float,
-           max_wait_s: float, poll_s: float) -> queue.Queue[set[str] | BaseException]:
+def _start(
+    backend: str,
+    roots: list[Path],
+    stop: threading.Event,
+    quiet_s: float,
+    max_wait_s: float,
+    poll_s: float,
+) -> queue.Queue[set[str] | BaseException]:
     """Watch in a thread from now on: changes made during the first round are not missed."""
     out: queue.Queue[set[str] | BaseException] = queue.Queue()
     ready = threading.Event()
@@ -198,8 +217,9 @@ def watch(
     if backend == "auto":
         backend = "watchfiles" if importlib.util.find_spec("watchfiles") else "polling"
     if backend not in _BACKENDS:
-        raise ConfigError(f"unknown watch backend {backend!r}",
-                          hint="use auto, watchfiles or polling")
+        raise ConfigError(
+            f"unknown watch backend {backend!r}", hint="use auto, watchfiles or polling"
+        )
     relevant = _relevant(sets, [Path(p).resolve() for p in ignore])
     changes = _start(backend, roots, stop, quiet_s, max_wait_s, poll_s)
     rounds = 0

@@ -83,6 +83,8 @@ class Bound:
             self.expired = self._late()
             raise OutOfBounds(self.expired)
         if self.max_chunks is not None and self.chunks > self.max_chunks:
-            self.expired = (f"{self.chunks} chunks for max_tokens={(self.max_chunks - CHUNK_SLACK) // CHUNKS_PER_TOKEN}"
-                            ": the server ignores the token budget")
+            self.expired = (
+                f"{self.chunks} chunks for max_tokens={(self.max_chunks - CHUNK_SLACK) // CHUNKS_PER_TOKEN}"
+                ": the server ignores the token budget"
+            )
             raise OutOfBounds(self.expired)

@@ -143,8 +143,13 @@ class Turn:
         calls: list[ToolCall] = []
         if error is None:  # half-streamed tool calls are not worth running
             for n, slot in enumerate(self.tools.values()):
-                calls.append(ToolCall(id=slot["id"] or f"call_{n}", name=slot["name"],
-                                      arguments=slot["arguments"] or "{}"))
+                calls.append(
+                    ToolCall(
+                        id=slot["id"] or f"call_{n}",
+                        name=slot["name"],
+                        arguments=slot["arguments"] or "{}",
+                    )
+                )
             calls += self.splitter.tool_calls + self.inline_calls
             out += [StreamEvent(type="tool_call", tool_call=c) for c in calls]
         if self.usage is not None:

@@ -79,7 +79,11 @@ def content_text(content: Any) -> str:
         return content
     parts = []
     for part in content if isinstance(content, list) else []:
-        if isinstance(part, dict) and part.get("type", "text") in ("text", "input_text", "output_text"):
+        if isinstance(part, dict) and part.get("type", "text") in (
+            "text",
+            "input_text",
+            "output_text",
+        ):
             parts.append(str(part.get("text", "")))
         elif isinstance(part, str):
             parts.append(part)

@@ -57,7 +57,7 @@ _MARK = "_ossrag_extra_bufts"  # set on our wrapper so apply() never wraps twice
 AMX_FLAGS = ("amx_tile", "amx_int8", "amx_bf16")
 FIX_HINT = (
     f"set {ENV}=off (ossrag turns extra buffer types off on AMX CPUs by default), or "
-    "rebuild llama-cpp-python without AMX: CMAKE_ARGS=\"-DGGML_AMX_INT8=OFF\" "
+    'rebuild llama-cpp-python without AMX: CMAKE_ARGS="-DGGML_AMX_INT8=OFF" '
     "pip install --force-reinstall --no-cache-dir llama-cpp-python"
 )
 

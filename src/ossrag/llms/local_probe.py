@@ -52,12 +52,20 @@ def probe_local_model(spec: str, *, timeout: float = 300.0) -> ProbeResult:
     """Load ``spec`` (``local:...``) in a child process and generate a few tokens."""
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, spec], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, spec],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        return ProbeResult(False, f"no answer within {timeout:.0f} s (model load and 8 tokens)",
-                           hint="is the machine very busy, or the model very large?",
-                           seconds=time.perf_counter() - t0)
+        return ProbeResult(
+            False,
+            f"no answer within {timeout:.0f} s (model load and 8 tokens)",
+            hint="is the machine very busy, or the model very large?",
+            seconds=time.perf_counter() - t0,
+        )
     elapsed = time.perf_counter() - t0
     last = (proc.stdout.strip().splitlines() or [""])[-1]
     try:
@@ -72,11 +80,21 @@ def probe_local_model(spec: str, *, timeout: float = 300.0) -> ProbeResult:
         except ValueError:
             name = f"signal {-proc.returncode}"
         tail = " ".join(proc.stderr.strip().splitlines()[-3:])[-300:]
-        return ProbeResult(False, f"the model crashed ({name}) during a short generation; {note}"
-                           + (f"; stderr: {tail}" if tail else ""), hint=FIX_HINT, seconds=elapsed)
+        return ProbeResult(
+            False,
+            f"the model crashed ({name}) during a short generation; {note}"
+            + (f"; stderr: {tail}" if tail else ""),
+            hint=FIX_HINT,
+            seconds=elapsed,
+        )
     if proc.returncode != 0 or "error" in data:
         detail = data.get("error") or " ".join(proc.stderr.strip().splitlines()[-3:])[-300:]
-        return ProbeResult(False, f"the model failed: {detail}", hint=data.get("hint"), seconds=elapsed)
+        return ProbeResult(
+            False, f"the model failed: {detail}", hint=data.get("hint"), seconds=elapsed
+        )
     text = " ".join(str(data.get("text", "")).split())[:40]
-    return ProbeResult(True, f"{data.get('tokens', 0)} tokens in {data.get('seconds', 0.0):.1f} s: "
-                       f"{text!r} ({note})", seconds=elapsed)
+    return ProbeResult(
+        True,
+        f"{data.get('tokens', 0)} tokens in {data.get('seconds', 0.0):.1f} s: {text!r} ({note})",
+        seconds=elapsed,
+    )

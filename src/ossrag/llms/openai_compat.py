@@ -90,8 +90,17 @@ _ERRORS: tuple[type[BaseException], ...] = (openai.APIError, *_HTTPX_TRANSPORT)
 # A response ossrag cannot read: malformed JSON in an event (json.JSONDecodeError), a body
 # of the wrong shape (pydantic's ValidationError is a ValueError too).
 _UNREADABLE: tuple[type[BaseException], ...] = (ValueError, TypeError)
-_STANDARD = {"max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "tools",
-             "tool_choice", "response_format", "stream_options"}  # fmt: skip
+_STANDARD = {
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "stream_options",
+}
 _EFFORT_KEYS = ("reasoning", "reasoning_effort", "chat_template_kwargs")
 _EFFORT_REJECTED = re.compile(
     r"reasoning_effort|chat_template_kwargs|reasoning\.effort|[\"'`]reasoning[\"'`]", re.I
@@ -190,9 +199,15 @@ class OpenAICompatLLM:
     ) -> Iterator[StreamEvent]:
         """Stream one assistant turn. Bad options raise here; server errors on iteration."""
         body, notes = self.provider.build_body(
-            self.model_id, effort=effort, max_tokens=max_tokens, temperature=temperature,
-            top_p=top_p, stop=stop, tools=tools, response_format=response_format,
-        )  # fmt: skip
+            self.model_id,
+            effort=effort,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stop=stop,
+            tools=tools,
+            response_format=response_format,
+        )
         for note in notes:
             self._warn(note)
         if self.streaming:
@@ -222,8 +237,9 @@ class OpenAICompatLLM:
             **kwargs,
         )
 
-    def _run(self, messages: list[Message], body: dict[str, Any],
-             max_tokens: int | None) -> Iterator[StreamEvent]:
+    def _run(
+        self, messages: list[Message], body: dict[str, Any], max_tokens: int | None
+    ) -> Iterator[StreamEvent]:
         attempt = 0
         adapted: set[str] = set()
         self.last_error = None
@@ -257,8 +273,12 @@ class OpenAICompatLLM:
                         continue
                     delay = self._retry_delay(exc, attempt, bound)
                     if delay is not None:
-                        log.info("retrying %s in %.2fs after: %s", self.base_url, delay,
-                                 classify(exc).message)
+                        log.info(
+                            "retrying %s in %.2fs after: %s",
+                            self.base_url,
+                            delay,
+                            classify(exc).message,
+                        )
                         time.sleep(delay)
                         attempt += 1
                         continue

@@ -298,8 +298,13 @@ def split_inline(
             looks_like_harmony = None  # type: ignore[assignment]
         if looks_like_harmony is not None and looks_like_harmony(content):
             done = parse_harmony(content, incomplete=incomplete)
-            return InlineSplit(done.reasoning, done.text, list(done.tool_calls),
-                               truncated=not done.complete, harmony=True)  # fmt: skip
+            return InlineSplit(
+                done.reasoning,
+                done.text,
+                list(done.tool_calls),
+                truncated=not done.complete,
+                harmony=True,
+            )
     splitter = InlineReasoningSplitter(pre_opened=pre_opened)
     parts = splitter.feed(content) + splitter.flush(incomplete=incomplete)
     return InlineSplit(

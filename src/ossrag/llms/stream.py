@@ -42,8 +42,12 @@ __all__ = [
 
 def reasoning_exhausted(done: Completion) -> bool:
     """Reasoning used up the whole token budget: stopped for ``length`` with no answer."""
-    return (done.finish_reason == "length" and done.complete and not done.text.strip()
-            and not done.tool_calls)
+    return (
+        done.finish_reason == "length"
+        and done.complete
+        and not done.text.strip()
+        and not done.tool_calls
+    )
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,17 @@ class TurnStream:
     model's lock is released).
     """
 
-    def __init__(self, llm: LLM, messages: list[Message], *, max_tokens: int | None = None,
-                 policy: BudgetPolicy | None = BudgetPolicy(), notice: bool = True,
-                 started: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        messages: list[Message],
+        *,
+        max_tokens: int | None = None,
+        policy: BudgetPolicy | None = BudgetPolicy(),
+        notice: bool = True,
+        started: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.llm, self.messages, self.max_tokens, self.kwargs = llm, messages, max_tokens, kwargs
         self.policy = policy or NO_RETRY
         self.notice = notice
@@ -111,18 +123,24 @@ class TurnStream:
             spent = f" of {max_tokens} tokens" if max_tokens else ""
             if attempt < self.policy.retries:
                 bigger = self.policy.next_budget(max_tokens, done)
-                own.append(f"the model spent its whole token budget{spent} on reasoning and gave "
-                           f"no answer; retried once with max_tokens={bigger}")
+                own.append(
+                    f"the model spent its whole token budget{spent} on reasoning and gave "
+                    f"no answer; retried once with max_tokens={bigger}"
+                )
                 if self.notice:
                     yield StreamEvent(type="reasoning", delta=f"\n[ossrag: {own[-1]}]\n")
                 max_tokens = bigger
                 continue
             if attempt:
-                own.append(f"a retry with max_tokens={max_tokens} ran out too: raise --max-tokens "
-                           "or lower --effort")
+                own.append(
+                    f"a retry with max_tokens={max_tokens} ran out too: raise --max-tokens "
+                    "or lower --effort"
+                )
             else:
-                own.append(f"no answer: reasoning used up the token budget{spent}; raise "
-                           "--max-tokens or lower --effort")
+                own.append(
+                    f"no answer: reasoning used up the token budget{spent}; raise "
+                    "--max-tokens or lower --effort"
+                )
 
     def _one(self, max_tokens: int | None) -> Generator[StreamEvent, None, Completion]:
         g = Gatherer()
@@ -141,8 +159,9 @@ class TurnStream:
         return g.completion()
 
 
-def complete_with_budget_retry(llm: LLM, messages: list[Message], max_tokens: int | None,
-                               **kwargs: Any) -> tuple[Completion, str | None]:
+def complete_with_budget_retry(
+    llm: LLM, messages: list[Message], max_tokens: int | None, **kwargs: Any
+) -> tuple[Completion, str | None]:
     """Run one turn to the end with the budget policy; ``(completion, warning or None)``."""
     turn = TurnStream(llm, messages, max_tokens=max_tokens, notice=False, **kwargs)
     for _ in turn:

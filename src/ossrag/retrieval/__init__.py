@@ -137,18 +137,26 @@ class RetrievalOptions:
         if self.k < 1:
             raise ConfigError(f"k must be at least 1, got {self.k}", hint="e.g. -k 3")
         if self.mode not in MODES:
-            raise ConfigError(f"unknown search mode {self.mode!r}", hint="use dense, bm25 or hybrid")
+            raise ConfigError(
+                f"unknown search mode {self.mode!r}", hint="use dense, bm25 or hybrid"
+            )
         if self.fusion not in FUSIONS:
-            raise ConfigError(f"unknown fusion {self.fusion!r}", hint="use --fusion weighted or rrf")
+            raise ConfigError(
+                f"unknown fusion {self.fusion!r}", hint="use --fusion weighted or rrf"
+            )
         if not 0.0 <= self.dense_weight <= 1.0:
-            raise ConfigError(f"dense weight {self.dense_weight} is outside [0, 1]",
-                              hint="e.g. 0.7 (0: BM25 only, 1: dense only)")
+            raise ConfigError(
+                f"dense weight {self.dense_weight} is outside [0, 1]",
+                hint="e.g. 0.7 (0: BM25 only, 1: dense only)",
+            )
         check_bm25_norm(self.bm25_norm)
         if self.rrf_k < 0:
             raise ConfigError(f"rrf_k must be >= 0, got {self.rrf_k}", hint="e.g. 60")
         if not 0.0 <= self.mmr_lambda <= 1.0:
-            raise ConfigError(f"--mmr-lambda {self.mmr_lambda} is outside [0, 1]",
-                              hint="e.g. --mmr-lambda 0.7 (1: relevance only, 0: diversity only)")
+            raise ConfigError(
+                f"--mmr-lambda {self.mmr_lambda} is outside [0, 1]",
+                hint="e.g. --mmr-lambda 0.7 (1: relevance only, 0: diversity only)",
+            )
         if self.expand < 0:
             raise ConfigError(f"--expand must be >= 0, got {self.expand}", hint="e.g. --expand 1")
         if self.rerank_candidates < 1:
@@ -178,10 +186,20 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def _search(store: VectorStore, kb: str, embedder: Embedder, query: str, opt: RetrievalOptions,
-            n: int, query_vector: np.ndarray | None, bm25_query: str | None = None) -> list[Hit]:
+def _search(
+    store: VectorStore,
+    kb: str,
+    embedder: Embedder,
+    query: str,
+    opt: RetrievalOptions,
+    n: int,
+    query_vector: np.ndarray | None,
+    bm25_query: str | None = None,
+) -> list[Hit]:
     # BM25 gets the query without stop words (dense never sends one).
-    keywords = keyword_query(query if bm25_query is None else bm25_query) if opt.mode != "dense" else ""
+    keywords = (
+        keyword_query(query if bm25_query is None else bm25_query) if opt.mode != "dense" else ""
+    )
     if opt.mode == "bm25":
         return store.search_bm25(kb, keywords, k=n, filter=opt.filter)
     bm25_only_weight = opt.dense_weight >= 1.0 and opt.fusion == "weighted"
@@ -244,8 +262,10 @@ def retrieve(
 
     if opt.rerank is not None and hits:
         # The reranker sees at least k passages, so every returned one is on its scale.
-        head = [replace(h, metadata={**h.metadata, "retrieval_score": h.score})
-                for h in hits[: max(opt.rerank_candidates, opt.k)]]
+        head = [
+            replace(h, metadata={**h.metadata, "retrieval_score": h.score})
+            for h in hits[: max(opt.rerank_candidates, opt.k)]
+        ]
         result = opt.rerank.rerank(query, head)
         info.timings["rerank_s"] = result.seconds
         if result.warning:

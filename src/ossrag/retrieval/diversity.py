@@ -72,8 +72,9 @@ def hit_vectors(store: VectorStore, kb: str, hits: list[Hit]) -> np.ndarray:
     return normalize(out)
 
 
-def mmr_select(hits: list[Hit], vectors: np.ndarray, k: int, *,
-               lam: float = DEFAULT_MMR_LAMBDA) -> list[Hit]:
+def mmr_select(
+    hits: list[Hit], vectors: np.ndarray, k: int, *, lam: float = DEFAULT_MMR_LAMBDA
+) -> list[Hit]:
     """Pick ``k`` hits by maximal marginal relevance (Carbonell & Goldstein, 1998).
 
     Each step takes the hit maximising ``lam * rel - (1 - lam) * max sim(hit,

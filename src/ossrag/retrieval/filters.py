@@ -45,8 +45,9 @@ def glob_to_like(glob: str) -> str:
     return like.replace("**", "*").replace("*", "%").replace("?", "_")
 
 
-def build_filter(expr: str = "", source_glob: str | None = None,
-                 meta: Mapping[str, str] | None = None) -> str:
+def build_filter(
+    expr: str = "", source_glob: str | None = None, meta: Mapping[str, str] | None = None
+) -> str:
     """Combine a raw expression, a source glob and metadata equalities with ``and``."""
     parts = [f"({expr})"] if expr else []
     if source_glob:

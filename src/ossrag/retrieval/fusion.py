@@ -62,8 +62,13 @@ def check_bm25_norm(value: str) -> None:
         raise ConfigError(f"unknown BM25 normalisation {value!r}", hint="use max or minmax")
 
 
-def fuse_weighted(dense: list[Hit], sparse: list[Hit], *, dense_weight: float,
-                  sparse_norm: str = DEFAULT_BM25_NORM) -> list[Hit]:
+def fuse_weighted(
+    dense: list[Hit],
+    sparse: list[Hit],
+    *,
+    dense_weight: float,
+    sparse_norm: str = DEFAULT_BM25_NORM,
+) -> list[Hit]:
     """Weighted sum of normalised scores; a hit missing from one list scores 0 there.
 
     Dense scores are min-max normalised over their list (cosines of related
@@ -78,8 +83,10 @@ def fuse_weighted(dense: list[Hit], sparse: list[Hit], *, dense_weight: float,
     by_id: dict[str, Hit] = {}
     score: dict[str, float] = {}
     sparse_fn = by_max if sparse_norm == "max" else minmax
-    for hits, weight, norm in ((dense, dense_weight, minmax),
-                               (sparse, 1.0 - dense_weight, sparse_fn)):
+    for hits, weight, norm in (
+        (dense, dense_weight, minmax),
+        (sparse, 1.0 - dense_weight, sparse_fn),
+    ):
         for hit, s in zip(hits, norm([h.score for h in hits]), strict=True):
             by_id.setdefault(hit.id, hit)
             score[hit.id] = score.get(hit.id, 0.0) + weight * s
@@ -87,8 +94,9 @@ def fuse_weighted(dense: list[Hit], sparse: list[Hit], *, dense_weight: float,
     return [replace(by_id[i], score=score[i]) for i in ranked]
 
 
-def fuse_rrf(*lists: list[Hit], rrf_k: int = DEFAULT_RRF_K,
-             weights: tuple[float, ...] | None = None) -> list[Hit]:
+def fuse_rrf(
+    *lists: list[Hit], rrf_k: int = DEFAULT_RRF_K, weights: tuple[float, ...] | None = None
+) -> list[Hit]:
     """Reciprocal rank fusion: ``Σ w_list / (rrf_k + rank)`` with 1-based ranks (``w`` = 1 by default).
 
     Ties keep the order of first appearance.

@@ -36,30 +36,50 @@ _WORD = re.compile(r"[^\W\d_]+")
 
 # Scripts that name a language by themselves (first match wins; kana before Han).
 _SCRIPTS: tuple[tuple[str, str], ...] = (
-    ("HIRAGANA", "ja"), ("KATAKANA", "ja"), ("HANGUL", "ko"), ("CJK", "zh"),
-    ("CYRILLIC", "ru"), ("ARABIC", "ar"), ("HEBREW", "he"), ("GREEK", "el"),
-    ("DEVANAGARI", "hi"), ("THAI", "th"),
+    ("HIRAGANA", "ja"),
+    ("KATAKANA", "ja"),
+    ("HANGUL", "ko"),
+    ("CJK", "zh"),
+    ("CYRILLIC", "ru"),
+    ("ARABIC", "ar"),
+    ("HEBREW", "he"),
+    ("GREEK", "el"),
+    ("DEVANAGARI", "hi"),
+    ("THAI", "th"),
 )
 
 # Words (beyond the stop lists) that mark a language in a short question;
 # none of them is common in English technical text.
 _MARKS: dict[str, str] = {
     "de": "ich wie wo warum welche kann soll gibt mein meine meinen lege aktiviere finde "
-          "installiere bricht fehlt tun ändere versteht zwischen höchstens darf",
+    "installiere bricht fehlt tun ändere versteht zwischen höchstens darf",
     "es": "cómo cuál dónde qué puedo debo busco migro genero incluyo enlazo mis tengo",
     "fr": "comment pourquoi quel quelle quels quelles ma mes sont est-ce peut-on "
-          "faut-il traduire publier accélérer",
-    "pt": "como posso qual quais onde você meu minha verifico adiciono executar "
-          "num numa em",
+    "faut-il traduire publier accélérer",
+    "pt": "como posso qual quais onde você meu minha verifico adiciono executar num numa em",
     "it": "come posso quale perché dove il della",
     "nl": "hoe waar waarom kan ik mijn",
     "id": "bagaimana apakah apa cara bisa bisakah bedanya berapa kapan dimana dengan tidak "
-          "agar ikut beberapa yang",
+    "agar ikut beberapa yang",
 }
 # Letters that occur in one or a few languages only (scored once per word).
-_LETTERS: dict[str, str] = {"ß": "de", "ä": "de", "ö": "de", "ü": "de", "ñ": "es", "¿": "es",
-                            "¡": "es", "ã": "pt", "õ": "pt", "ç": "fr pt", "è": "fr it",
-                            "ê": "fr pt", "à": "fr it pt", "œ": "fr", "«": "fr"}
+_LETTERS: dict[str, str] = {
+    "ß": "de",
+    "ä": "de",
+    "ö": "de",
+    "ü": "de",
+    "ñ": "es",
+    "¿": "es",
+    "¡": "es",
+    "ã": "pt",
+    "õ": "pt",
+    "ç": "fr pt",
+    "è": "fr it",
+    "ê": "fr pt",
+    "à": "fr it pt",
+    "œ": "fr",
+    "«": "fr",
+}
 
 
 def _script(text: str) -> str:

@@ -64,8 +64,16 @@ jika juga ke kenapa mengapa pada saya untuk yang"""
 #: Each language's stop words (ISO 639-1 code -> lower-cased words).
 LANGUAGE_STOP_WORDS: dict[str, frozenset[str]] = {
     lang: frozenset(block.split())
-    for lang, block in (("en", _EN), ("de", _DE), ("es", _ES), ("fr", _FR), ("pt", _PT),
-                        ("it", _IT), ("nl", _NL), ("id", _ID))
+    for lang, block in (
+        ("en", _EN),
+        ("de", _DE),
+        ("es", _ES),
+        ("fr", _FR),
+        ("pt", _PT),
+        ("it", _IT),
+        ("nl", _NL),
+        ("id", _ID),
+    )
 }
 
 #: Lower-cased words :func:`keyword_query` drops.

@@ -84,20 +84,25 @@ def _load_cross_encoder(path: str, max_length: int) -> Any:
     try:
         from sentence_transformers import CrossEncoder
     except ImportError as exc:
-        raise MissingDependencyError("cross-encoder reranking needs sentence-transformers",
-                                     hint=_ST_HINT) from exc
+        raise MissingDependencyError(
+            "cross-encoder reranking needs sentence-transformers", hint=_ST_HINT
+        ) from exc
     try:
         return CrossEncoder(path, max_length=max_length, device="cpu", local_files_only=True)
     except Exception as exc:
-        raise ConfigError(f"cannot load a cross-encoder from {path}: {exc}",
-                          hint="give the directory of a sentence-transformers CrossEncoder "
-                          "(config.json + weights), e.g. one saved with CrossEncoder.save()") from exc
+        raise ConfigError(
+            f"cannot load a cross-encoder from {path}: {exc}",
+            hint="give the directory of a sentence-transformers CrossEncoder "
+            "(config.json + weights), e.g. one saved with CrossEncoder.save()",
+        ) from exc
 
 
 class CrossEncoderReranker:
     """Scores (query, passage) pairs with a local sentence-transformers ``CrossEncoder``."""
 
-    def __init__(self, model_path: str | Path, *, batch_size: int = 16, max_length: int = 512) -> None:
+    def __init__(
+        self, model_path: str | Path, *, batch_size: int = 16, max_length: int = 512
+    ) -> None:
         path = Path(model_path).expanduser()
         if not path.is_dir():
             raise ConfigError(
@@ -119,8 +124,9 @@ class CrossEncoderReranker:
         if not hits:
             return []
         pairs = [(query, _passage(h)) for h in hits]
-        raw = self.model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False,
-                                 convert_to_numpy=True)
+        raw = self.model.predict(
+            pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+        )
         # One-label models give one score per pair; multi-label ones: take the last
         # column (the "relevant" class by convention).
         return [float(r[-1]) if getattr(r, "shape", ()) else float(r) for r in raw]
@@ -180,8 +186,14 @@ def parse_ranking(text: str, n: int) -> list[int] | None:
 class LLMReranker:
     """Listwise reranking by the configured LLM (one call per query)."""
 
-    def __init__(self, llm: LLM, *, max_chars: int = 700, max_tokens: int | None = 2048,
-                 effort: str | None = "low") -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        max_chars: int = 700,
+        max_tokens: int | None = 2048,
+        effort: str | None = "low",
+    ) -> None:
         self.llm = llm
         self.name = f"llm:{getattr(llm, 'model', type(llm).__name__)}"
         self.max_chars = max_chars  # per passage, so the prompt stays within small contexts
@@ -195,8 +207,11 @@ class LLMReranker:
             if len(body) > self.max_chars:
                 body = body[: self.max_chars].rsplit(" ", 1)[0] + " …"
             parts.append(f"[{i}] {body}")
-        user = (f"Question: {query}\n\nPassages:\n" + "\n\n".join(parts)
-                + f"\n\nReply with a JSON list of the {len(hits)} passage numbers, most useful first.")
+        user = (
+            f"Question: {query}\n\nPassages:\n"
+            + "\n\n".join(parts)
+            + f"\n\nReply with a JSON list of the {len(hits)} passage numbers, most useful first."
+        )
         return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
     def rerank(self, query: str, hits: list[Hit]) -> RerankResult:
@@ -204,18 +219,28 @@ class LLMReranker:
         if len(hits) <= 1:
             return RerankResult(list(hits), 0.0)
         try:
-            done = self.llm.complete(self.messages(query, hits), effort=self.effort,
-                                     max_tokens=self.max_tokens, temperature=0.0)
+            done = self.llm.complete(
+                self.messages(query, hits),
+                effort=self.effort,
+                max_tokens=self.max_tokens,
+                temperature=0.0,
+            )
             reply = done.text
         except OssragError as exc:
-            return RerankResult(list(hits), time.perf_counter() - t0,
-                                f"LLM reranking failed ({exc}); kept the retrieval order")
+            return RerankResult(
+                list(hits),
+                time.perf_counter() - t0,
+                f"LLM reranking failed ({exc}); kept the retrieval order",
+            )
         order = parse_ranking(reply, len(hits))
         if order is None:
             shown = " ".join(reply.split())[:120] or "(empty reply)"
-            return RerankResult(list(hits), time.perf_counter() - t0,
-                                f"LLM reranker reply has no list of passage numbers ({shown!r}); "
-                                "kept the retrieval order")
+            return RerankResult(
+                list(hits),
+                time.perf_counter() - t0,
+                f"LLM reranker reply has no list of passage numbers ({shown!r}); "
+                "kept the retrieval order",
+            )
         out = [replace(hits[i], score=1.0 / pos) for pos, i in enumerate(order, start=1)]
         return RerankResult(out, time.perf_counter() - t0)
 
@@ -231,12 +256,17 @@ def make_reranker(spec: str | None, *, llm: LLM | None = None) -> Reranker | Non
     kind = kind.lower()
     if kind in ("cross-encoder", "crossencoder", "ce"):
         if not arg:
-            raise ConfigError("--rerank cross-encoder needs a model directory",
-                              hint="e.g. --rerank cross-encoder:/models/ms-marco-MiniLM-L-6-v2")
+            raise ConfigError(
+                "--rerank cross-encoder needs a model directory",
+                hint="e.g. --rerank cross-encoder:/models/ms-marco-MiniLM-L-6-v2",
+            )
         return CrossEncoderReranker(arg)
     if kind == "llm":
         if llm is None:
-            raise ConfigError("--rerank llm needs a model", hint="pass --model, e.g. -m local:smollm2")
+            raise ConfigError(
+                "--rerank llm needs a model", hint="pass --model, e.g. -m local:smollm2"
+            )
         return LLMReranker(llm)
-    raise ConfigError(f"unknown reranker {spec!r}",
-                      hint="use --rerank cross-encoder:PATH or --rerank llm")
+    raise ConfigError(
+        f"unknown reranker {spec!r}", hint="use --rerank cross-encoder:PATH or --rerank llm"
+    )

@@ -62,14 +62,30 @@ __all__ = [
 
 TRANSLATE_MODES = ("auto", "on", "off")
 LANGUAGE_NAMES = {
-    "en": "English", "de": "German", "es": "Spanish", "fr": "French", "pt": "Portuguese",
-    "it": "Italian", "nl": "Dutch", "id": "Indonesian", "zh": "Chinese", "ja": "Japanese",
-    "ko": "Korean", "ru": "Russian", "ar": "Arabic", "he": "Hebrew", "el": "Greek",
-    "hi": "Hindi", "th": "Thai",
+    "en": "English",
+    "de": "German",
+    "es": "Spanish",
+    "fr": "French",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "nl": "Dutch",
+    "id": "Indonesian",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "he": "Hebrew",
+    "el": "Greek",
+    "hi": "Hindi",
+    "th": "Thai",
 }
 # Model names of the bundled tiny models and their kin; matched case-insensitively.
-_TINY = re.compile(r"smollm|tinyllama|gemma-?3-?270m|(?<![\d.])(?:135|270|360|500)m\b|"
-                   r"(?<![\d.])0\.[1-6]b\b", re.I)
+_TINY = re.compile(
+    r"smollm|tinyllama|gemma-?3-?270m|(?<![\d.])(?:135|270|360|500)m\b|"
+    r"(?<![\d.])0\.[1-6]b\b",
+    re.I,
+)
 _SYSTEM = (
     "You translate search queries for a documentation search engine. Translate the user's "
     "query into {lang}. Keep product names, commands, code, option names and quoted text "
@@ -103,8 +119,7 @@ def translation_capable(llm: LLM, mode: str) -> tuple[bool, str]:
     if is_tiny_model(model):
         return False, f"{model} is too small to translate queries reliably"
     if mode == "auto" and model.startswith("local:"):
-        return False, (f"{model} runs in-process; query translation with it needs "
-                       "--translate on")
+        return False, (f"{model} runs in-process; query translation with it needs --translate on")
     return True, ""
 
 
@@ -123,10 +138,17 @@ class Translation:
     reason: str = ""  # why not, when not translated
 
     def to_dict(self) -> dict[str, Any]:
-        return {"query": self.text, "original": self.original, "from": self.source,
-                "to": self.target, "translated": self.translated, "model": self.model,
-                "cached": self.cached, "seconds": round(self.seconds, 4),
-                **({"reason": self.reason} if self.reason else {})}
+        return {
+            "query": self.text,
+            "original": self.original,
+            "from": self.source,
+            "to": self.target,
+            "translated": self.translated,
+            "model": self.model,
+            "cached": self.cached,
+            "seconds": round(self.seconds, 4),
+            **({"reason": self.reason} if self.reason else {}),
+        }
 
 
 class TranslationCache:
@@ -173,8 +195,9 @@ def clean_reply(reply: str, query: str) -> str | None:
     lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
     if not lines:
         return None
-    text = re.sub(r"^\**\s*(?:translation|english|query)\s*(?:\*\*\s*:|:\s*\**)\s*", "",
-                  lines[0], flags=re.I).strip()
+    text = re.sub(
+        r"^\**\s*(?:translation|english|query)\s*(?:\*\*\s*:|:\s*\**)\s*", "", lines[0], flags=re.I
+    ).strip()
     if len(text) >= 2 and text[0] in "\"'`«“" and text[-1] in "\"'`»”":
         text = text[1:-1].strip()
     if not text or len(text) > 3 * len(query) + 60:
@@ -185,8 +208,14 @@ def clean_reply(reply: str, query: str) -> str | None:
 class QueryTranslator:
     """Translates questions with ``llm`` (one short call, cached); see the module docstring."""
 
-    def __init__(self, llm: LLM, *, cache: TranslationCache | None = None,
-                 effort: str | None = "low", max_tokens: int | None = 1024) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        cache: TranslationCache | None = None,
+        effort: str | None = "low",
+        max_tokens: int | None = 1024,
+    ) -> None:
         self.llm = llm
         self.model = str(getattr(llm, "model", type(llm).__name__))
         self.cache = cache if cache is not None else SHARED_CACHE
@@ -195,8 +224,10 @@ class QueryTranslator:
 
     def messages(self, query: str, target: str) -> list[dict[str, Any]]:
         lang = LANGUAGE_NAMES.get(target, target)
-        return [{"role": "system", "content": _SYSTEM.format(lang=lang)},
-                {"role": "user", "content": query}]
+        return [
+            {"role": "system", "content": _SYSTEM.format(lang=lang)},
+            {"role": "user", "content": query},
+        ]
 
     def translate(self, query: str, *, target: str = "en", source: str = "") -> Translation:
         """``query`` in ``target``; on failure the query itself, with ``reason`` set."""
@@ -204,19 +235,43 @@ class QueryTranslator:
         key = (self.model, target, query)
         hit = self.cache.get(key)
         if hit is not None:
-            return Translation(query, hit, source, target, self.model,
-                               time.perf_counter() - t0, cached=True, translated=True)
+            return Translation(
+                query,
+                hit,
+                source,
+                target,
+                self.model,
+                time.perf_counter() - t0,
+                cached=True,
+                translated=True,
+            )
         try:
-            done = self.llm.complete(self.messages(query, target), effort=self.effort,
-                                     max_tokens=self.max_tokens, temperature=0.0)
+            done = self.llm.complete(
+                self.messages(query, target),
+                effort=self.effort,
+                max_tokens=self.max_tokens,
+                temperature=0.0,
+            )
             text = clean_reply(done.text, query)
-            reason = "" if text else (f"the translation reply was not usable "
-                                      f"({' '.join(done.text.split())[:80]!r})")
+            reason = (
+                ""
+                if text
+                else (
+                    f"the translation reply was not usable ({' '.join(done.text.split())[:80]!r})"
+                )
+            )
         except OssragError as exc:
             text, reason = None, f"query translation failed ({exc.message})"
         seconds = time.perf_counter() - t0
         if text is None:
-            return Translation(query, query, source, target, self.model, seconds,
-                               reason=f"{reason}; searched the question as asked")
+            return Translation(
+                query,
+                query,
+                source,
+                target,
+                self.model,
+                seconds,
+                reason=f"{reason}; searched the question as asked",
+            )
         self.cache.put(key, text)
         return Translation(query, text, source, target, self.model, seconds, translated=True)

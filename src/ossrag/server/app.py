@@ -33,7 +33,9 @@ from .watch import FolderWatch
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings, config: ServerConfig, state: ServerState | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, config: ServerConfig, state: ServerState | None = None
+) -> FastAPI:
     """The app for ``settings`` (the Milvus target, models) and ``config`` (how it serves)."""
     config.check()
     state = state or ServerState(settings, config)
@@ -51,9 +53,13 @@ def create_app(settings: Settings, config: ServerConfig, state: ServerState | No
                 state.watch.stop()
             state.close()
 
-    app = FastAPI(title="ossrag", version=__version__, lifespan=lifespan,
-                  description="Your documents behind OpenAI-compatible Chat Completions and "
-                              "Responses APIs, with sources on every answer.")
+    app = FastAPI(
+        title="ossrag",
+        version=__version__,
+        lifespan=lifespan,
+        description="Your documents behind OpenAI-compatible Chat Completions and "
+        "Responses APIs, with sources on every answer.",
+    )
     app.state.ossrag = state
     install_handlers(app)
     app.include_router(health.router)
@@ -63,17 +69,22 @@ def create_app(settings: Settings, config: ServerConfig, state: ServerState | No
     app.include_router(api.router)
     app.include_router(mcp.router(state))  # /mcp; its session manager runs in this lifespan
     if config.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins,
-                           allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     app.add_middleware(Guard, config=config)  # outermost: runs before CORS and the routes
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            spec = get_openapi(title=app.title, version=app.version,
-                               description=app.description, routes=app.routes)
-            app.openapi_schema = truthful_openapi(spec, api_key=bool(config.api_key),
-                                                 kb=settings.kb)
+            spec = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = truthful_openapi(
+                spec, api_key=bool(config.api_key), kb=settings.kb
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -89,21 +89,28 @@ class ChatRequest(BaseModel):
     # strict: no coercion (false is not 0.0), as the published schema says.
     model_config = ConfigDict(extra="allow", strict=True)
 
-    model: str = Field(description="KB or KB@provider:model (GET /v1/models lists the KBs)",
-                       json_schema_extra={"pattern": MODEL_PATTERN})
-    messages: list[ChatMessage] = Field(min_length=1, description="the last one is the "
-                                        "question (a user's); earlier ones are history")
+    model: str = Field(
+        description="KB or KB@provider:model (GET /v1/models lists the KBs)",
+        json_schema_extra={"pattern": MODEL_PATTERN},
+    )
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="the last one is the question (a user's); earlier ones are history",
+    )
     stream: bool = False
     stream_options: dict[str, Any] | None = None
-    reasoning_effort: str | None = Field(default=None,
-                                         json_schema_extra={"enum": [*EFFORT_VALUES, None]})
+    reasoning_effort: str | None = Field(
+        default=None, json_schema_extra={"enum": [*EFFORT_VALUES, None]}
+    )
     reasoning: ReasoningOptions | None = None
     max_tokens: Annotated[int, Field(ge=1), JSON_INT] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1), JSON_INT] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     n: Annotated[int, JSON_INT] | None = None
-    tools: list[Any] | None = Field(default=None, description="offered tools are never "
-                                    "called (answers come from the knowledge base)")
+    tools: list[Any] | None = Field(
+        default=None,
+        description="offered tools are never called (answers come from the knowledge base)",
+    )
     tool_choice: Any = None
     functions: list[Any] | None = None
     function_call: Any = None
@@ -129,10 +136,14 @@ def _new_id() -> str:
     return "chatcmpl-" + uuid.uuid4().hex
 
 
-@router.post("/v1/chat/completions", summary="Answer the last user message from a knowledge base",
-             response_model=None,
-             responses=documented(ChatCompletion, *ANSWER_ERRORS,
-                                  stream=sse_event(ChatCompletionChunk, done=True)))
+@router.post(
+    "/v1/chat/completions",
+    summary="Answer the last user message from a knowledge base",
+    response_model=None,
+    responses=documented(
+        ChatCompletion, *ANSWER_ERRORS, stream=sse_event(ChatCompletionChunk, done=True)
+    ),
+)
 def chat_completions(body: ChatRequest, request: Request) -> Any:
     tool_notes = _check(body)
     state = request.app.state.ossrag
@@ -140,11 +151,21 @@ def chat_completions(body: ChatRequest, request: Request) -> Any:
     turns = split_turns([m.model_dump(exclude_none=True) for m in body.messages])
     effort, notes = pick_effort(body.reasoning_effort, body.reasoning and body.reasoning.effort)
     notes = [*notes, *tool_notes]
-    started = start(state, target, turns, effort=effort,
-                    max_tokens=body.max_completion_tokens or body.max_tokens,
-                    temperature=body.temperature, notes=notes)
-    view = _View(body, started, base_url=state.config.base_url,
-                 reasoning_content=state.config.reasoning_content)
+    started = start(
+        state,
+        target,
+        turns,
+        effort=effort,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
+        temperature=body.temperature,
+        notes=notes,
+    )
+    view = _View(
+        body,
+        started,
+        base_url=state.config.base_url,
+        reasoning_content=state.config.reasoning_content,
+    )
     if body.stream:
         return sse_response(view.chunks(), started)
     return view.completion()
@@ -153,19 +174,22 @@ def chat_completions(body: ChatRequest, request: Request) -> Any:
 class _View:
     """One answer as a chat completion, or as the chunks of a streamed one."""
 
-    def __init__(self, body: ChatRequest, started: Started, *, base_url: str,
-                 reasoning_content: bool) -> None:
+    def __init__(
+        self, body: ChatRequest, started: Started, *, base_url: str, reasoning_content: bool
+    ) -> None:
         self.body, self.started, self.base_url = body, started, base_url
         self.id, self.created = _new_id(), int(time.time())
         self.show_reasoning = not (body.reasoning and body.reasoning.exclude)
-        self.reasoning_fields = ("reasoning", "reasoning_content") if reasoning_content \
-            else ("reasoning",)
+        self.reasoning_fields = (
+            ("reasoning", "reasoning_content") if reasoning_content else ("reasoning",)
+        )
 
     def _extra(self, text: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         answer, kb = self.started.answer, self.started.target.kb_name
-        return (shapes.chat_annotations(text, answer, kb=kb, base_url=self.base_url),
-                shapes.ossrag_field(answer, kb=kb, base_url=self.base_url,
-                                    warnings=self.started.notes))
+        return (
+            shapes.chat_annotations(text, answer, kb=kb, base_url=self.base_url),
+            shapes.ossrag_field(answer, kb=kb, base_url=self.base_url, warnings=self.started.notes),
+        )
 
     # -- not streamed
     def completion(self) -> JSONResponse:
@@ -174,29 +198,50 @@ class _View:
         answer = self.started.answer
         if not answer.complete:
             reason = "; ".join(w for w in answer.warnings if "broke off" in w) or "stream broke off"
-            raise ApiError(502, f"the answering model's stream broke off midway ({reason})",
-                           type="api_error", code="upstream_stream_broken")
+            raise ApiError(
+                502,
+                f"the answering model's stream broke off midway ({reason})",
+                type="api_error",
+                code="upstream_stream_broken",
+            )
         annotations, extra = self._extra(answer.text)
-        message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None,
-                                   "annotations": annotations}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": answer.text,
+            "refusal": None,
+            "annotations": annotations,
+        }
         if self.show_reasoning and answer.reasoning:
             message.update(dict.fromkeys(self.reasoning_fields, answer.reasoning))
-        return JSONResponse({
-            "id": self.id, "object": "chat.completion", "created": self.created,
-            "model": self.body.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": shapes.finish_reason(answer)}],
-            "usage": shapes.chat_usage(answer.usage, reasoning=answer.reasoning),
-            "ossrag": extra,
-        })
+        return JSONResponse(
+            {
+                "id": self.id,
+                "object": "chat.completion",
+                "created": self.created,
+                "model": self.body.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "logprobs": None,
+                        "finish_reason": shapes.finish_reason(answer),
+                    }
+                ],
+                "usage": shapes.chat_usage(answer.usage, reasoning=answer.reasoning),
+                "ossrag": extra,
+            }
+        )
 
     # -- streamed
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None,
-               **top: Any) -> str:
-        obj = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-               "model": self.body.model,
-               "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                            "finish_reason": finish}], **top}
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None, **top: Any) -> str:
+        obj = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.body.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **top,
+        }
         return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
     def chunks(self) -> Iterator[str]:
@@ -216,21 +261,28 @@ class _View:
                 yield _error_event(reason, code="upstream_stream_broken")
             else:
                 annotations, extra = self._extra("".join(sent))
-                yield self._chunk({"annotations": annotations}, shapes.finish_reason(answer),
-                                  ossrag=extra)
+                yield self._chunk(
+                    {"annotations": annotations}, shapes.finish_reason(answer), ossrag=extra
+                )
                 if (self.body.stream_options or {}).get("include_usage"):
                     usage = shapes.chat_usage(answer.usage, reasoning=answer.reasoning)
-                    obj = {"id": self.id, "object": "chat.completion.chunk",
-                           "created": self.created, "model": self.body.model, "choices": [],
-                           "usage": usage}
+                    obj = {
+                        "id": self.id,
+                        "object": "chat.completion.chunk",
+                        "created": self.created,
+                        "model": self.body.model,
+                        "choices": [],
+                        "usage": usage,
+                    }
                     yield f"data: {json.dumps(obj)}\n\n"
         except OssragError as exc:
             _, kind, code = status_for(exc)
             yield _error_event(str(exc), type=kind, code=code or "upstream_error")
         except Exception as exc:  # never a silent truncation, whatever broke
             log.exception("chat stream failed")
-            yield _error_event(f"internal error: {type(exc).__name__}: {exc}",
-                               code="internal_error")
+            yield _error_event(
+                f"internal error: {type(exc).__name__}: {exc}", code="internal_error"
+            )
         yield "data: [DONE]\n\n"
 
 

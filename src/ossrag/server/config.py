@@ -98,5 +98,7 @@ class ServerConfig:
         if not 0 < self.port < 65536:
             raise ConfigError(f"invalid port {self.port}", hint="e.g. --port 8000")
         if "*" in self.cors_origins and self.api_key is None:
-            raise ConfigError("CORS for every origin needs an API key",
-                              hint="set OSSRAG_API_KEY, or list the origins you trust")
+            raise ConfigError(
+                "CORS for every origin needs an API key",
+                hint="set OSSRAG_API_KEY, or list the origins you trust",
+            )

@@ -42,16 +42,28 @@ __all__ = ["ApiError", "error_body", "install_handlers", "status_for"]
 class ApiError(Exception):
     """An error the API answers with directly: status, OpenAI ``type``, optional ``param``/``code``."""
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type = status, message, type
         self.param, self.code, self.headers = param, code, headers or {}
 
 
-def error_body(message: str, *, type: str = "invalid_request_error", param: str | None = None,
-               code: str | None = None) -> dict[str, Any]:
+def error_body(
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
@@ -92,13 +104,18 @@ def _ossrag_error(request: Request, exc: Exception) -> JSONResponse:
         # The answering model's own wait when it gave one (a 429 mapped through), else 5 s.
         wait = getattr(exc, "retry_after", None)
         headers["Retry-After"] = str(max(1, math.ceil(wait))) if wait is not None else "5"
-    return JSONResponse(error_body(message, type=kind, code=code), status_code=status, headers=headers)
+    return JSONResponse(
+        error_body(message, type=kind, code=code), status_code=status, headers=headers
+    )
 
 
 def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse(error_body(exc.message, type=exc.type, param=exc.param, code=exc.code),
-                        status_code=exc.status, headers=exc.headers)
+    return JSONResponse(
+        error_body(exc.message, type=exc.type, param=exc.param, code=exc.code),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -115,8 +132,11 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
-    return JSONResponse(error_body(str(exc.detail), type=kind), status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        error_body(str(exc.detail), type=kind),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 def install_handlers(app: FastAPI) -> None:

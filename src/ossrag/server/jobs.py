@@ -106,10 +106,16 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "id": self.id, "object": "ingest.job", "kb": self.kb, "status": self.status,
-            "files_total": self.files_total, "files_done": self.files_done,
-            "chunks_total": self.chunks_total, "chunks_done": self.chunks_done,
-            "errors": list(self.errors), "created": int(self.created),
+            "id": self.id,
+            "object": "ingest.job",
+            "kb": self.kb,
+            "status": self.status,
+            "files_total": self.files_total,
+            "files_done": self.files_done,
+            "chunks_total": self.chunks_total,
+            "chunks_done": self.chunks_done,
+            "errors": list(self.errors),
+            "created": int(self.created),
         }
         if self.status == "done" and self.report is not None:
             out["report"] = self.report.to_dict()
@@ -119,8 +125,17 @@ class Job:
 
 
 def _merge(total: IngestReport, part: IngestReport) -> None:
-    for name in ("added", "updated", "unchanged", "removed", "resumed", "chunks_written",
-                 "chunks_deleted", "chunks_embedded", "chunks_reused"):
+    for name in (
+        "added",
+        "updated",
+        "unchanged",
+        "removed",
+        "resumed",
+        "chunks_written",
+        "chunks_deleted",
+        "chunks_embedded",
+        "chunks_reused",
+    ):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     total.embed_seconds += part.embed_seconds
     total.write_seconds += part.write_seconds
@@ -164,11 +179,21 @@ class Jobs:
         path.mkdir(parents=True, exist_ok=True)
         return job_id, path
 
-    def submit(self, kb: str, *, files: list[tuple[str, Path]] | None = None,
-               urls: list[str] | None = None, job_id: str | None = None) -> Job:
+    def submit(
+        self,
+        kb: str,
+        *,
+        files: list[tuple[str, Path]] | None = None,
+        urls: list[str] | None = None,
+        job_id: str | None = None,
+    ) -> Job:
         """Queue a job; ``files`` are (path in the KB, staged copy) from :meth:`staging_dir`."""
-        job = Job(id=job_id or self.staging_dir()[0], kb=kb, files=list(files or []),
-                  urls=list(urls or []))
+        job = Job(
+            id=job_id or self.staging_dir()[0],
+            kb=kb,
+            files=list(files or []),
+            urls=list(urls or []),
+        )
         # Busy from now on: a question must not be answered from what is about to change.
         busy = contextlib.ExitStack()
         busy.enter_context(self.state.ingesting(kb))
@@ -177,8 +202,9 @@ class Jobs:
             self._jobs[job.id] = job
             self._forget_old()
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, name="ossrag-ingest",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._work, name="ossrag-ingest", daemon=True
+                )
                 self._thread.start()
         self._queue.put(job)
         return job
@@ -188,8 +214,10 @@ class Jobs:
             return self._jobs.get(job_id)
 
     def _forget_old(self) -> None:
-        done = sorted((j for j in self._jobs.values() if j.finished is not None),
-                      key=lambda j: j.finished or 0.0)
+        done = sorted(
+            (j for j in self._jobs.values() if j.finished is not None),
+            key=lambda j: j.finished or 0.0,
+        )
         for job in done[: max(0, len(done) - KEEP_FINISHED)]:
             del self._jobs[job.id]
 
@@ -238,8 +266,9 @@ class Jobs:
                             if name.lower().endswith(".zip"):  # an archive is its own origin
                                 part = kb.ingest(str(target), progress=progress)
                             else:
-                                part = kb.ingest(str(kbdir), include=["/" + name], prune=False,
-                                                 progress=progress)
+                                part = kb.ingest(
+                                    str(kbdir), include=["/" + name], prune=False, progress=progress
+                                )
                         finally:
                             with contextlib.suppress(OSError):
                                 target.unlink()

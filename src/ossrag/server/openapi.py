@@ -31,10 +31,13 @@ __all__ = [
 
 # -- errors ----------------------------------------------------------------------------------
 
+
 class ErrorDetail(BaseModel):
     message: str
-    type: str = Field(description="invalid_request_error, authentication_error, permission_error, "
-                                  "rate_limit_error or api_error")
+    type: str = Field(
+        description="invalid_request_error, authentication_error, permission_error, "
+        "rate_limit_error or api_error"
+    )
     param: str | None
     code: str | None
 
@@ -53,7 +56,7 @@ _WHY = {
     409: "The knowledge base is being ingested",
     413: "The request body is over the limit",
     429: "Too many requests in flight from this client, or the answering model rate-limits "
-         "(Retry-After is set)",
+    "(Retry-After is set)",
     501: "An optional dependency of this feature is not installed on the server",
     502: "The answering model failed or its stream broke off",
     503: "The knowledge base is being ingested, or Milvus is unavailable (Retry-After is set)",
@@ -68,8 +71,11 @@ def sse_event(data: type[BaseModel], *, done: bool = False, named: bool = False)
     describes each event (``data``, ``event``, ``id``); ``contentSchema`` says
     what the JSON inside ``data`` is. ``done``: ``data: [DONE]`` ends the stream.
     """
-    payload = {"type": "string", "contentMediaType": "application/json",
-               "contentSchema": {"anyOf": [_ref(data), _ref(ErrorResponse)]}}
+    payload = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": {"anyOf": [_ref(data), _ref(ErrorResponse)]},
+    }
     field = {"if": {"const": "[DONE]"}, "else": payload} if done else payload
     props: dict[str, Any] = {"data": field}
     if named:
@@ -81,9 +87,13 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def documented(model: type[BaseModel] | None, *statuses: int, status: int = 200,
-               stream: dict[str, Any] | None = None,
-               links: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+def documented(
+    model: type[BaseModel] | None,
+    *statuses: int,
+    status: int = 200,
+    stream: dict[str, Any] | None = None,
+    links: dict[str, Any] | None = None,
+) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: ``model`` at ``status`` and an error body per status.
 
     ``stream``: the :func:`sse_event` schema of each event when the request asks
@@ -112,10 +122,12 @@ def _examples(kb: str) -> dict[str, dict[str, Any]]:
     """Request examples naming this server's own knowledge base (``--kb``)."""
     question = "What is in this knowledge base?"
     return {
-        "/v1/chat/completions": {"value": {
-            "model": kb, "messages": [{"role": "user", "content": question}]}},
-        "/v1/responses": {"value": {"model": kb, "input": question,
-                                    "reasoning": {"effort": "low"}}},
+        "/v1/chat/completions": {
+            "value": {"model": kb, "messages": [{"role": "user", "content": question}]}
+        },
+        "/v1/responses": {
+            "value": {"model": kb, "input": question, "reasoning": {"effort": "low"}}
+        },
         "/v1/search": {"value": {"query": question, "kb": kb, "k": 3}},
     }
 
@@ -141,8 +153,9 @@ def truthful_openapi(spec: dict[str, Any], *, api_key: bool, kb: str) -> dict[st
                 schemas.setdefault(name, sub)
             schemas[model.__name__] = schema
     if api_key:
-        spec["components"]["securitySchemes"] = {"bearer": {
-            "type": "http", "scheme": "bearer", "description": "OSSRAG_API_KEY"}}
+        spec["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "OSSRAG_API_KEY"}
+        }
     guard = {403: "A foreign Origin", 429: _WHY[429]}
     if api_key:
         guard[401] = "A missing or wrong bearer key"
@@ -159,9 +172,16 @@ def truthful_openapi(spec: dict[str, Any], *, api_key: bool, kb: str) -> dict[st
             elif api_key:
                 op["security"] = [{"bearer": []}]
             for code, why in extra.items():
-                responses.setdefault(str(code), {
-                    "description": why, "content": {"application/json": {"schema": _ERROR_REF}}})
+                responses.setdefault(
+                    str(code),
+                    {"description": why, "content": {"application/json": {"schema": _ERROR_REF}}},
+                )
             if any(p.get("in") == "path" for p in op.get("parameters", [])):
-                responses.setdefault("400", {"description": _WHY[400], "content": {
-                    "application/json": {"schema": _ERROR_REF}}})
+                responses.setdefault(
+                    "400",
+                    {
+                        "description": _WHY[400],
+                        "content": {"application/json": {"schema": _ERROR_REF}},
+                    },
+                )
     return spec

@@ -37,21 +37,23 @@ __all__ = [
 #: Where the page's files live (installed with the package: see pyproject's package-data).
 STATIC = Path(__file__).parent / "static"
 
-CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-    # Only DOMPurify's policy may turn strings into HTML (innerHTML & co. refuse plain strings).
-    "require-trusted-types-for 'script'",
-    "trusted-types dompurify",
-])
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+        # Only DOMPurify's policy may turn strings into HTML (innerHTML & co. refuse plain strings).
+        "require-trusted-types-for 'script'",
+        "trusted-types dompurify",
+    ]
+)
 
 _HEADERS = {
     "Content-Security-Policy": CSP,
@@ -62,14 +64,22 @@ _HEADERS = {
 }
 
 # The types the page ships; anything else is served as bytes (nosniff keeps it inert).
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
-          ".html": "text/html", ".md": "text/markdown", ".json": "application/json"}
+_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".html": "text/html",
+    ".md": "text/markdown",
+    ".json": "application/json",
+}
 
 router = APIRouter(include_in_schema=False)
 
 
 def _file(path: Path, *, cache: str) -> FileResponse:
-    media = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    media = (
+        _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    )
     if media.startswith("text/") or media in ("image/svg+xml", "application/json"):
         media += "; charset=utf-8"
     return FileResponse(path, media_type=media, headers={**_HEADERS, "Cache-Control": cache})

@@ -85,17 +85,22 @@ class ResponsesRequest(BaseModel):
     # strict: no coercion (false is not 0.0), as the published schema says.
     model_config = ConfigDict(extra="allow", strict=True)
 
-    model: str = Field(description="KB or KB@provider:model (GET /v1/models lists the KBs)",
-                       json_schema_extra={"pattern": MODEL_PATTERN})
-    input: str | list[InputItem] = Field(description="the question, or the conversation (the "
-                                         "last message is the question)")
+    model: str = Field(
+        description="KB or KB@provider:model (GET /v1/models lists the KBs)",
+        json_schema_extra={"pattern": MODEL_PATTERN},
+    )
+    input: str | list[InputItem] = Field(
+        description="the question, or the conversation (the last message is the question)"
+    )
     instructions: str | None = None
     stream: bool = False
     reasoning: ReasoningOptions | None = None
     max_output_tokens: Annotated[int, Field(ge=1), JSON_INT] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    tools: list[Any] | None = Field(default=None, description="offered tools are never "
-                                    "called (answers come from the knowledge base)")
+    tools: list[Any] | None = Field(
+        default=None,
+        description="offered tools are never called (answers come from the knowledge base)",
+    )
     tool_choice: Any = None
     previous_response_id: str | None = None
     conversation: Any = None
@@ -106,8 +111,10 @@ class ResponsesRequest(BaseModel):
 def _check(body: ResponsesRequest) -> list[str]:
     notes = offered_tools(body.tools, body.tool_choice)
     if body.previous_response_id or body.conversation:
-        raise unsupported("previous_response_id", "ossrag's Responses API is stateless: send "
-                          "the whole conversation in input")
+        raise unsupported(
+            "previous_response_id",
+            "ossrag's Responses API is stateless: send the whole conversation in input",
+        )
     if body.background:
         raise unsupported("background", "answers are returned or streamed directly")
     fmt = (body.text or {}).get("format") or {}
@@ -136,23 +143,37 @@ def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
     return out
 
 
-@router.post("/v1/responses", summary="Answer from a knowledge base (Responses API, stateless)",
-             response_model=None,
-             responses=documented(ResponseObject, *ANSWER_ERRORS,
-                                  stream=sse_event(ResponseEvent, named=True)))
+@router.post(
+    "/v1/responses",
+    summary="Answer from a knowledge base (Responses API, stateless)",
+    response_model=None,
+    responses=documented(
+        ResponseObject, *ANSWER_ERRORS, stream=sse_event(ResponseEvent, named=True)
+    ),
+)
 def create_response(body: ResponsesRequest, request: Request) -> Any:
     tool_notes = _check(body)
     state = request.app.state.ossrag
     target = resolve_model(state, body.model)
-    messages = input_messages(body.input if isinstance(body.input, str)
-                              else [i.model_dump(exclude_none=True) for i in body.input])
+    messages = input_messages(
+        body.input
+        if isinstance(body.input, str)
+        else [i.model_dump(exclude_none=True) for i in body.input]
+    )
     if body.instructions:
         messages.insert(0, {"role": "system", "content": body.instructions})
     turns = split_turns(messages)
     effort, notes = pick_effort(body.reasoning and body.reasoning.effort)
     notes = [*notes, *tool_notes]
-    started = start(state, target, turns, effort=effort, max_tokens=body.max_output_tokens,
-                    temperature=body.temperature, notes=notes)
+    started = start(
+        state,
+        target,
+        turns,
+        effort=effort,
+        max_tokens=body.max_output_tokens,
+        temperature=body.temperature,
+        notes=notes,
+    )
     view = _View(body, started, base_url=state.config.base_url)
     if body.stream:
         return sse_response(view.events(), started)
@@ -168,43 +189,74 @@ class _View:
         self.show_reasoning = not (body.reasoning and body.reasoning.exclude)
         self.seq = 0
 
-    def _response(self, status: str, output: list[dict[str, Any]],
-                  **extra: Any) -> dict[str, Any]:
+    def _response(self, status: str, output: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         effort = self.body.reasoning and self.body.reasoning.effort
         return {
-            "id": self.id, "object": "response", "created_at": self.created, "status": status,
-            "model": self.body.model, "output": output, "instructions": self.body.instructions,
-            "parallel_tool_calls": False, "tool_choice": "none", "tools": [],
-            "temperature": self.body.temperature, "top_p": None,
+            "id": self.id,
+            "object": "response",
+            "created_at": self.created,
+            "status": status,
+            "model": self.body.model,
+            "output": output,
+            "instructions": self.body.instructions,
+            "parallel_tool_calls": False,
+            "tool_choice": "none",
+            "tools": [],
+            "temperature": self.body.temperature,
+            "top_p": None,
             "max_output_tokens": self.body.max_output_tokens,
             "reasoning": {"effort": effort, "summary": None},
-            "text": {"format": {"type": "text"}}, "metadata": {}, "store": False,
-            "error": None, "incomplete_details": None, "usage": None, **extra,
+            "text": {"format": {"type": "text"}},
+            "metadata": {},
+            "store": False,
+            "error": None,
+            "incomplete_details": None,
+            "usage": None,
+            **extra,
         }
 
     def _finished(self, output: list[dict[str, Any]]) -> dict[str, Any]:
         answer, kb = self.started.answer, self.started.target.kb_name
         length = shapes.finish_reason(answer) == "length"
         return self._response(
-            "incomplete" if length else "completed", output,
+            "incomplete" if length else "completed",
+            output,
             incomplete_details={"reason": "max_output_tokens"} if length else None,
             usage=shapes.responses_usage(answer.usage, reasoning=answer.reasoning),
-            ossrag=shapes.ossrag_field(answer, kb=kb, base_url=self.base_url,
-                                       warnings=self.started.notes))
+            ossrag=shapes.ossrag_field(
+                answer, kb=kb, base_url=self.base_url, warnings=self.started.notes
+            ),
+        )
 
     def _message(self, item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
         answer = self.started.run.answer  # None while the answer is still streaming
-        annotations = [] if answer is None or status != "completed" else shapes.flat_annotations(
-            text, answer, kb=self.started.target.kb_name, base_url=self.base_url)
-        return {"id": item_id, "type": "message", "role": "assistant", "status": status,
-                "content": [{"type": "output_text", "text": text, "annotations": annotations,
-                             "logprobs": []}]}
+        annotations = (
+            []
+            if answer is None or status != "completed"
+            else shapes.flat_annotations(
+                text, answer, kb=self.started.target.kb_name, base_url=self.base_url
+            )
+        )
+        return {
+            "id": item_id,
+            "type": "message",
+            "role": "assistant",
+            "status": status,
+            "content": [
+                {"type": "output_text", "text": text, "annotations": annotations, "logprobs": []}
+            ],
+        }
 
     @staticmethod
     def _reasoning(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
         content = [{"type": "reasoning_text", "text": text}] if text else []
-        return {"id": item_id, "type": "reasoning", "summary": [], "content": content,
-                "status": status}
+        return {
+            "id": item_id,
+            "type": "reasoning",
+            "summary": [],
+            "content": content,
+            "status": status,
+        }
 
     # -- not streamed
     def response(self) -> JSONResponse:
@@ -212,8 +264,12 @@ class _View:
             pass
         answer = self.started.answer
         if not answer.complete:
-            raise ApiError(502, "the answering model's stream broke off midway",
-                           type="api_error", code="upstream_stream_broken")
+            raise ApiError(
+                502,
+                "the answering model's stream broke off midway",
+                type="api_error",
+                code="upstream_stream_broken",
+            )
         output = []
         if self.show_reasoning and answer.reasoning:
             output.append(self._reasoning("rs_" + uuid.uuid4().hex, answer.reasoning))
@@ -255,8 +311,12 @@ class _View:
 
     def _failed(self, message: str, output: list[dict[str, Any]]) -> Iterator[str]:
         yield self._event("error", code="server_error", message=message, param=None)
-        yield self._event("response.failed", response=self._response(
-            "failed", output, error={"code": "server_error", "message": message}))
+        yield self._event(
+            "response.failed",
+            response=self._response(
+                "failed", output, error={"code": "server_error", "message": message}
+            ),
+        )
 
 
 class _Items:
@@ -274,14 +334,25 @@ class _Items:
             prefix = "rs_" if kind == "reasoning" else "msg_"
             self.open = {"type": kind, "id": prefix + uuid.uuid4().hex, "parts": []}
             index = len(self.output)
-            empty = (v._reasoning(self.open["id"], "", "in_progress") if kind == "reasoning"
-                     else v._message(self.open["id"], "", "in_progress"))
+            empty = (
+                v._reasoning(self.open["id"], "", "in_progress")
+                if kind == "reasoning"
+                else v._message(self.open["id"], "", "in_progress")
+            )
             empty["content"] = []
             yield ev("response.output_item.added", output_index=index, item=empty)
-            part = ({"type": "reasoning_text", "text": ""} if kind == "reasoning"
-                    else {"type": "output_text", "text": "", "annotations": [], "logprobs": []})
-            yield ev("response.content_part.added", item_id=self.open["id"],
-                     output_index=index, content_index=0, part=part)
+            part = (
+                {"type": "reasoning_text", "text": ""}
+                if kind == "reasoning"
+                else {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            )
+            yield ev(
+                "response.content_part.added",
+                item_id=self.open["id"],
+                output_index=index,
+                content_index=0,
+                part=part,
+            )
         self.open["parts"].append(delta)
         if not delta:
             return
@@ -300,15 +371,22 @@ class _Items:
         if item["type"] == "reasoning":
             done = v._reasoning(item["id"], text)
             yield ev("response.reasoning_text.done", text=text, **where)
-            yield ev("response.content_part.done", part=done["content"][0] if text else
-                     {"type": "reasoning_text", "text": ""}, **where)
+            yield ev(
+                "response.content_part.done",
+                part=done["content"][0] if text else {"type": "reasoning_text", "text": ""},
+                **where,
+            )
         else:
             done = v._message(item["id"], text)
             part = done["content"][0]
             yield ev("response.output_text.done", text=text, logprobs=[], **where)
             for n, annotation in enumerate(part["annotations"]):
-                yield ev("response.output_text.annotation.added", annotation_index=n,
-                         annotation=annotation, **where)
+                yield ev(
+                    "response.output_text.annotation.added",
+                    annotation_index=n,
+                    annotation=annotation,
+                    **where,
+                )
             yield ev("response.content_part.done", part=part, **where)
         yield ev("response.output_item.done", output_index=index, item=done)
         self.output.append(done)

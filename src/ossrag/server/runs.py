@@ -102,9 +102,14 @@ class Turns:
 
 
 def busy_error(name: str) -> ApiError:
-    return ApiError(503, f"knowledge base {name!r} is being ingested; try again when the job "
-                    "is done (GET /v1/jobs/{id})", type="api_error", code="kb_ingesting",
-                    headers={"Retry-After": "5"})
+    return ApiError(
+        503,
+        f"knowledge base {name!r} is being ingested; try again when the job "
+        "is done (GET /v1/jobs/{id})",
+        type="api_error",
+        code="kb_ingesting",
+        headers={"Retry-After": "5"},
+    )
 
 
 def open_kb(state: ServerState, name: str, *, param: str = "model") -> KnowledgeBase:
@@ -114,8 +119,13 @@ def open_kb(state: ServerState, name: str, *, param: str = "model") -> Knowledge
     if not state.store.exists(name):
         known = ", ".join(state.kb_names()) or "none yet: POST /v1/ingest creates one"
         code = "model_not_found" if param == "model" else "kb_not_found"
-        raise ApiError(404, f"no knowledge base named {name!r} (knowledge bases: {known}; "
-                       "GET /v1/models lists them)", param=param, code=code)
+        raise ApiError(
+            404,
+            f"no knowledge base named {name!r} (knowledge bases: {known}; "
+            "GET /v1/models lists them)",
+            param=param,
+            code=code,
+        )
     return state.kb(name)
 
 
@@ -124,20 +134,33 @@ def resolve_model(state: ServerState, model: str) -> Target:
     name, sep, llm = model.partition("@")
     llm = llm.strip()
     if not KB_NAME.match(name) or (sep and not llm):
-        raise ApiError(400, f"invalid model {model!r}: use KB or KB@provider:model, e.g. "
-                       "docs@ollama:gpt-oss:20b (a KB name is 1-64 letters, digits, '_' or '-', "
-                       "starting with a letter or digit)", param="model", code="invalid_model")
+        raise ApiError(
+            400,
+            f"invalid model {model!r}: use KB or KB@provider:model, e.g. "
+            "docs@ollama:gpt-oss:20b (a KB name is 1-64 letters, digits, '_' or '-', "
+            "starting with a letter or digit)",
+            param="model",
+            code="invalid_model",
+        )
     if llm and not state.config.model_allowed(llm, state.settings.model):
-        raise ApiError(403, f"this server does not let clients choose the answering model {llm!r}",
-                       type="permission_error", param="model",
-                       code="model_not_allowed")
+        raise ApiError(
+            403,
+            f"this server does not let clients choose the answering model {llm!r}",
+            type="permission_error",
+            param="model",
+            code="model_not_allowed",
+        )
     if llm.startswith("local:") and llm != state.settings.model:
         # A client must not make the server load any file it names.
         path = llm.partition(":")[2]
         if "/" in path or "\\" in path or path.endswith(".gguf"):
-            raise ApiError(400, f"{llm!r}: a client may name bundled local models (local:smollm2) "
-                           "but not model files; the server's own --model may be a file",
-                           param="model", code="invalid_model")
+            raise ApiError(
+                400,
+                f"{llm!r}: a client may name bundled local models (local:smollm2) "
+                "but not model files; the server's own --model may be a file",
+                param="model",
+                code="invalid_model",
+            )
     kb = open_kb(state, name)
     return Target(model=model, kb_name=name, kb=kb, llm=llm or None)
 
@@ -153,8 +176,12 @@ def pick_effort(*given: Any) -> tuple[str | None, list[str]]:
         if effort in _EFFORT_ALIASES:
             mapped = _EFFORT_ALIASES[effort]
             return mapped, [f"reasoning effort {effort!r} is not a gpt-oss effort; used {mapped!r}"]
-        raise ApiError(400, f"unknown reasoning effort {value!r}: use low, medium or high",
-                       param="reasoning_effort", code="invalid_effort")
+        raise ApiError(
+            400,
+            f"unknown reasoning effort {value!r}: use low, medium or high",
+            param="reasoning_effort",
+            code="invalid_effort",
+        )
     return None, []
 
 
@@ -166,8 +193,12 @@ def split_turns(messages: list[Message]) -> Turns:
     ended with a final answer keeps no analysis; ``build_messages`` drops it).
     """
     if not messages:
-        raise ApiError(400, "messages is empty: send at least the user's question",
-                       param="messages", code="invalid_messages")
+        raise ApiError(
+            400,
+            "messages is empty: send at least the user's question",
+            param="messages",
+            code="invalid_messages",
+        )
     instructions: list[str] = []
     turns: list[Message] = []
     for i, msg in enumerate(messages):
@@ -183,13 +214,24 @@ def split_turns(messages: list[Message]) -> Turns:
         elif role in ("tool", "function"):
             raise _tools_error(f"messages[{i}]")
         else:
-            raise ApiError(400, f"messages[{i}]: unknown role {role!r}",
-                           param=f"messages[{i}].role", code="invalid_messages")
+            raise ApiError(
+                400,
+                f"messages[{i}]: unknown role {role!r}",
+                param=f"messages[{i}].role",
+                code="invalid_messages",
+            )
     if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
-        raise ApiError(400, "the last message must be the user's question (role user, with text)",
-                       param="messages", code="invalid_messages")
-    return Turns(question=turns[-1]["content"].strip(), history=turns[:-1],
-                 instructions="\n\n".join(instructions))
+        raise ApiError(
+            400,
+            "the last message must be the user's question (role user, with text)",
+            param="messages",
+            code="invalid_messages",
+        )
+    return Turns(
+        question=turns[-1]["content"].strip(),
+        history=turns[:-1],
+        instructions="\n\n".join(instructions),
+    )
 
 
 def _reasoning_of(msg: Message) -> dict[str, Any]:
@@ -198,8 +240,13 @@ def _reasoning_of(msg: Message) -> dict[str, Any]:
 
 
 def _tools_error(param: str) -> ApiError:
-    return ApiError(400, "client-side tools are not supported: ossrag answers from its knowledge "
-                    "base (remove tools/tool messages)", param=param, code="unsupported_parameter")
+    return ApiError(
+        400,
+        "client-side tools are not supported: ossrag answers from its knowledge "
+        "base (remove tools/tool messages)",
+        param=param,
+        code="unsupported_parameter",
+    )
 
 
 def offered_tools(tools: list[Any] | None, tool_choice: Any) -> list[str]:
@@ -214,22 +261,34 @@ def offered_tools(tools: list[Any] | None, tool_choice: Any) -> list[str]:
     if not tools:
         return []
     if tool_choice not in (None, "auto", "none"):
-        raise unsupported("tool_choice", "ossrag never calls client-side tools; it answers "
-                          "from its knowledge base (send tool_choice auto or none)")
-    return [f"{len(tools)} client-side tool(s) offered and not called: ossrag answers from "
-            "its knowledge base"]
+        raise unsupported(
+            "tool_choice",
+            "ossrag never calls client-side tools; it answers "
+            "from its knowledge base (send tool_choice auto or none)",
+        )
+    return [
+        f"{len(tools)} client-side tool(s) offered and not called: ossrag answers from "
+        "its knowledge base"
+    ]
 
 
 def unsupported(param: str, why: str) -> ApiError:
-    return ApiError(400, f"{param} is not supported: {why}", param=param,
-                    code="unsupported_parameter")
+    return ApiError(
+        400, f"{param} is not supported: {why}", param=param, code="unsupported_parameter"
+    )
 
 
 class Started:
     """An answer run that has produced its first event; iterate for all of them."""
 
-    def __init__(self, run: AnswerRun, first: list[StreamEvent], rest: Iterator[StreamEvent],
-                 target: Target, notes: list[str]) -> None:
+    def __init__(
+        self,
+        run: AnswerRun,
+        first: list[StreamEvent],
+        rest: Iterator[StreamEvent],
+        target: Target,
+        notes: list[str],
+    ) -> None:
         self.run, self._first, self._rest = run, first, rest
         self.target = target
         self.notes = notes  # the server's warnings (effort mapped, instructions merged)
@@ -251,17 +310,30 @@ class Started:
         return self.run.answer
 
 
-def start(state: ServerState, target: Target, turns: Turns, *, effort: str | None,
-          max_tokens: int | None = None, temperature: float | None = None,
-          notes: list[str] | None = None) -> Started:
+def start(
+    state: ServerState,
+    target: Target,
+    turns: Turns,
+    *,
+    effort: str | None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    notes: list[str] | None = None,
+) -> Started:
     """Retrieve and wait for the model's first event (blocking; call from a worker thread)."""
-    run = target.kb.stream(turns.question, model=target.llm, effort=effort,
-                           max_tokens=max_tokens, history=turns.history)
+    run = target.kb.stream(
+        turns.question,
+        model=target.llm,
+        effort=effort,
+        max_tokens=max_tokens,
+        history=turns.history,
+    )
     notes = list(notes or [])
     if turns.instructions:
         # The client's system prompt joins ossrag's (cite the passages, say "I don't know").
-        run.messages[0]["content"] += ("\n\nInstructions from the application:\n"
-                                       + turns.instructions)
+        run.messages[0]["content"] += (
+            "\n\nInstructions from the application:\n" + turns.instructions
+        )
     if temperature is not None:
         run.llm_kwargs["temperature"] = temperature
     events = iter(run)

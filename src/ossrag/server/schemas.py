@@ -66,6 +66,7 @@ class _Open(BaseModel):
 
 # -- health ----------------------------------------------------------------------------------
 
+
 class Health(BaseModel):
     """The process is up."""
 
@@ -80,8 +81,10 @@ class Ready(BaseModel):
     target: str
     knowledge_bases: int
     ingesting: list[str]
-    watch: dict[str, Any] | None = Field(default=None, description="what --watch follows: "
-                                         "folders, rounds so far, the last round, an error")
+    watch: dict[str, Any] | None = Field(
+        default=None,
+        description="what --watch follows: folders, rounds so far, the last round, an error",
+    )
 
 
 class Unavailable(BaseModel):
@@ -93,6 +96,7 @@ class Unavailable(BaseModel):
 
 # -- knowledge bases -------------------------------------------------------------------------
 
+
 class KbEntry(_Open):
     rows: int | None
     sources: int | None
@@ -103,7 +107,9 @@ class KbEntry(_Open):
 
 
 class Model(BaseModel):
-    id: str = Field(description="a knowledge base; KB@provider:model also picks the answering model")
+    id: str = Field(
+        description="a knowledge base; KB@provider:model also picks the answering model"
+    )
     object: Literal["model"]
     created: int
     owned_by: str
@@ -212,6 +218,7 @@ class IngestJob(BaseModel):
 
 
 # -- answers ---------------------------------------------------------------------------------
+
 
 class OssragCitation(BaseModel):
     n: int

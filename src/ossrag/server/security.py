@@ -55,8 +55,14 @@ class _TooLarge(Exception):
     pass
 
 
-async def _reply(send: Send, status: int, message: str, *, type: str = "invalid_request_error",
-                 headers: dict[str, str] | None = None) -> None:
+async def _reply(
+    send: Send,
+    status: int,
+    message: str,
+    *,
+    type: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
+) -> None:
     body = json.dumps(error_body(message, type=type)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -80,16 +86,19 @@ class Guard:
         path = scope.get("path", "")
         origin = headers.get("origin")
         if origin and origin.rstrip("/") not in self.config.allowed_origins:
-            await _reply(send, 403, f"origin {origin} is not allowed",
-                         type="permission_error")
+            await _reply(send, 403, f"origin {origin} is not allowed", type="permission_error")
             return
         # A CORS preflight never carries credentials (browsers send none); CORSMiddleware
         # answers it without reaching a route, and the real request still needs the key.
         preflight = scope.get("method") == "OPTIONS" and "access-control-request-method" in headers
         if not preflight and not self._authorised(path, headers):
-            await _reply(send, 401, "missing or wrong API key: send 'Authorization: Bearer "
-                         "<OSSRAG_API_KEY>'", type="authentication_error",
-                         headers={"WWW-Authenticate": "Bearer"})
+            await _reply(
+                send,
+                401,
+                "missing or wrong API key: send 'Authorization: Bearer <OSSRAG_API_KEY>'",
+                type="authentication_error",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
             return
         limit = self.config.max_upload_bytes if path in UPLOAD_PATHS else self.config.max_body_bytes
         length = headers.get("content-length")
@@ -100,8 +109,13 @@ class Guard:
         counted = not _is_open(path)
         client = self._client(scope, headers)
         if counted and not self._enter(client):
-            await _reply(send, 429, "too many requests in flight from this client",
-                         type="rate_limit_error", headers={"Retry-After": "1"})
+            await _reply(
+                send,
+                429,
+                "too many requests in flight from this client",
+                type="rate_limit_error",
+                headers={"Retry-After": "1"},
+            )
             return
         try:
             await self.app(scope, _counting(receive, limit), send)
@@ -117,7 +131,9 @@ class Guard:
             return True
         given = headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), key.encode()
+        )
 
     def _client(self, scope: Scope, headers: dict[str, str]) -> str:
         auth = headers.get("authorization")

@@ -74,11 +74,24 @@ def _sources(text: str, answer: Answer, kb: str, base_url: str) -> list[dict[str
         out = []
         for c in cited:
             start, end = spans.get(c.n, (0, 0))
-            out.append({"url": chunk_url(base_url, kb, c.id), "title": hit_title(c),
-                        "start_index": start, "end_index": end})
+            out.append(
+                {
+                    "url": chunk_url(base_url, kb, c.id),
+                    "title": hit_title(c),
+                    "start_index": start,
+                    "end_index": end,
+                }
+            )
         return out
-    return [{"url": chunk_url(base_url, kb, h.id), "title": hit_title(h), "start_index": 0,
-             "end_index": 0} for h in answer.hits]
+    return [
+        {
+            "url": chunk_url(base_url, kb, h.id),
+            "title": hit_title(h),
+            "start_index": 0,
+            "end_index": 0,
+        }
+        for h in answer.hits
+    ]
 
 
 def chat_annotations(text: str, answer: Answer, *, kb: str, base_url: str) -> list[dict[str, Any]]:
@@ -124,8 +137,9 @@ def finish_reason(answer: Answer) -> str:
     return "length" if answer.finish_reason == "length" else "stop"
 
 
-def ossrag_field(answer: Answer, *, kb: str, base_url: str,
-                 warnings: list[str] | None = None) -> dict[str, Any]:
+def ossrag_field(
+    answer: Answer, *, kb: str, base_url: str, warnings: list[str] | None = None
+) -> dict[str, Any]:
     """The ``ossrag`` extra field: citations, every hit, timings, usage, warnings.
 
     ``warnings`` are the server's own (an effort it mapped, instructions it
@@ -136,14 +150,26 @@ def ossrag_field(answer: Answer, *, kb: str, base_url: str,
         "model": answer.model,
         "effort": answer.effort,
         "citations": [
-            {"n": c.n, "id": c.id, "source": c.source, "heading": c.heading,
-             "url": chunk_url(base_url, kb, c.id)}
-            for c in answer.citations if c.valid and c.id
+            {
+                "n": c.n,
+                "id": c.id,
+                "source": c.source,
+                "heading": c.heading,
+                "url": chunk_url(base_url, kb, c.id),
+            }
+            for c in answer.citations
+            if c.valid and c.id
         ],
         "hits": [
-            {"n": n, "id": h.id, "source": h.source, "heading": h.heading,
-             "score": float(h.score), "snippet": snippet(h.text),
-             "url": chunk_url(base_url, kb, h.id)}
+            {
+                "n": n,
+                "id": h.id,
+                "source": h.source,
+                "heading": h.heading,
+                "score": float(h.score),
+                "snippet": snippet(h.text),
+                "url": chunk_url(base_url, kb, h.id),
+            }
             for n, h in enumerate(answer.hits, start=1)
         ],
         "timings": dict(answer.timings),

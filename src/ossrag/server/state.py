@@ -36,8 +36,9 @@ __all__ = ["ServerState"]
 class ServerState:
     """The store, the knowledge bases and the jobs of one server (see the module docstring)."""
 
-    def __init__(self, settings: Settings, config: ServerConfig,
-                 store: VectorStore | None = None) -> None:
+    def __init__(
+        self, settings: Settings, config: ServerConfig, store: VectorStore | None = None
+    ) -> None:
         self.settings, self.config = settings, config
         self.store = store or make_store(settings.uri, settings.token, timeout=30.0)
         self._kbs: dict[str, KnowledgeBase] = {}
@@ -53,8 +54,9 @@ class ServerState:
         self.store.list_kbs()
         self._marker = marker_path(self.settings.uri)
         if self._marker is not None:
-            self._marker.write_text(json.dumps({"pid": os.getpid(), "url": self.config.base_url}),
-                                    encoding="utf-8")
+            self._marker.write_text(
+                json.dumps({"pid": os.getpid(), "url": self.config.base_url}), encoding="utf-8"
+            )
 
     def close(self) -> None:
         if self._marker is not None:

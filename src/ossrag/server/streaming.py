@@ -42,5 +42,6 @@ async def _drain(events: Iterator[str], owner: _Closable | None) -> AsyncIterato
 
 def sse_response(events: Iterator[str], owner: _Closable | None = None) -> StreamingResponse:
     """``text/event-stream`` of ``events`` (already formatted ``data: ...\\n\\n`` strings)."""
-    return StreamingResponse(_drain(events, owner), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    return StreamingResponse(
+        _drain(events, owner), media_type="text/event-stream", headers=SSE_HEADERS
+    )

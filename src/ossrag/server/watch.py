@@ -52,8 +52,13 @@ class FolderWatch:
 
     def status(self) -> dict[str, Any]:
         """What ``/healthz`` shows: the folders, rounds so far, the last round, an error."""
-        return {"kb": self.kb_name, "folders": self.folders, "rounds": self.rounds,
-                "last": self.last, "error": self.error}
+        return {
+            "kb": self.kb_name,
+            "folders": self.folders,
+            "rounds": self.rounds,
+            "last": self.last,
+            "error": self.error,
+        }
 
     def _run(self) -> None:
         kb = self.state.kb(self.kb_name)
@@ -63,10 +68,15 @@ class FolderWatch:
         def on_round(r: WatchRound) -> None:
             initial.close()  # the first round is done: the KB answers from now on
             self.rounds = r.number + 1
-            self.last = {"round": r.number, "at": int(time.time()), "changed": r.changed[:20],
-                         "summary": r.report.summary(),
-                         "skipped": [{"source": s.source, "reason": s.reason}
-                                     for s in r.report.skipped[:20]]}
+            self.last = {
+                "round": r.number,
+                "at": int(time.time()),
+                "changed": r.changed[:20],
+                "summary": r.report.summary(),
+                "skipped": [
+                    {"source": s.source, "reason": s.reason} for s in r.report.skipped[:20]
+                ],
+            }
             log.info("watch round %d (%s): %s", r.number, self.kb_name, r.report.summary())
 
         try:

@@ -183,8 +183,9 @@ class VectorStore(Protocol):
         """Stored dense vectors by id; unknown ids are absent."""
         ...
 
-    def get_neighbours(self, kb: str, origin: str, source: str,
-                       chunk_indexes: list[int]) -> list[Hit]:
+    def get_neighbours(
+        self, kb: str, origin: str, source: str, chunk_indexes: list[int]
+    ) -> list[Hit]:
         """The chunks of one source at ``chunk_indexes``, in order (context expansion)."""
         ...
 

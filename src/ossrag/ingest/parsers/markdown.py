@@ -29,9 +29,22 @@ _ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(\S.*)$")
 _MYST_DIRECTIVE = re.compile(r"^\{([\w:-]+)\}\s*(.*)$")
 _MYST_ROLE = re.compile(r"\{[\w:-]+\}`([^`<]*?)\s*(?:<[^`>]*>)?`")
 _MYST_CODE = {"code-block", "code", "sourcecode", "code-cell"}
-_MYST_DROP = {"toctree", "contents", "image", "figure", "include", "literalinclude", "index",
-              "raw", "highlight", "tableofcontents", "only"}  # fmt: skip
-_MDX_STATEMENT = re.compile(r"^(?:import\s.+\sfrom\s+['\"].+['\"]|import\s+['\"].+['\"]|export\s+.+);?\s*$")
+_MYST_DROP = {
+    "toctree",
+    "contents",
+    "image",
+    "figure",
+    "include",
+    "literalinclude",
+    "index",
+    "raw",
+    "highlight",
+    "tableofcontents",
+    "only",
+}
+_MDX_STATEMENT = re.compile(
+    r"^(?:import\s.+\sfrom\s+['\"].+['\"]|import\s+['\"].+['\"]|export\s+.+);?\s*$"
+)
 
 
 def split_front_matter(text: str) -> tuple[dict[str, str], str]:
@@ -93,7 +106,12 @@ def _closing(lines: list[str], i: int, marker: str) -> int:
     """Index of the line that closes the fence opened with ``marker`` at line i-1."""
     for j in range(i, len(lines)):
         m = _FENCE.match(lines[j])
-        if m and m.group(2)[0] == marker[0] and len(m.group(2)) >= len(marker) and not m.group(3).strip():
+        if (
+            m
+            and m.group(2)[0] == marker[0]
+            and len(m.group(2)) >= len(marker)
+            and not m.group(3).strip()
+        ):
             return j
     return len(lines)
 

@@ -64,8 +64,11 @@ class _Worker:
         self._stderr.clear()
         proc = subprocess.Popen(
             [sys.executable, "-P", str(_SCRIPT), str(MEMORY_LIMIT), str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            close_fds=True, start_new_session=True,  # Ctrl-C goes to the parent, which kills it
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            start_new_session=True,  # Ctrl-C goes to the parent, which kills it
         )
         threading.Thread(target=self._drain, args=(proc.stderr,), daemon=True).start()
         self._proc = proc
@@ -98,8 +101,11 @@ class _Worker:
             if reader.is_alive():
                 self._kill(proc)
                 reader.join(5)
-                return {"kind": "timeout", "error": f"took longer than {timeout:g}s (parse_timeout); "
-                                                    "the parser was stopped"}
+                return {
+                    "kind": "timeout",
+                    "error": f"took longer than {timeout:g}s (parse_timeout); "
+                    "the parser was stopped",
+                }
             if "raw" in reply:
                 return dict(json.loads(reply["raw"]))
             return {"kind": "crash", "error": self._crash_reason(proc)}
@@ -172,9 +178,15 @@ def pdf_to_text(data: bytes, *, timeout: float = 60.0) -> tuple[str, str, int]:
     reply = _WORKER.parse(data, timeout)
     if "error" in reply:
         kind = reply.get("kind")
-        hint = _HINT if kind in ("broken", "encrypted") else (
-            "raise parse_timeout (--parse-timeout) if the PDF is just large" if kind == "timeout"
-            else "the file may be malformed; try opening it in a PDF viewer")
+        hint = (
+            _HINT
+            if kind in ("broken", "encrypted")
+            else (
+                "raise parse_timeout (--parse-timeout) if the PDF is just large"
+                if kind == "timeout"
+                else "the file may be malformed; try opening it in a PDF viewer"
+            )
+        )
         raise LoadError(f"cannot read PDF: {reply['error']}", hint=hint)
     pages = [str(p) for p in reply["text"]]
     text = clean_text("\n\n".join(p for p in pages if p))

@@ -38,11 +38,30 @@ _LINK = re.compile(r"(?<!`)`([^`<]+?)\s*<([^`>]+)>`__?")
 _REF = re.compile(r"(?<![`\w])`([^`<]+?)`__?(?!\w)")
 _CODE = {"code", "code-block", "sourcecode"}
 _DROP = {
-    "image", "include", "literalinclude", "raw", "highlight", "contents", "sectnum",
-    "meta", "index", "toctree", "role", "default-role", "target-notes", "autosummary",
-    "tabularcolumns", "currentmodule", "program", "default-domain", "codeauthor",
-    "sectionauthor", "moduleauthor", "inheritance-diagram", "module",
-}  # fmt: skip
+    "image",
+    "include",
+    "literalinclude",
+    "raw",
+    "highlight",
+    "contents",
+    "sectnum",
+    "meta",
+    "index",
+    "toctree",
+    "role",
+    "default-role",
+    "target-notes",
+    "autosummary",
+    "tabularcolumns",
+    "currentmodule",
+    "program",
+    "default-domain",
+    "codeauthor",
+    "sectionauthor",
+    "moduleauthor",
+    "inheritance-diagram",
+    "module",
+}
 _NO_ARG = {"only", "ifconfig", "container", "rst-class", "cssclass", "class-rst", "tab-set"}
 _VERSION = {
     "versionadded": "New in version {}",
@@ -52,13 +71,37 @@ _VERSION = {
 }
 # Sphinx object descriptions: each documents one named thing (its signature).
 _DESCRIBE = {
-    "confval", "option", "cmdoption", "envvar", "describe", "object", "event",
-    "setuptools-confval", "data", "function", "class", "method", "attribute",
-    "exception", "staticmethod", "classmethod", "decorator", "property", "type",
-}  # fmt: skip
+    "confval",
+    "option",
+    "cmdoption",
+    "envvar",
+    "describe",
+    "object",
+    "event",
+    "setuptools-confval",
+    "data",
+    "function",
+    "class",
+    "method",
+    "attribute",
+    "exception",
+    "staticmethod",
+    "classmethod",
+    "decorator",
+    "property",
+    "type",
+}
 _DOMAINS = {"py", "c", "cpp", "js", "rst", "std", "http", "mat", "php", "rb", "math"}
-_NOT_DESCRIBE = {"module", "currentmodule", "namespace", "namespace-push", "namespace-pop",
-                 "alias", "default-domain", "program"}  # fmt: skip
+_NOT_DESCRIBE = {
+    "module",
+    "currentmodule",
+    "namespace",
+    "namespace-push",
+    "namespace-pop",
+    "alias",
+    "default-domain",
+    "program",
+}
 # A line that starts something other than a definition-list term.
 _NOT_TERM = re.compile(
     r"^(?:[-*+•‣⁃]\s|\d+[.)]\s|#[.)]\s|\(?[a-zA-Z0-9]{1,3}[.)]\s|:[^:\s][^:]*:(?:\s|$)|\.\.(?:\s|$)"
@@ -181,16 +224,23 @@ class _Rst:
         adorn = _ADORN.match(line)
         nxt = lines[i + 1] if i + 1 < n else ""
         if (  # overlined title
-            adorn and i + 2 < n and nxt.strip() and not _ADORN.match(nxt)
-            and lines[i + 2].rstrip() == line.rstrip() and len(line.rstrip()) >= len(nxt.strip())
-        ):  # fmt: skip
+            adorn
+            and i + 2 < n
+            and nxt.strip()
+            and not _ADORN.match(nxt)
+            and lines[i + 2].rstrip() == line.rstrip()
+            and len(line.rstrip()) >= len(nxt.strip())
+        ):
             self._section(out, nxt.strip(), (adorn.group(1), True))
             return i + 3
         under = _ADORN.match(nxt)
         if (  # underlined title
-            line.strip() and not adorn and not line[0].isspace() and under
+            line.strip()
+            and not adorn
+            and not line[0].isspace()
+            and under
             and len(nxt.rstrip()) >= len(line.rstrip())
-        ):  # fmt: skip
+        ):
             self._section(out, line.strip(), (under.group(1), False))
             return i + 2
         return None
@@ -228,11 +278,12 @@ class _Rst:
         nxt = lines[i + 1]
         return (
             (i == 0 or not lines[i - 1].strip())
-            and bool(nxt.strip()) and _indent(nxt) > 0
+            and bool(nxt.strip())
+            and _indent(nxt) > 0
             and not line.rstrip().endswith("::")
             and not _NOT_TERM.match(line)
             and not _ADORN.match(nxt.strip())
-        )  # fmt: skip
+        )
 
     def _deflist(self, lines: list[str], i: int, out: list[str]) -> int:
         """Items ``term`` + indented definition, each under its term as a heading."""

@@ -84,9 +84,13 @@ def _evidence(lines: list[str]) -> dict[str, float]:
             ev["hashes"] += 1
         adorn = _ADORN.match(nxt)
         if (
-            adorn and line.strip() and not line[0].isspace() and not _ADORN.match(line)
-            and len(nxt.rstrip()) >= len(line.rstrip()) and not prev.strip()
-        ):  # fmt: skip
+            adorn
+            and line.strip()
+            and not line[0].isspace()
+            and not _ADORN.match(line)
+            and len(nxt.rstrip()) >= len(line.rstrip())
+            and not prev.strip()
+        ):
             ev["setext" if adorn.group(1) in "=-" else "rst"] += 1
         if _DIRECTIVE.match(line) or _TARGET.match(line):
             ev["rst"] += 2

@@ -1,8 +1,8 @@
 """The special tokens of harmony, shared by the renderer and the parser.
 
-    from ossrag.llms.harmony._tokens import CHANNEL, MESSAGE, START, TOKEN_RE
+from ossrag.llms.harmony._tokens import CHANNEL, MESSAGE, START, TOKEN_RE
 
-    TOKEN_RE.findall("<|start|>user<|message|>hi<|end|>")   # ['<|start|>', '<|message|>', '<|end|>']
+TOKEN_RE.findall("<|start|>user<|message|>hi<|end|>")   # ['<|start|>', '<|message|>', '<|end|>']
 """
 
 from __future__ import annotations

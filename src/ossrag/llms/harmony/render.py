@@ -83,8 +83,13 @@ def schema_to_ts(schema: dict[str, Any], indent: str = "") -> str:
     return _SCALARS.get(str(typ), "any")
 
 
-_SCALARS = {"string": "string", "number": "number", "integer": "number", "boolean": "boolean",
-            "null": "null"}
+_SCALARS = {
+    "string": "string",
+    "number": "number",
+    "integer": "number",
+    "boolean": "boolean",
+    "null": "null",
+}
 
 
 def _tool_spec(tool: dict[str, Any]) -> dict[str, Any]:
@@ -183,8 +188,11 @@ def _system_message(effort: str, date: str | None, tools: bool) -> str:
     return f"{START}system{MESSAGE}{system}{END}"
 
 
-def _developer_message(instructions: list[str], tools: list[dict[str, Any]] | None,
-                       response_format: dict[str, Any] | None) -> str:
+def _developer_message(
+    instructions: list[str],
+    tools: list[dict[str, Any]] | None,
+    response_format: dict[str, Any] | None,
+) -> str:
     """The developer message: instructions, tools and response format ("" when there are none)."""
     sections = []
     if any(instructions):
@@ -223,13 +231,16 @@ def _render_turns(rest: list[Message]) -> list[str]:
             header = f"functions.{name} to=assistant{CHANNEL}commentary"
             parts.append(_msg(header, content))
         else:
-            raise ConfigError(f"unknown message role {role!r}",
-                              hint="use system, developer, user, assistant or tool")
+            raise ConfigError(
+                f"unknown message role {role!r}",
+                hint="use system, developer, user, assistant or tool",
+            )
     return parts
 
 
-def _render_assistant(m: Message, content: str, keep_reasoning: bool,
-                      names: dict[str, str]) -> list[str]:
+def _render_assistant(
+    m: Message, content: str, keep_reasoning: bool, names: dict[str, str]
+) -> list[str]:
     """One assistant turn: its reasoning (when kept), then its tool calls or its final answer."""
     parts = []
     reasoning = _reasoning_of(m)

@@ -54,16 +54,30 @@ class StopScanner:
         return out
 
 
-def stream_harmony(llm: Any, tokens: list[int], *, budget: int, seed: int,
-                   sampling: dict[str, Any], lock: AbstractContextManager[Any],
-                   stop: list[str]) -> Iterator[StreamEvent]:
+def stream_harmony(
+    llm: Any,
+    tokens: list[int],
+    *,
+    budget: int,
+    seed: int,
+    sampling: dict[str, Any],
+    lock: AbstractContextManager[Any],
+    stop: list[str],
+) -> Iterator[StreamEvent]:
     """Sample at most ``budget`` tokens after ``tokens`` (a rendered harmony prompt) as events."""
     is_eog = _eog_check(llm)
     parser = HarmonyStreamParser()
     stopper = StopScanner(stop)
     n_out, n_reasoning, ended = yield from _sample(
-        llm, tokens, budget=budget, seed=seed, sampling=sampling, lock=lock,
-        parser=parser, stopper=stopper, is_eog=is_eog,
+        llm,
+        tokens,
+        budget=budget,
+        seed=seed,
+        sampling=sampling,
+        lock=lock,
+        parser=parser,
+        stopper=stopper,
+        is_eog=is_eog,
     )
     # Cut short (max_tokens, context full) unless the model itself ended the turn.
     cut = not (parser.done or stopper.hit or ended)
@@ -78,7 +92,9 @@ def stream_harmony(llm: Any, tokens: list[int], *, budget: int, seed: int,
         yield StreamEvent(type="text", delta=tail)
     yield StreamEvent(
         type="usage",
-        usage=Usage(prompt_tokens=len(tokens), completion_tokens=n_out, reasoning_tokens=n_reasoning),
+        usage=Usage(
+            prompt_tokens=len(tokens), completion_tokens=n_out, reasoning_tokens=n_reasoning
+        ),
     )
     finish = "stop" if stopper.hit else parser.finish_reason
     # No final answer (reasoning ran out of budget) shows as "length", as servers report it.
@@ -98,9 +114,18 @@ def _eog_check(llm: Any) -> Callable[[int], bool]:
     return is_eog
 
 
-def _sample(llm: Any, tokens: list[int], *, budget: int, seed: int, sampling: dict[str, Any],
-            lock: AbstractContextManager[Any], parser: HarmonyStreamParser, stopper: StopScanner,
-            is_eog: Callable[[int], bool]) -> Generator[StreamEvent, None, tuple[int, int, bool]]:
+def _sample(
+    llm: Any,
+    tokens: list[int],
+    *,
+    budget: int,
+    seed: int,
+    sampling: dict[str, Any],
+    lock: AbstractContextManager[Any],
+    parser: HarmonyStreamParser,
+    stopper: StopScanner,
+    is_eog: Callable[[int], bool],
+) -> Generator[StreamEvent, None, tuple[int, int, bool]]:
     """Generate under ``lock``, yielding the parser's events; returns (tokens out, of them
     reasoning, whether the model emitted an end-of-generation token)."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

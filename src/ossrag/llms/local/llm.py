@@ -149,8 +149,13 @@ class LocalLLM:
             "repeat_penalty": 1.0,
         }
         yield from stream_harmony(
-            self._llm, tokens, budget=min(max_tokens or room, room), seed=self.seed,
-            sampling={**sampling, **self.sampling_overrides}, lock=self._lock, stop=stop or [],
+            self._llm,
+            tokens,
+            budget=min(max_tokens or room, room),
+            seed=self.seed,
+            sampling={**sampling, **self.sampling_overrides},
+            lock=self._lock,
+            stop=stop or [],
         )
 
     # -- other chat models: the GGUF's chat template

@@ -39,7 +39,9 @@ class KnowledgeBase(BaseModel):
 
 class KnowledgeBases(BaseModel):
     knowledge_bases: list[KnowledgeBase]
-    target: str = Field(description="the Milvus target, e.g. 'Milvus Lite 3.2.2: dense, BM25, hybrid'")
+    target: str = Field(
+        description="the Milvus target, e.g. 'Milvus Lite 3.2.2: dense, BM25, hybrid'"
+    )
 
 
 class SearchHit(BaseModel):
@@ -102,8 +104,12 @@ class AskResult(BaseModel):
     effort: str | None
     answer: str = Field(description="written by the answering model from the passages")
     citations: list[Citation] = Field(description="passages the answer cites with [n]")
-    sources: list[SearchHit] = Field(description="every passage the model was given, numbered as in the answer")
-    reasoning: str | None = Field(None, description="the model's reasoning, only when include_reasoning")
+    sources: list[SearchHit] = Field(
+        description="every passage the model was given, numbered as in the answer"
+    )
+    reasoning: str | None = Field(
+        None, description="the model's reasoning, only when include_reasoning"
+    )
     complete: bool = Field(description="false when the answer stream broke off")
     finish_reason: str | None = None
     warnings: list[str] = Field(default_factory=list)

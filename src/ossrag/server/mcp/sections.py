@@ -82,4 +82,6 @@ def resolve_source(source: str, known: list[str]) -> str:
     if hits:
         raise ToolError(f"{source!r} matches several documents: {', '.join(hits[:20])}")
     shown = ", ".join(names[:30]) + (f", … ({len(names)} in all)" if len(names) > 30 else "")
-    raise ToolError(f"no document {source!r} in this knowledge base; its documents: {shown or '(none)'}")
+    raise ToolError(
+        f"no document {source!r} in this knowledge base; its documents: {shown or '(none)'}"
+    )

@@ -36,8 +36,9 @@ __all__ = [
     "build_server",
 ]
 
-_READ_ONLY = dict(read_only_hint=True, destructive_hint=False, idempotent_hint=True,
-                  open_world_hint=False)
+_READ_ONLY = dict(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
 
 INSTRUCTIONS = (
     "ossrag answers from the user's own indexed documents (knowledge bases in Milvus). "
@@ -64,26 +65,46 @@ class _Server(MCPServer[Any]):
     async def list_tools(self) -> list[MCPTool]:
         tools = await super().list_tools()
         catalogue = await anyio.to_thread.run_sync(self._catalogue)
-        return [t.model_copy(update={"description": (t.description or "") + catalogue})
-                if t.name in _ROUTED else t for t in tools]
+        return [
+            t.model_copy(update={"description": (t.description or "") + catalogue})
+            if t.name in _ROUTED
+            else t
+            for t in tools
+        ]
 
 
-def build_server(state: ServerState, *, budget: Budget | None = None,
-                 lifespan: Callable[[MCPServer[Any]], AbstractAsyncContextManager[Any]] | None = None,
-                 base_url: str | None = None) -> MCPServer[Any]:
+def build_server(
+    state: ServerState,
+    *,
+    budget: Budget | None = None,
+    lifespan: Callable[[MCPServer[Any]], AbstractAsyncContextManager[Any]] | None = None,
+    base_url: str | None = None,
+) -> MCPServer[Any]:
     """The ossrag MCP server over ``state``; ``lifespan`` runs around a stdio session,
     ``base_url`` (over HTTP) gives every hit a link to its chunk."""
     tools = Tools(state, budget, base_url)
-    server = _Server("ossrag", title="ossrag knowledge bases", version=__version__,
-                     instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan,
-                     catalogue=tools.catalogue_text)
+    server = _Server(
+        "ossrag",
+        title="ossrag knowledge bases",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+        lifespan=lifespan,
+        catalogue=tools.catalogue_text,
+    )
 
     def tool(title: str) -> Callable[[_F], _F]:
         """Register a read-only tool; its docstring, on one line, is its description."""
+
         def register(fn: _F) -> _F:
-            server.add_tool(fn, title=title, description=" ".join((fn.__doc__ or "").split()),
-                            annotations=ToolAnnotations(title=title, **_READ_ONLY))
+            server.add_tool(
+                fn,
+                title=title,
+                description=" ".join((fn.__doc__ or "").split()),
+                annotations=ToolAnnotations(title=title, **_READ_ONLY),
+            )
             return fn
+
         return register
 
     @tool("List knowledge bases")
@@ -95,16 +116,28 @@ def build_server(state: ServerState, *, budget: Budget | None = None,
 
     @tool("Search a knowledge base")
     def search(
-        query: Annotated[str, Field(description="what to look for, in natural language or keywords")],
+        query: Annotated[
+            str, Field(description="what to look for, in natural language or keywords")
+        ],
         kb: KbArg = None,
         k: Annotated[int, Field(ge=1, le=50, description="how many passages (default 5)")] = 5,
-        mode: Annotated[Literal["hybrid", "dense", "bm25"] | None, Field(
-            description="hybrid (default where available: meaning + keywords), dense (meaning), "
-                        "bm25 (exact keywords)")] = None,
-        source: Annotated[str, Field(description="only documents whose path matches this glob, "
-                                                 "e.g. guide/* or *.md")] = "",
-        filter: Annotated[str, Field(description="optional Milvus filter expression on the chunks, "
-                                                 "e.g. chunk_index < 3")] = "",
+        mode: Annotated[
+            Literal["hybrid", "dense", "bm25"] | None,
+            Field(
+                description="hybrid (default where available: meaning + keywords), dense (meaning), "
+                "bm25 (exact keywords)"
+            ),
+        ] = None,
+        source: Annotated[
+            str,
+            Field(description="only documents whose path matches this glob, e.g. guide/* or *.md"),
+        ] = "",
+        filter: Annotated[
+            str,
+            Field(
+                description="optional Milvus filter expression on the chunks, e.g. chunk_index < 3"
+            ),
+        ] = "",
     ) -> Annotated[CallToolResult, m.SearchResult]:
         """Find the passages of a knowledge base that best match a query. Returns for each
         hit its chunk id, source document, heading path, score and a short snippet, not the
@@ -125,8 +158,10 @@ def build_server(state: ServerState, *, budget: Budget | None = None,
     @tool("Read a section of a document")
     def read_section(
         source: Annotated[str, Field(description="the document, as 'source' in search results")],
-        heading: Annotated[str, Field(description="a heading or heading path 'A > B' in it; "
-                                                  "empty: the whole document")] = "",
+        heading: Annotated[
+            str,
+            Field(description="a heading or heading path 'A > B' in it; empty: the whole document"),
+        ] = "",
         kb: KbArg = None,
     ) -> Annotated[CallToolResult, m.Section]:
         """The full text of one section of a document (with its sub-sections), or of the
@@ -140,13 +175,21 @@ def build_server(state: ServerState, *, budget: Budget | None = None,
         question: Annotated[str, Field(description="the question, in full")],
         ctx: Context,
         kb: KbArg = None,
-        model: Annotated[str | None, Field(description="answering model as provider:model, e.g. "
-                                                       "local:smollm2; omit for the server's")] = None,
-        effort: Annotated[Literal["low", "medium", "high"] | None, Field(
-            description="reasoning effort for gpt-oss models (default: the server's)")] = None,
+        model: Annotated[
+            str | None,
+            Field(
+                description="answering model as provider:model, e.g. "
+                "local:smollm2; omit for the server's"
+            ),
+        ] = None,
+        effort: Annotated[
+            Literal["low", "medium", "high"] | None,
+            Field(description="reasoning effort for gpt-oss models (default: the server's)"),
+        ] = None,
         k: Annotated[int | None, Field(ge=1, le=50, description="passages to retrieve")] = None,
-        include_reasoning: Annotated[bool, Field(
-            description="also return the model's raw reasoning (off by default)")] = False,
+        include_reasoning: Annotated[
+            bool, Field(description="also return the model's raw reasoning (off by default)")
+        ] = False,
     ) -> Annotated[CallToolResult, m.AskResult]:
         """Answer a question from a knowledge base: retrieve passages, then have the
         answering model write an answer that cites them as [n]. Returns the answer, the
@@ -161,8 +204,16 @@ def build_server(state: ServerState, *, budget: Budget | None = None,
                 anyio.from_thread.run(ctx.report_progress, step, None, message)
 
         def work() -> CallToolResult:
-            return tools.ask(question, kb=kb, model=model, effort=effort, k=k,
-                             include_reasoning=include_reasoning, progress=progress, stop=stop)
+            return tools.ask(
+                question,
+                kb=kb,
+                model=model,
+                effort=effort,
+                k=k,
+                include_reasoning=include_reasoning,
+                progress=progress,
+                stop=stop,
+            )
 
         try:
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)

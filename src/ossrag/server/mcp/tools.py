@@ -50,8 +50,10 @@ Progress = Callable[[float, str], None]
 
 
 def _result(data: BaseModel, text: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=text)],
-                          structured_content=data.model_dump(mode="json"))
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=data.model_dump(mode="json"),
+    )
 
 
 @contextmanager
@@ -74,8 +76,9 @@ def _explained(action: str) -> Iterator[None]:
 class Tools:
     """The tools over ``state`` (see the module docstring)."""
 
-    def __init__(self, state: ServerState, budget: Budget | None = None,
-                 base_url: str | None = None) -> None:
+    def __init__(
+        self, state: ServerState, budget: Budget | None = None, base_url: str | None = None
+    ) -> None:
         self.state, self.budget = state, budget or Budget()
         self.base_url = base_url  # over HTTP: hits link to GET /v1/kbs/{kb}/chunks/{id}
         self._described: dict[str, tuple[int, m.KnowledgeBase]] = {}  # kb -> (rows, description)
@@ -97,19 +100,24 @@ class Tools:
         """The knowledge base a call names (or the default), ready to read."""
         names = self._names()
         if not names:
-            raise ToolError(f"there are no knowledge bases at {self.state.settings.uri} yet; "
-                            "ingest documents first (ossrag ingest PATH --kb NAME)")
+            raise ToolError(
+                f"there are no knowledge bases at {self.state.settings.uri} yet; "
+                "ingest documents first (ossrag ingest PATH --kb NAME)"
+            )
         if not name:
             name = self.default_kb(names)
             if name is None:
                 raise ToolError(f"name a knowledge base with kb=...: one of {', '.join(names)}")
         key = name.replace("-", "_")
         if key not in names:
-            raise ToolError(f"no knowledge base {name!r}; available: {', '.join(names)} "
-                            "(list_knowledge_bases describes them)")
+            raise ToolError(
+                f"no knowledge base {name!r}; available: {', '.join(names)} "
+                "(list_knowledge_bases describes them)"
+            )
         if self.state.busy(key):
-            raise ToolError(f"knowledge base {key!r} is being ingested right now; "
-                            "try again in a few seconds")
+            raise ToolError(
+                f"knowledge base {key!r} is being ingested right now; try again in a few seconds"
+            )
         return self.state.kb(key)
 
     def describe(self, name: str, default: str | None = None) -> m.KnowledgeBase:
@@ -122,17 +130,25 @@ class Tools:
             info = store.info(name)
             sources = sorted({src for _, src in store.source_index(name)})
             text = getattr(info, "description", "") or ""
-            summary = (f"{info.rows} chunks from {info.sources} documents"
-                       + (f": {describe_sources(sources)}" if sources else ""))
-            desc = m.KnowledgeBase(name=name, description=f"{text} ({summary})" if text else summary,
-                                   rows=info.rows, sources=info.sources, embedder=info.embedder,
-                                   example_sources=[clean_line(s, 120) for s in sources[:8]],
-                                   default=False, ingesting=False)
+            summary = f"{info.rows} chunks from {info.sources} documents" + (
+                f": {describe_sources(sources)}" if sources else ""
+            )
+            desc = m.KnowledgeBase(
+                name=name,
+                description=f"{text} ({summary})" if text else summary,
+                rows=info.rows,
+                sources=info.sources,
+                embedder=info.embedder,
+                example_sources=[clean_line(s, 120) for s in sources[:8]],
+                default=False,
+                ingesting=False,
+            )
             with self._lock:
                 self._described[name] = (rows, desc)
             cached = (rows, desc)
-        return cached[1].model_copy(update={"default": name == default,
-                                            "ingesting": self.state.busy(name)})
+        return cached[1].model_copy(
+            update={"default": name == default, "ingesting": self.state.busy(name)}
+        )
 
     def catalogue(self) -> list[m.KnowledgeBase]:
         names = self._names()
@@ -160,9 +176,13 @@ class Tools:
             return _result(data, f"No knowledge bases yet at {self.state.settings.uri} ({target}).")
         lines = [f"{len(kbs)} knowledge base(s) on {target}:"]
         for kb in kbs:
-            flags = [f for f, on in (("default", kb.default), ("being ingested", kb.ingesting)) if on]
-            lines.append(f"- {kb.name}{' [' + ', '.join(flags) + ']' if flags else ''}: "
-                         f"{kb.description}; embedder {kb.embedder}")
+            flags = [
+                f for f, on in (("default", kb.default), ("being ingested", kb.ingesting)) if on
+            ]
+            lines.append(
+                f"- {kb.name}{' [' + ', '.join(flags) + ']' if flags else ''}: "
+                f"{kb.description}; embedder {kb.embedder}"
+            )
         return _result(data, "\n".join(lines))
 
     # -- retrieval ----------------------------------------------------------------------
@@ -181,14 +201,29 @@ class Tools:
                 break
             used += len(block)
             blocks.append(block)
-            out.append(m.SearchHit(n=n, id=hit.id, source=clean_line(hit.source),
-                                   heading=clean_line(hit.heading), score=float(hit.score),
-                                   chunk_index=int(hit.chunk_index), snippet=snip,
-                                   url=self._url(kb, hit.id)))
+            out.append(
+                m.SearchHit(
+                    n=n,
+                    id=hit.id,
+                    source=clean_line(hit.source),
+                    heading=clean_line(hit.heading),
+                    score=float(hit.score),
+                    chunk_index=int(hit.chunk_index),
+                    snippet=snip,
+                    url=self._url(kb, hit.id),
+                )
+            )
         return out, blocks, len(hits) - len(out)
 
-    def search(self, query: str, kb: str | None = None, k: int = 5, mode: str | None = None,
-               filter: str = "", source: str = "") -> CallToolResult:
+    def search(
+        self,
+        query: str,
+        kb: str | None = None,
+        k: int = 5,
+        mode: str | None = None,
+        filter: str = "",
+        source: str = "",
+    ) -> CallToolResult:
         if not query.strip():
             raise ToolError("query is empty: say what to look for")
         base = self._kb(kb)
@@ -199,17 +234,26 @@ class Tools:
             where = build_filter(filter, source.strip() or None)
             hits = base.search(query, k=k, mode=mode, filter=where, warnings=warnings)
         out, blocks, omitted = self._hits(hits, base.name)
-        data = m.SearchResult(kb=base.name, query=query, mode=used_mode, hits=out, omitted=omitted,
-                              warnings=warnings)
+        data = m.SearchResult(
+            kb=base.name, query=query, mode=used_mode, hits=out, omitted=omitted, warnings=warnings
+        )
         if not hits:
             why = f" matching {where!r}" if where else ""
             text = f"No passages{why} in {base.name!r} for {query!r} ({used_mode} search)."
             return _result(data, "\n".join([text, *warnings]))
-        head = (f"{len(out)} passage(s) from {base.name!r} for {query!r} ({used_mode} search). "
-                f"{UNTRUSTED_NOTICE} get_chunk(id) gives a passage's full text, "
-                "read_section(source, heading) its whole section.")
-        tail = [f"({omitted} more hit(s) left out to stay within the size budget: "
-                "ask with a smaller k or a more specific query)"] if omitted else []
+        head = (
+            f"{len(out)} passage(s) from {base.name!r} for {query!r} ({used_mode} search). "
+            f"{UNTRUSTED_NOTICE} get_chunk(id) gives a passage's full text, "
+            "read_section(source, heading) its whole section."
+        )
+        tail = (
+            [
+                f"({omitted} more hit(s) left out to stay within the size budget: "
+                "ask with a smaller k or a more specific query)"
+            ]
+            if omitted
+            else []
+        )
         return _result(data, "\n\n".join([head, *blocks, *tail, *warnings]))
 
     def get_chunk(self, id: str, kb: str | None = None) -> CallToolResult:
@@ -217,14 +261,23 @@ class Tools:
         with _explained(f"reading chunk {id!r}"):
             found = base.store.get_chunks(base.name, [id.strip()])
         if not found:
-            raise ToolError(f"no chunk with id {id!r} in {base.name!r} (ids come from search "
-                            "results; the document may have been re-ingested since)")
+            raise ToolError(
+                f"no chunk with id {id!r} in {base.name!r} (ids come from search "
+                "results; the document may have been re-ingested since)"
+            )
         hit = found[0]
         text, cut = truncate(clean(hit.text), self.budget.result_chars)
-        data = m.Chunk(kb=base.name, id=hit.id, source=clean_line(hit.source),
-                       origin=clean_line(hit.origin), heading=clean_line(hit.heading),
-                       chunk_index=int(hit.chunk_index), text=text, truncated=cut,
-                       url=self._url(base.name, hit.id))
+        data = m.Chunk(
+            kb=base.name,
+            id=hit.id,
+            source=clean_line(hit.source),
+            origin=clean_line(hit.origin),
+            heading=clean_line(hit.heading),
+            chunk_index=int(hit.chunk_index),
+            text=text,
+            truncated=cut,
+            url=self._url(base.name, hit.id),
+        )
         note = ["(truncated to the size budget)"] if cut else []
         body = fence_document(text, header=hit_header(None, hit, score=False))
         return _result(data, "\n\n".join([UNTRUSTED_NOTICE, body, *note]))
@@ -237,8 +290,11 @@ class Tools:
                 source = resolve_source(source, [s for _, s in base.store.source_index(base.name)])
                 chunks = base.store.source_chunks(base.name, source)
         origins = list(dict.fromkeys(c.origin for c in chunks))
-        notes = [f"({source!r} was ingested from {len(origins)} places; showing {origins[0]!r})"
-                 ] if len(origins) > 1 else []
+        notes = (
+            [f"({source!r} was ingested from {len(origins)} places; showing {origins[0]!r})"]
+            if len(origins) > 1
+            else []
+        )
         chunks = [c for c in chunks if c.origin == origins[0]]
         picked = match_heading(chunks, heading) if heading.strip() else chunks
         if not picked:
@@ -248,29 +304,47 @@ class Tools:
         full = clean(join_chunks(picked))
         text, cut = truncate(full, self.budget.result_chars)
         headings = [clean_line(h) for h in dict.fromkeys(c.heading for c in picked)]
-        data = m.Section(kb=base.name, source=clean_line(source), heading=clean_line(heading),
-                         headings=headings, chunk_ids=[c.id for c in picked], text=text,
-                         truncated=cut)
+        data = m.Section(
+            kb=base.name,
+            source=clean_line(source),
+            heading=clean_line(heading),
+            headings=headings,
+            chunk_ids=[c.id for c in picked],
+            text=text,
+            truncated=cut,
+        )
         if cut:
-            notes.append(f"(truncated at {len(text)} of {len(full)} characters: ask for one of its "
-                         f"sub-sections: {'; '.join(headings[:20])})")
+            notes.append(
+                f"(truncated at {len(text)} of {len(full)} characters: ask for one of its "
+                f"sub-sections: {'; '.join(headings[:20])})"
+            )
         title = clean_line(source) + (f" — {clean_line(heading)}" if heading.strip() else "")
         header = f"{title} ({len(picked)} chunk(s); sections: {'; '.join(headings[:20])})"
-        return _result(data, "\n\n".join([UNTRUSTED_NOTICE, fence_document(text, header=header),
-                                          *notes]))
+        return _result(
+            data, "\n\n".join([UNTRUSTED_NOTICE, fence_document(text, header=header), *notes])
+        )
 
     # -- answering ----------------------------------------------------------------------
-    def ask(self, question: str, kb: str | None = None, model: str | None = None,
-            effort: str | None = None, k: int | None = None, include_reasoning: bool = False,
-            progress: Progress | None = None, stop: threading.Event | None = None
-            ) -> CallToolResult:
+    def ask(
+        self,
+        question: str,
+        kb: str | None = None,
+        model: str | None = None,
+        effort: str | None = None,
+        k: int | None = None,
+        include_reasoning: bool = False,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> CallToolResult:
         """Retrieve, answer, and report ``progress`` per stage and every few streamed chunks."""
         if not question.strip():
             raise ToolError("question is empty")
         report = progress or (lambda step, message: None)
         if model and not self.state.config.model_allowed(model, self.state.settings.model):
-            raise ToolError(f"this server does not let clients choose the answering model {model!r}; "
-                            "leave model empty to use the server's own")
+            raise ToolError(
+                f"this server does not let clients choose the answering model {model!r}; "
+                "leave model empty to use the server's own"
+            )
         base = self._kb(kb)
         search: dict[str, Any] = {"k": max(1, min(k, self.budget.max_k))} if k else {}
         report(0, f"searching {base.name!r}")
@@ -296,21 +370,43 @@ class Tools:
         assert answer is not None
         report(2 + pieces, "done")
         sources, blocks, _ = self._hits(answer.hits, base.name)
-        citations = [m.Citation(n=c.n, id=c.id, source=clean_line(c.source),
-                                heading=clean_line(c.heading), url=self._url(base.name, c.id))
-                     for c in answer.citations if c.valid and c.id]
-        data = m.AskResult(kb=base.name, question=question, model=answer.model, effort=answer.effort,
-                           answer=clean(answer.text), citations=citations, sources=sources,
-                           reasoning=clean(answer.reasoning) if include_reasoning else None,
-                           complete=answer.complete, finish_reason=answer.finish_reason,
-                           warnings=answer.warnings, usage=answer.usage.to_dict(),
-                           timings=dict(answer.timings))
+        citations = [
+            m.Citation(
+                n=c.n,
+                id=c.id,
+                source=clean_line(c.source),
+                heading=clean_line(c.heading),
+                url=self._url(base.name, c.id),
+            )
+            for c in answer.citations
+            if c.valid and c.id
+        ]
+        data = m.AskResult(
+            kb=base.name,
+            question=question,
+            model=answer.model,
+            effort=answer.effort,
+            answer=clean(answer.text),
+            citations=citations,
+            sources=sources,
+            reasoning=clean(answer.reasoning) if include_reasoning else None,
+            complete=answer.complete,
+            finish_reason=answer.finish_reason,
+            warnings=answer.warnings,
+            usage=answer.usage.to_dict(),
+            timings=dict(answer.timings),
+        )
         parts = [data.answer or "(the model gave no answer)"]
         if not answer.complete:
             parts.append("(incomplete: the answer stream broke off)")
         if citations:
-            parts.append("Cited: " + "; ".join(f"[{c.n}] {c.source}" + (f" — {c.heading}" if c.heading
-                                                                           else "") for c in citations))
+            parts.append(
+                "Cited: "
+                + "; ".join(
+                    f"[{c.n}] {c.source}" + (f" — {c.heading}" if c.heading else "")
+                    for c in citations
+                )
+            )
         if blocks:
             parts.append(f"Passages the answer was written from. {UNTRUSTED_NOTICE}")
             parts.extend(blocks)

@@ -53,8 +53,10 @@ log = logging.getLogger("ossrag")
 
 def _logs_to_stderr() -> None:
     """No log handler writes to stdout; ossrag's warnings reach stderr (the client's log)."""
-    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
-                                      if isinstance(v, logging.Logger))]
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
     for logger in loggers:
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
@@ -102,8 +104,11 @@ def _security(config: ServerConfig) -> TransportSecuritySettings:
     hosts = names + [f"{n}:*" for n in names]
     if config.public_url:
         hosts.append(urlsplit(config.public_url).netloc)
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
-                                     allowed_origins=sorted(config.allowed_origins))
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts,
+        allowed_origins=sorted(config.allowed_origins),
+    )
 
 
 class _Endpoint:
@@ -122,10 +127,20 @@ def router(state: ServerState, *, budget: Budget | None = None) -> APIRouter:
     server = build_server(state, budget=budget, base_url=config.base_url)
     # Builds the session manager; the Starlette app it returns is not used (its lifespan
     # would never run once mounted): the route and the lifespan below replace it.
-    server.streamable_http_app(streamable_http_path=PATH, transport_security=_security(config),
-                               max_request_body_size=config.max_body_bytes, host=config.host)
+    server.streamable_http_app(
+        streamable_http_path=PATH,
+        transport_security=_security(config),
+        max_request_body_size=config.max_body_bytes,
+        host=config.host,
+    )
     manager = server.session_manager
     mcp_router = APIRouter(lifespan=lambda app: manager.run())
-    mcp_router.routes.append(Route(PATH, endpoint=_Endpoint(manager),
-                                   methods=["GET", "POST", "DELETE"], include_in_schema=False))
+    mcp_router.routes.append(
+        Route(
+            PATH,
+            endpoint=_Endpoint(manager),
+            methods=["GET", "POST", "DELETE"],
+            include_in_schema=False,
+        )
+    )
     return mcp_router

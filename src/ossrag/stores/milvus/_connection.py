@@ -77,8 +77,10 @@ def open_lite(uri: str) -> str:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the directory of {path}: {exc}",
-                         hint="choose a writable --db path, e.g. --db ./ossrag.db") from exc
+        raise StoreError(
+            f"cannot create the directory of {path}: {exc}",
+            hint="choose a writable --db path, e.g. --db ./ossrag.db",
+        ) from exc
     resolved = str(path.resolve())
     with _LITE_LOCK:
         _LITE_USERS[resolved] = _LITE_USERS.get(resolved, 0) + 1
@@ -129,8 +131,16 @@ def connect(uri: str, token: str | None, timeout: float, *, lite: bool) -> tuple
     quiet_pymilvus()
     # Milvus Lite is an in-process server on loopback: pymilvus' 10 s keepalive
     # pings only make it answer GOAWAY "too_many_pings" (logged to stderr).
-    extra = {"grpc_options": {"grpc.keepalive_time_ms": 3_600_000,
-                              "grpc.keepalive_permit_without_calls": 0}} if lite else {}
+    extra = (
+        {
+            "grpc_options": {
+                "grpc.keepalive_time_ms": 3_600_000,
+                "grpc.keepalive_permit_without_calls": 0,
+            }
+        }
+        if lite
+        else {}
+    )
     client = MilvusClient(uri=uri, token=token or "", timeout=timeout, **extra)
     version = client.get_server_version(timeout=timeout)
     return client, str(version)
@@ -143,12 +153,16 @@ def open_error(uri: str, lite_path: str | None, exc: Exception) -> StoreError:
     if lite_in_use(lite_path):
         holder = lock_holder(lite_path)
         if holder.server_url:
-            hint = (f"reach its knowledge bases through that server ({holder.server_url}"
-                    "/v1/search, /v1/chat/completions, its MCP endpoint /mcp or the "
-                    "page at /), or stop it first")
+            hint = (
+                f"reach its knowledge bases through that server ({holder.server_url}"
+                "/v1/search, /v1/chat/completions, its MCP endpoint /mcp or the "
+                "page at /), or stop it first"
+            )
         else:
-            hint = ("Milvus Lite allows one process per database: stop the other "
-                    "process first, or use a Milvus server with --uri")
+            hint = (
+                "Milvus Lite allows one process per database: stop the other "
+                "process first, or use a Milvus server with --uri"
+            )
         return StoreError(
             f"database file {lite_path} is in use by another ossrag/Milvus "
             f"Lite process ({holder.describe()})",

@@ -39,16 +39,26 @@ def reason(exc: BaseException) -> str:
 def is_connection_error(exc: BaseException, low: str) -> bool:
     """True when ``exc`` (with ``low``, its lower-cased reason) says the server is unreachable."""
     code = getattr(exc, "code", None)
-    return code == 2 or any(s in low for s in (
-        "fail connecting", "server unavailable", "connection refused", "deadline exceeded",
-        "failed to connect", "unavailable"))
+    return code == 2 or any(
+        s in low
+        for s in (
+            "fail connecting",
+            "server unavailable",
+            "connection refused",
+            "deadline exceeded",
+            "failed to connect",
+            "unavailable",
+        )
+    )
 
 
 def looks_like_filter_error(exc: BaseException, low: str) -> bool:
     """True when ``exc`` (with ``low``, its lower-cased reason) blames the filter expression."""
     code = getattr(exc, "code", None)
-    return code in (6, 1100) or any(s in low for s in (
-        "expression", "query plan", "parse", "unknown field", "not exist", "unexpected"))
+    return code in (6, 1100) or any(
+        s in low
+        for s in ("expression", "query plan", "parse", "unknown field", "not exist", "unexpected")
+    )
 
 
 def lite_failure(path: str, exc: BaseException) -> str:

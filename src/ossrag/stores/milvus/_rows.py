@@ -82,6 +82,13 @@ def to_hit(hid: Any, score: float, e: dict[str, Any]) -> Hit:
     if isinstance(md, str):  # some servers return JSON fields as text
         with contextlib.suppress(ValueError):
             md = json.loads(md)
-    return Hit(id=str(hid), score=score, text=e.get("text", ""), source=e.get("source", ""),
-               heading=e.get("heading", ""), chunk_index=int(e.get("chunk_index", 0)),
-               origin=e.get("origin", ""), metadata=md if isinstance(md, dict) else {})
+    return Hit(
+        id=str(hid),
+        score=score,
+        text=e.get("text", ""),
+        source=e.get("source", ""),
+        heading=e.get("heading", ""),
+        chunk_index=int(e.get("chunk_index", 0)),
+        origin=e.get("origin", ""),
+        metadata=md if isinstance(md, dict) else {},
+    )

@@ -33,10 +33,17 @@ ROW_FIELDS = [*OUTPUT_FIELDS, "content_hash", "source_hash"]
 _LOAD_STATES = {3: "loaded", 2: "loading", 1: "not loaded", 0: "not exist"}
 
 
-def _pages(client: Any, name: str, fields: list[str], batch_size: int,
-           timeout: float) -> Iterator[list[dict[str, Any]]]:
-    it = client.query_iterator(name, batch_size=batch_size, filter="", output_fields=fields,
-                               consistency_level="Strong", timeout=timeout)
+def _pages(
+    client: Any, name: str, fields: list[str], batch_size: int, timeout: float
+) -> Iterator[list[dict[str, Any]]]:
+    it = client.query_iterator(
+        name,
+        batch_size=batch_size,
+        filter="",
+        output_fields=fields,
+        consistency_level="Strong",
+        timeout=timeout,
+    )
     try:
         while batch := it.next():
             yield batch
@@ -44,8 +51,9 @@ def _pages(client: Any, name: str, fields: list[str], batch_size: int,
         it.close()
 
 
-def source_rows(client: Any, name: str, *, with_count: bool,
-                timeout: float) -> dict[tuple[str, str], SourceRows]:
+def source_rows(
+    client: Any, name: str, *, with_count: bool, timeout: float
+) -> dict[tuple[str, str], SourceRows]:
     """``(origin, source) -> SourceRows``; hashes are interned (one string per source version)."""
     out: dict[tuple[str, str], SourceRows] = {}
     fields = ["id", "origin", "source", "source_hash"] + (["chunk_count"] if with_count else [])
@@ -57,8 +65,9 @@ def source_rows(client: Any, name: str, *, with_count: bool,
     return out
 
 
-def iter_rows(client: Any, name: str, *, with_count: bool, batch_size: int,
-              timeout: float) -> Iterator[list[dict[str, Any]]]:
+def iter_rows(
+    client: Any, name: str, *, with_count: bool, batch_size: int, timeout: float
+) -> Iterator[list[dict[str, Any]]]:
     """Every row, in pages, in the shape ``MilvusStore.upsert`` takes (float32 vectors)."""
     fields = ["id", "vector", *ROW_FIELDS] + (["chunk_count"] if with_count else [])
     for batch in _pages(client, name, fields, batch_size, timeout):

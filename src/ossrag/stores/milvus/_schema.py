@@ -93,8 +93,13 @@ def collection_name(kb: str) -> str:
 
 def collection_meta(kb: str, embedder: str, dim: int) -> dict[str, Any]:
     """The metadata recorded with a new collection (``kb`` already normalised)."""
-    return {"embedder": embedder, "dim": dim, "schema": SCHEMA_VERSION,
-            "created_by": __version__, "kb": kb}
+    return {
+        "embedder": embedder,
+        "dim": dim,
+        "schema": SCHEMA_VERSION,
+        "created_by": __version__,
+        "kb": kb,
+    }
 
 
 def check_embedder(kb: str, meta: dict[str, Any], embedder: str, dim: int) -> None:
@@ -108,14 +113,22 @@ def check_embedder(kb: str, meta: dict[str, Any], embedder: str, dim: int) -> No
         )
 
 
-def create_collection(client: Any, name: str, meta: dict[str, Any], *, bm25: bool,
-                      index: dict[str, Any], timeout: float) -> None:
+def create_collection(
+    client: Any,
+    name: str,
+    meta: dict[str, Any],
+    *,
+    bm25: bool,
+    index: dict[str, Any],
+    timeout: float,
+) -> None:
     """Create collection ``name``: dense vectors, BM25 over heading and text when ``bm25``."""
     from pymilvus import DataType, Function, FunctionType
 
     # Milvus 2.3 keeps the description, Milvus Lite the properties: write both.
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False,
-                                  description=json.dumps(meta))
+    schema = client.create_schema(
+        auto_id=False, enable_dynamic_field=False, description=json.dumps(meta)
+    )
     schema.add_field("id", DataType.VARCHAR, max_length=64, is_primary=True)
     schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=int(meta["dim"]))
@@ -124,12 +137,18 @@ def create_collection(client: Any, name: str, meta: dict[str, Any], *, bm25: boo
         # question lives in its heading (the whole-corpus dev set: BM25
         # MRR@10 0.455 -> 0.521, docs/benchmarks.md).  ``text`` stays the
         # body alone, for display and prompts.
-        schema.add_field("bm25_text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES,
-                         enable_analyzer=True)
+        schema.add_field(
+            "bm25_text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True
+        )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                     input_field_names=["bm25_text"],
-                                     output_field_names=["sparse"]))
+        schema.add_function(
+            Function(
+                name="text_bm25",
+                function_type=FunctionType.BM25,
+                input_field_names=["bm25_text"],
+                output_field_names=["sparse"],
+            )
+        )
     for fname in ("source", "origin", "heading"):
         schema.add_field(fname, DataType.VARCHAR, max_length=MAX_STR_BYTES)
     schema.add_field("chunk_index", DataType.INT64)
@@ -139,14 +158,24 @@ def create_collection(client: Any, name: str, meta: dict[str, Any], *, bm25: boo
         schema.add_field("chunk_count", DataType.INT64)
     schema.add_field("metadata", DataType.JSON)
     params = client.prepare_index_params()
-    params.add_index(field_name="vector", index_type=index["index_type"],
-                     metric_type="IP", params=dict(index["params"]))
+    params.add_index(
+        field_name="vector",
+        index_type=index["index_type"],
+        metric_type="IP",
+        params=dict(index["params"]),
+    )
     if bm25:
-        params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX",
-                         metric_type="BM25")
-    client.create_collection(name, schema=schema, index_params=params,
-                             consistency_level="Strong", properties={META_KEY: json.dumps(meta)},
-                             timeout=timeout)
+        params.add_index(
+            field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25"
+        )
+    client.create_collection(
+        name,
+        schema=schema,
+        index_params=params,
+        consistency_level="Strong",
+        properties={META_KEY: json.dumps(meta)},
+        timeout=timeout,
+    )
 
 
 def read_metadata(client: Any, name: str, timeout: float) -> dict[str, Any]:
@@ -178,5 +207,6 @@ def read_metadata(client: Any, name: str, timeout: float) -> dict[str, Any]:
     meta["index_type"] = str(index.get("index_type", "?"))
     params = {k: v for k, v in index.items() if k in ("M", "efConstruction", "nlist")}
     meta["index"] = meta["index_type"] + (
-        "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
+        "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else ""
+    )
     return meta

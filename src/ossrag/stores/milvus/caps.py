@@ -37,13 +37,24 @@ def detect_capabilities(kind: str, version_text: str) -> Capabilities:
     ver = _version_tuple(version_text)
     shown = ".".join(map(str, ver)) if ver else (version_text or "unknown")
     if ver is None:
-        return Capabilities(kind, shown, False, False, False,
-                            f"unknown version {version_text!r}; assuming dense search only")
+        return Capabilities(
+            kind,
+            shown,
+            False,
+            False,
+            False,
+            f"unknown version {version_text!r}; assuming dense search only",
+        )
     if kind == "lite":
         ok = ver >= (3, 0, 0)
-        return Capabilities(kind, shown, ok, ok, ok,
-                            "" if ok else "BM25 needs milvus-lite 3+: pip install -U milvus-lite")
+        return Capabilities(
+            kind,
+            shown,
+            ok,
+            ok,
+            ok,
+            "" if ok else "BM25 needs milvus-lite 3+: pip install -U milvus-lite",
+        )
     sparse = ver >= (2, 4, 0)
     bm25 = ver >= (2, 5, 0)
-    return Capabilities(kind, shown, bm25, sparse, sparse,
-                        "" if bm25 else "BM25 needs Milvus 2.5+")
+    return Capabilities(kind, shown, bm25, sparse, sparse, "" if bm25 else "BM25 needs Milvus 2.5+")

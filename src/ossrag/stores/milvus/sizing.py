@@ -55,12 +55,16 @@ def advice(kind: str, rows: int, *, bm25: bool) -> str | None:
     if kind != "lite":
         return None
     if rows >= LITE_DENSE_ROWS:
-        return (f"{rows} chunks on Milvus Lite: every search scans them all; past "
-                f"~{LITE_DENSE_ROWS // 1000}k chunks a Milvus server (HNSW) answers in "
-                "milliseconds instead. Move it with: ossrag kb copy --to http://HOST:19530 "
-                "(docs/milvus.md)")
+        return (
+            f"{rows} chunks on Milvus Lite: every search scans them all; past "
+            f"~{LITE_DENSE_ROWS // 1000}k chunks a Milvus server (HNSW) answers in "
+            "milliseconds instead. Move it with: ossrag kb copy --to http://HOST:19530 "
+            "(docs/milvus.md)"
+        )
     if bm25 and rows >= LITE_HYBRID_ROWS:
-        return (f"{rows} chunks on Milvus Lite: its BM25 (hybrid search) slows down past "
-                f"~{LITE_HYBRID_ROWS // 1000}k chunks; a Milvus 2.5+ server keeps hybrid fast. "
-                "Move it with: ossrag kb copy --to http://HOST:19530 (docs/milvus.md)")
+        return (
+            f"{rows} chunks on Milvus Lite: its BM25 (hybrid search) slows down past "
+            f"~{LITE_HYBRID_ROWS // 1000}k chunks; a Milvus 2.5+ server keeps hybrid fast. "
+            "Move it with: ossrag kb copy --to http://HOST:19530 (docs/milvus.md)"
+        )
     return None

@@ -89,20 +89,23 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 def _reloads(fn: _F) -> _F:
     """Run a read once more when its collection turned out released (it is loaded again):
     a long-running process (``ossrag serve``) survives a Milvus restart."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except _Released:
             return fn(*args, **kwargs)
+
     return wrapper  # type: ignore[return-value]
 
 
 class MilvusStore:
     """Knowledge bases as Milvus collections (``ossrag_<kb>``); see the module docstring."""
 
-    def __init__(self, uri: str = "./ossrag.db", token: str | None = None, *,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, uri: str = "./ossrag.db", token: str | None = None, *, timeout: float = 30.0
+    ) -> None:
         self.uri = uri
         self.token = token
         self.timeout = timeout
@@ -124,8 +127,9 @@ class MilvusStore:
     def _connect(self) -> Any:
         path = self._lite_path = open_lite(self.uri) if self.kind == "lite" else None
         try:
-            client, version = connect(path or self.uri, self.token, self.timeout,
-                                      lite=path is not None)
+            client, version = connect(
+                path or self.uri, self.token, self.timeout, lite=path is not None
+            )
         except Exception as exc:
             self._release_lite()  # first: this process's own hold must not look like another's
             raise open_error(self.uri, path, exc) from exc
@@ -180,18 +184,23 @@ class MilvusStore:
                 raise self._missing(kb) from exc
             if kb is not None and ("released" in low or "not loaded" in low):
                 self._reload(kb)
-                raise _Released(f"knowledge base {kb!r} was released (a server restart, "
-                                "another client); it is loaded again") from exc
+                raise _Released(
+                    f"knowledge base {kb!r} was released (a server restart, "
+                    "another client); it is loaded again"
+                ) from exc
             if filter and _looks_like_filter_error(exc, low):
                 raise FilterError(
-                    f"invalid filter {filter!r}: {reason}", hint=f"valid filters: {_FILTER_EXAMPLES}"
+                    f"invalid filter {filter!r}: {reason}",
+                    hint=f"valid filters: {_FILTER_EXAMPLES}",
                 ) from exc
             where = f" on knowledge base {kb!r}" if kb else ""
             raise StoreError(f"Milvus {action} failed{where}: {reason}") from exc
 
     def _reload(self, kb: str) -> None:
         with contextlib.suppress(Exception):
-            self._client().load_collection(self.collection_name(kb), timeout=max(self.timeout, 300.0))
+            self._client().load_collection(
+                self.collection_name(kb), timeout=max(self.timeout, 300.0)
+            )
 
     def _missing(self, kb: str) -> StoreError:
         names = self.list_kbs()
@@ -216,7 +225,7 @@ class MilvusStore:
     def list_kbs(self) -> list[str]:
         with self._call("list_collections") as c:
             names = c.list_collections(timeout=self.timeout)
-        return sorted(n[len(PREFIX):] for n in names if n.startswith(PREFIX))
+        return sorted(n[len(PREFIX) :] for n in names if n.startswith(PREFIX))
 
     def exists(self, kb: str) -> bool:
         # Every search asks first: a KB whose metadata is cached was seen to exist,
@@ -240,8 +249,9 @@ class MilvusStore:
         meta = collection_meta(self.normalize_kb(kb), embedder, int(dim))
         index = LITE_INDEX if self.kind == "lite" else SERVER_INDEX
         with self._call("create_collection") as c:
-            create_collection(c, self.collection_name(kb), meta, bm25=bm25, index=index,
-                              timeout=self.timeout)
+            create_collection(
+                c, self.collection_name(kb), meta, bm25=bm25, index=index, timeout=self.timeout
+            )
         self._meta.pop(self.normalize_kb(kb), None)
 
     def _metadata(self, kb: str) -> dict[str, Any]:
@@ -258,11 +268,17 @@ class MilvusStore:
         meta = self._metadata(kb)
         sources = self.source_index(kb)
         return CollectionInfo(
-            kb=self.normalize_kb(kb), collection=self.collection_name(kb),
-            embedder=str(meta.get("embedder", "")), dim=int(meta.get("dim", 0)),
-            rows=self.count(kb), sources=len(sources), bm25=bool(meta["bm25"]),
-            index=str(meta["index"]), created_by=str(meta.get("created_by", "")),
-            schema=int(meta.get("schema", 1)), **self._states(kb),
+            kb=self.normalize_kb(kb),
+            collection=self.collection_name(kb),
+            embedder=str(meta.get("embedder", "")),
+            dim=int(meta.get("dim", 0)),
+            rows=self.count(kb),
+            sources=len(sources),
+            bm25=bool(meta["bm25"]),
+            index=str(meta["index"]),
+            created_by=str(meta.get("created_by", "")),
+            schema=int(meta.get("schema", 1)),
+            **self._states(kb),
         )
 
     def _states(self, kb: str) -> dict[str, str]:
@@ -337,8 +353,13 @@ class MilvusStore:
     def count(self, kb: str) -> int:
         self._metadata(kb)
         with self._call("count", kb) as c:
-            res = c.query(self.collection_name(kb), filter="", output_fields=["count(*)"],
-                          consistency_level="Strong", timeout=self.timeout)
+            res = c.query(
+                self.collection_name(kb),
+                filter="",
+                output_fields=["count(*)"],
+                consistency_level="Strong",
+                timeout=self.timeout,
+            )
         return int(res[0]["count(*)"]) if res else 0
 
     @_reloads
@@ -347,9 +368,14 @@ class MilvusStore:
         out: dict[tuple[str, str], tuple[str, list[str]]] = {}
         self._metadata(kb)
         with self._call("query_iterator", kb) as c:
-            it = c.query_iterator(self.collection_name(kb), batch_size=5000, filter="",
-                                  output_fields=["id", "origin", "source", "source_hash"],
-                                  consistency_level="Strong", timeout=self.timeout)
+            it = c.query_iterator(
+                self.collection_name(kb),
+                batch_size=5000,
+                filter="",
+                output_fields=["id", "origin", "source", "source_hash"],
+                consistency_level="Strong",
+                timeout=self.timeout,
+            )
             try:
                 while batch := it.next():
                     for r in batch:
@@ -367,16 +393,22 @@ class MilvusStore:
         """``(origin, source) -> SourceRows`` over the whole KB, read in pages."""
         with_count = bool(self._metadata(kb)["chunk_count"])
         with self._call("query_iterator", kb) as c:
-            return source_rows(c, self.collection_name(kb), with_count=with_count,
-                               timeout=self.timeout)
+            return source_rows(
+                c, self.collection_name(kb), with_count=with_count, timeout=self.timeout
+            )
 
     def iter_rows(self, kb: str, *, batch_size: int = 1000) -> Iterator[list[dict[str, Any]]]:
         """Every row in pages of ``batch_size``, as :meth:`upsert` takes them (vectors as
         float32 arrays); ``bm25_text`` and the BM25 vector are derived, so not read."""
         with_count = bool(self._metadata(kb)["chunk_count"])
         with self._call("query_iterator", kb) as c:
-            yield from iter_rows(c, self.collection_name(kb), with_count=with_count,
-                                 batch_size=batch_size, timeout=self.timeout)
+            yield from iter_rows(
+                c,
+                self.collection_name(kb),
+                with_count=with_count,
+                batch_size=batch_size,
+                timeout=self.timeout,
+            )
 
     def search_dense(self, kb: str, vector: Any, *, k: int, filter: str = "") -> list[Hit]:
         """Nearest chunks by inner product (cosine); ``filter`` is a Milvus expression."""
@@ -392,8 +424,9 @@ class MilvusStore:
         params: dict[str, Any] = {}
         if meta["index_type"] == "HNSW":
             params = {"ef": max(SERVER_SEARCH_EF, k)}
-        return self._search(kb, vec, "vector", {"metric_type": "IP", "params": params}, k,
-                            filter, bm25=False)
+        return self._search(
+            kb, vec, "vector", {"metric_type": "IP", "params": params}, k, filter, bm25=False
+        )
 
     def search_bm25(self, kb: str, query: str, *, k: int, filter: str = "") -> list[Hit]:
         """Full-text BM25 search (Milvus' BM25 function); scores are ``>= 0``."""
@@ -415,12 +448,29 @@ class MilvusStore:
         return self._search(kb, query, "sparse", {"metric_type": "BM25"}, k, filter, bm25=True)
 
     @_reloads
-    def _search(self, kb: str, data: Any, field: str, params: dict[str, Any], k: int,
-                filter: str, *, bm25: bool) -> list[Hit]:
+    def _search(
+        self,
+        kb: str,
+        data: Any,
+        field: str,
+        params: dict[str, Any],
+        k: int,
+        filter: str,
+        *,
+        bm25: bool,
+    ) -> list[Hit]:
         with self._call("search", kb, filter=filter) as c:
-            res = c.search(self.collection_name(kb), data=[data], anns_field=field, limit=k,
-                           filter=filter or "", output_fields=OUTPUT_FIELDS, search_params=params,
-                           consistency_level="Strong", timeout=self.timeout)
+            res = c.search(
+                self.collection_name(kb),
+                data=[data],
+                anns_field=field,
+                limit=k,
+                filter=filter or "",
+                output_fields=OUTPUT_FIELDS,
+                search_params=params,
+                consistency_level="Strong",
+                timeout=self.timeout,
+            )
         hits = []
         for h in res[0] if res else []:
             # BM25 scores are non-negative; Milvus Lite returns them negated as distances.
@@ -434,22 +484,31 @@ class MilvusStore:
         if not ids:
             return {}
         self._metadata(kb)
-        return {str(r["id"]): np.asarray(r["vector"], dtype=np.float32)
-                for r in self._rows_by_id(kb, ids, ["id", "vector"])}
+        return {
+            str(r["id"]): np.asarray(r["vector"], dtype=np.float32)
+            for r in self._rows_by_id(kb, ids, ["id", "vector"])
+        }
 
     @_reloads
-    def get_neighbours(self, kb: str, origin: str, source: str,
-                       chunk_indexes: list[int]) -> list[Hit]:
+    def get_neighbours(
+        self, kb: str, origin: str, source: str, chunk_indexes: list[int]
+    ) -> list[Hit]:
         """Chunks of one source at the given positions (for context expansion), in order."""
         wanted = sorted({int(i) for i in chunk_indexes})
         if not wanted:
             return []
         self._metadata(kb)
-        expr = (f"origin == {quote(origin)} and source == {quote(source)} "
-                f"and chunk_index in {wanted}")
+        expr = (
+            f"origin == {quote(origin)} and source == {quote(source)} and chunk_index in {wanted}"
+        )
         with self._call("query", kb) as c:
-            rows = c.query(self.collection_name(kb), filter=expr, output_fields=["id", *OUTPUT_FIELDS],
-                           consistency_level="Strong", timeout=self.timeout)
+            rows = c.query(
+                self.collection_name(kb),
+                filter=expr,
+                output_fields=["id", *OUTPUT_FIELDS],
+                consistency_level="Strong",
+                timeout=self.timeout,
+            )
         hits = [to_hit(r["id"], 0.0, r) for r in rows]
         return sorted(hits, key=lambda h: (h.chunk_index, h.id))
 
@@ -459,8 +518,10 @@ class MilvusStore:
         if not ids:
             return []
         self._metadata(kb)
-        found = {str(r["id"]): to_hit(r["id"], 0.0, r)
-                 for r in self._rows_by_id(kb, ids, ["id", *OUTPUT_FIELDS])}
+        found = {
+            str(r["id"]): to_hit(r["id"], 0.0, r)
+            for r in self._rows_by_id(kb, ids, ["id", *OUTPUT_FIELDS])
+        }
         return [found[i] for i in dict.fromkeys(ids) if i in found]
 
     def _rows_by_id(self, kb: str, ids: list[str], fields: list[str]) -> Iterator[dict[str, Any]]:
@@ -469,8 +530,13 @@ class MilvusStore:
         for start in range(0, len(ids), 1000):
             expr = "id in [" + ", ".join(quote(i) for i in ids[start : start + 1000]) + "]"
             with self._call("query", kb) as c:
-                rows = c.query(name, filter=expr, output_fields=fields,
-                               consistency_level="Strong", timeout=self.timeout)
+                rows = c.query(
+                    name,
+                    filter=expr,
+                    output_fields=fields,
+                    consistency_level="Strong",
+                    timeout=self.timeout,
+                )
             yield from rows
 
     @_reloads
@@ -479,9 +545,13 @@ class MilvusStore:
         self._metadata(kb)
         expr = f"source == {quote(source)}" + (f" and origin == {quote(origin)}" if origin else "")
         with self._call("query", kb) as c:
-            rows = c.query(self.collection_name(kb), filter=expr, output_fields=["id", *OUTPUT_FIELDS],
-                           consistency_level="Strong", timeout=self.timeout,
-                           limit=MAX_TOPK)
+            rows = c.query(
+                self.collection_name(kb),
+                filter=expr,
+                output_fields=["id", *OUTPUT_FIELDS],
+                consistency_level="Strong",
+                timeout=self.timeout,
+                limit=MAX_TOPK,
+            )
         hits = [to_hit(r["id"], 0.0, r) for r in rows]
         return sorted(hits, key=lambda h: (h.origin, h.chunk_index, h.id))
-

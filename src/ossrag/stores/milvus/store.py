@@ -28,21 +28,18 @@ instead of silently degrading.
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
-import numpy as np
-
-from ...errors import ConfigError, EmbedderMismatchError, FilterError, StoreError
-from ...types import Hit
+from ...errors import ConfigError, FilterError, StoreError
 from ..base import Capabilities, CollectionInfo, SourceRows
 from ._connection import CONNECT_HINT, connect, is_local, open_error, open_lite, release_lite
 from ._errors import is_connection_error as _is_connection_error
 from ._errors import looks_like_filter_error as _looks_like_filter_error
 from ._errors import reason as _reason
-from ._rows import OUTPUT_FIELDS, quote, to_hit, to_record
+from ._reads import MAX_TOPK, Reads, _Released, _reloads
+from ._rows import to_record
 from ._scan import index_and_load_state, iter_rows, source_rows
 from ._schema import (
     LITE_INDEX,
@@ -75,33 +72,15 @@ __all__ = [
     "MilvusStore",
 ]
 
-MAX_TOPK = 16384  # Milvus' limit on k and on one query's result window
 _FILTER_EXAMPLES = 'e.g. source like "en/faq/%"  or  metadata["lang"] == "en"'
 
 
-class _Released(StoreError):
-    """The collection was released under a running store; ``_call`` has loaded it again."""
+class MilvusStore(Reads):
+    """Knowledge bases as Milvus collections (``ossrag_<kb>``); see the module docstring.
 
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _reloads(fn: _F) -> _F:
-    """Run a read once more when its collection turned out released (it is loaded again):
-    a long-running process (``ossrag serve``) survives a Milvus restart."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except _Released:
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-class MilvusStore:
-    """Knowledge bases as Milvus collections (``ossrag_<kb>``); see the module docstring."""
+    Connection, collections and writes are here; searches and reads by id or
+    source in :class:`~ossrag.stores.milvus._reads.Reads`.
+    """
 
     def __init__(
         self, uri: str = "./ossrag.db", token: str | None = None, *, timeout: float = 30.0
@@ -409,149 +388,3 @@ class MilvusStore:
                 batch_size=batch_size,
                 timeout=self.timeout,
             )
-
-    def search_dense(self, kb: str, vector: Any, *, k: int, filter: str = "") -> list[Hit]:
-        """Nearest chunks by inner product (cosine); ``filter`` is a Milvus expression."""
-        meta = self._metadata(kb)
-        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-        if vec.shape[0] != int(meta["dim"]):
-            raise EmbedderMismatchError(
-                f"query vector has dimension {vec.shape[0]}, knowledge base {kb!r} has "
-                f"{meta['dim']} (embedder {meta.get('embedder')!r})",
-                hint=f"search with --embedder {meta.get('embedder')}",
-            )
-        k = max(1, min(int(k), MAX_TOPK))
-        params: dict[str, Any] = {}
-        if meta["index_type"] == "HNSW":
-            params = {"ef": max(SERVER_SEARCH_EF, k)}
-        return self._search(
-            kb, vec, "vector", {"metric_type": "IP", "params": params}, k, filter, bm25=False
-        )
-
-    def search_bm25(self, kb: str, query: str, *, k: int, filter: str = "") -> list[Hit]:
-        """Full-text BM25 search (Milvus' BM25 function); scores are ``>= 0``."""
-        caps = self.capabilities
-        if not caps.bm25:
-            raise StoreError(
-                f"BM25 search is not available on {caps.describe()}",
-                hint="use --mode dense, upgrade to Milvus 2.5+, or use a local Milvus Lite "
-                "database (--db ./ossrag.db)",
-            )
-        if not self._metadata(kb)["bm25"]:
-            raise StoreError(
-                f"knowledge base {kb!r} was created without a BM25 field",
-                hint=f"use --mode dense, or `ossrag kb drop {kb}` and ingest again",
-            )
-        if not query.strip():
-            return []
-        k = max(1, min(int(k), MAX_TOPK))
-        return self._search(kb, query, "sparse", {"metric_type": "BM25"}, k, filter, bm25=True)
-
-    @_reloads
-    def _search(
-        self,
-        kb: str,
-        data: Any,
-        field: str,
-        params: dict[str, Any],
-        k: int,
-        filter: str,
-        *,
-        bm25: bool,
-    ) -> list[Hit]:
-        with self._call("search", kb, filter=filter) as c:
-            res = c.search(
-                self.collection_name(kb),
-                data=[data],
-                anns_field=field,
-                limit=k,
-                filter=filter or "",
-                output_fields=OUTPUT_FIELDS,
-                search_params=params,
-                consistency_level="Strong",
-                timeout=self.timeout,
-            )
-        hits = []
-        for h in res[0] if res else []:
-            # BM25 scores are non-negative; Milvus Lite returns them negated as distances.
-            score = abs(float(h["distance"])) if bm25 else float(h["distance"])
-            hits.append(to_hit(h["id"], score, h.get("entity") or {}))
-        return hits
-
-    @_reloads
-    def get_vectors(self, kb: str, ids: list[str]) -> dict[str, np.ndarray]:
-        """The stored dense vectors of ``ids`` (float32, as stored); unknown ids are absent."""
-        if not ids:
-            return {}
-        self._metadata(kb)
-        return {
-            str(r["id"]): np.asarray(r["vector"], dtype=np.float32)
-            for r in self._rows_by_id(kb, ids, ["id", "vector"])
-        }
-
-    @_reloads
-    def get_neighbours(
-        self, kb: str, origin: str, source: str, chunk_indexes: list[int]
-    ) -> list[Hit]:
-        """Chunks of one source at the given positions (for context expansion), in order."""
-        wanted = sorted({int(i) for i in chunk_indexes})
-        if not wanted:
-            return []
-        self._metadata(kb)
-        expr = (
-            f"origin == {quote(origin)} and source == {quote(source)} and chunk_index in {wanted}"
-        )
-        with self._call("query", kb) as c:
-            rows = c.query(
-                self.collection_name(kb),
-                filter=expr,
-                output_fields=["id", *OUTPUT_FIELDS],
-                consistency_level="Strong",
-                timeout=self.timeout,
-            )
-        hits = [to_hit(r["id"], 0.0, r) for r in rows]
-        return sorted(hits, key=lambda h: (h.chunk_index, h.id))
-
-    @_reloads
-    def get_chunks(self, kb: str, ids: list[str]) -> list[Hit]:
-        """The stored chunks with these ids (score 0), in the order asked; unknown ids are absent."""
-        if not ids:
-            return []
-        self._metadata(kb)
-        found = {
-            str(r["id"]): to_hit(r["id"], 0.0, r)
-            for r in self._rows_by_id(kb, ids, ["id", *OUTPUT_FIELDS])
-        }
-        return [found[i] for i in dict.fromkeys(ids) if i in found]
-
-    def _rows_by_id(self, kb: str, ids: list[str], fields: list[str]) -> Iterator[dict[str, Any]]:
-        """The rows of ``ids``, queried 1000 ids at a time."""
-        name = self.collection_name(kb)
-        for start in range(0, len(ids), 1000):
-            expr = "id in [" + ", ".join(quote(i) for i in ids[start : start + 1000]) + "]"
-            with self._call("query", kb) as c:
-                rows = c.query(
-                    name,
-                    filter=expr,
-                    output_fields=fields,
-                    consistency_level="Strong",
-                    timeout=self.timeout,
-                )
-            yield from rows
-
-    @_reloads
-    def source_chunks(self, kb: str, source: str, origin: str | None = None) -> list[Hit]:
-        """Every chunk of one source (of one ``origin`` when given), in document order."""
-        self._metadata(kb)
-        expr = f"source == {quote(source)}" + (f" and origin == {quote(origin)}" if origin else "")
-        with self._call("query", kb) as c:
-            rows = c.query(
-                self.collection_name(kb),
-                filter=expr,
-                output_fields=["id", *OUTPUT_FIELDS],
-                consistency_level="Strong",
-                timeout=self.timeout,
-                limit=MAX_TOPK,
-            )
-        hits = [to_hit(r["id"], 0.0, r) for r in rows]
-        return sorted(hits, key=lambda h: (h.origin, h.chunk_index, h.id))

@@ -10,7 +10,7 @@ is busy (questions get 503, as during an ingestion job: its index may still be
 empty); later rounds change a few files at a time and leave it answering.
 Rounds and ingestion jobs never write at once (``ServerState.writing``).
 Each round is logged to the ``ossrag.server`` logger and the last one shows in
-``GET /healthz`` under ``watch``.
+``GET /readyz`` under ``watch``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class FolderWatch:
             self._thread.join(timeout)
 
     def status(self) -> dict[str, Any]:
-        """What ``/healthz`` shows: the folders, rounds so far, the last round, an error."""
+        """What ``/readyz`` shows: the folders, rounds so far, the last round, an error."""
         return {
             "kb": self.kb_name,
             "folders": self.folders,
@@ -81,7 +81,7 @@ class FolderWatch:
 
         try:
             kb.watch(*self.folders, on_round=on_round, stop=self._stop, guard=self.state.writing)
-        except Exception as exc:  # the server goes on; the error is shown in /healthz
+        except Exception as exc:  # the server goes on; the error is shown in /readyz
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("watching %s stopped", ", ".join(self.folders))
         finally:

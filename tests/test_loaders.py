@@ -34,6 +34,7 @@ from ossrag.ingest.loaders import (
     split_front_matter,
 )
 from ossrag.types import RawSource, Skipped
+from pdf_bytes import pdf_bytes
 
 CORPUS = MILVUS_DOCS
 FAQ = CORPUS / "en" / "faq"
@@ -667,34 +668,7 @@ Two body.
 
 def make_pdf(*pages: str) -> bytes:
     """A minimal valid PDF with one Helvetica text line per page and a correct xref."""
-    n = len(pages)
-    font = 3 + 2 * n
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [%s] /Count %d >>"
-        % (b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(n)), n),
-    ]
-    for i, text in enumerate(pages):
-        stream = b"BT /F1 12 Tf 72 720 Td (%s) Tj ET" % text.encode("latin-1")
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (font, 4 + 2 * i)
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf_bytes([b"BT /F1 12 Tf 72 720 Td (%s) Tj ET" % t.encode("latin-1") for t in pages])
 
 
 def test_pdf_text_layer(tmp_path: Path) -> None:

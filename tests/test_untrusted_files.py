@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ from ossrag.ingest.loaders import SourceSet, discover, parse
 from ossrag.ingest.parsers import pdf as pdf_module
 from ossrag.ingest.parsers.html import html_to_text
 from ossrag.types import RawSource, Skipped
+from pdf_bytes import pdf_bytes
 
 
 def _split(items: SourceSet) -> tuple[dict[str, RawSource], dict[str, str]]:
@@ -52,36 +52,7 @@ def _raw(data: bytes, fmt: str, name: str = "x") -> RawSource:
 
 def make_pdf(*streams: bytes) -> bytes:
     """A valid PDF, one FlateDecode content stream per page (so a slow PDF stays small)."""
-    n = len(streams)
-    font = 3 + 2 * n
-    kids = b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(n))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n),
-    ]
-    for i, stream in enumerate(streams):
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (font, 4 + 2 * i)
-        )
-        packed = zlib.compress(stream, 9)
-        objects.append(
-            b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed)
-        )
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf_bytes(list(streams), compress=True)
 
 
 def text_pdf(text: str) -> bytes:

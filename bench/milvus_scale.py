@@ -221,7 +221,6 @@ def measure(
     data: Data,
     n_queries: int,
     search_params: dict[str, Any] | None,
-    consistency: str = "Strong",
 ) -> dict[str, Any]:
     from ossrag.retrieval import RetrievalOptions, fuse_weighted, retrieve
     from ossrag.retrieval.lexical import keyword_query
@@ -237,10 +236,8 @@ def measure(
         for qi in range(n_queries):
             emb.vector = qvecs[qi]
             t = time.perf_counter()
-            if mode == "dense" and (search_params is not None or consistency != "Strong"):
-                hits = dense_with(
-                    store, kb, qvecs[qi], search_params or _DEFAULT_PARAMS[store.kind], consistency
-                )
+            if mode == "dense" and search_params is not None:
+                hits = dense_with(store, kb, qvecs[qi], search_params)
             elif mode == "bm25":
                 hits = store.search_bm25(kb, keyword_query(qtexts[qi]), k=K)
             else:
@@ -277,9 +274,7 @@ def measure(
 _DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"lite": {}, "server": {"ef": 512}}  # ossrag's
 
 
-def dense_with(
-    store: Any, kb: str, vec: np.ndarray, params: dict[str, Any], consistency: str = "Strong"
-) -> list[Any]:
+def dense_with(store: Any, kb: str, vec: np.ndarray, params: dict[str, Any]) -> list[Any]:
     """A dense search with explicit index parameters (the alternatives' ef / nprobe)."""
     from ossrag.stores.milvus._rows import to_hit
 
@@ -291,7 +286,7 @@ def dense_with(
             limit=K,
             output_fields=["text"],
             search_params={"metric_type": "IP", "params": params},
-            consistency_level=consistency,
+            consistency_level=store.read_levels.level,
         )
     return [to_hit(h["id"], float(h["distance"]), h.get("entity") or {}) for h in res[0]]
 
@@ -317,7 +312,9 @@ def run(args: argparse.Namespace, uri_for: Any) -> list[dict[str, Any]]:
                 index, params = LITE_ALTERNATIVES.get(name, (None, None))
                 if index is not None and index["index_type"] == "IVF_FLAT":
                     index = {**index, "params": {"nlist": int(4 * math.sqrt(n))}}
-                store = MilvusStore(uri_for(target, n, name), timeout=600)
+                store = MilvusStore(
+                    uri_for(target, n, name), timeout=600, consistency=args.consistency
+                )
                 try:
                     print(
                         f"[{time.strftime('%X')}] {target} {name} {n}: loading",
@@ -326,7 +323,7 @@ def run(args: argparse.Namespace, uri_for: Any) -> list[dict[str, Any]]:
                     )
                     load_s = load(store, "scale", data, index)
                     info = store.info("scale")
-                    r = measure(store, "scale", data, nq, params, args.consistency)
+                    r = measure(store, "scale", data, nq, params)
                     size = (
                         {"server_rss_mb": server_rss_mb()}
                         if target == "server"
@@ -338,6 +335,7 @@ def run(args: argparse.Namespace, uri_for: Any) -> list[dict[str, Any]]:
                             "index": info.index,
                             "n": n,
                             "queries": nq,
+                            "consistency": store.read_levels.level,
                             "load_s": load_s,
                             **size,
                             **r,
@@ -364,8 +362,8 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument(
         "--consistency",
-        default="Strong",
-        help="dense queries at this consistency level (ossrag uses Strong), e.g. Bounded",
+        default="Session",
+        help="the store's read level (ossrag's default: Session), e.g. Strong, Bounded",
     )
     ap.add_argument("--queries-large", type=int, default=20, help="queries at 1M chunks and more")
     ap.add_argument(

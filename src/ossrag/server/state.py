@@ -40,7 +40,9 @@ class ServerState:
         self, settings: Settings, config: ServerConfig, store: VectorStore | None = None
     ) -> None:
         self.settings, self.config = settings, config
-        self.store = store or make_store(settings.uri, settings.token, timeout=30.0)
+        self.store = store or make_store(
+            settings.uri, settings.token, timeout=30.0, consistency=settings.consistency
+        )
         self._kbs: dict[str, KnowledgeBase] = {}
         self._busy: dict[str, int] = {}  # kb -> running ingestion jobs
         self._lock = threading.Lock()

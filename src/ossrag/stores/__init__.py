@@ -17,8 +17,14 @@ from .base import Capabilities, CollectionInfo, VectorStore
 __all__ = ["Capabilities", "CollectionInfo", "VectorStore", "make_store"]
 
 
-def make_store(uri: str, token: str | None = None, *, timeout: float = 30.0) -> VectorStore:
-    """The store for ``uri``: a Milvus Lite ``.db`` path or a Milvus server/cloud URI."""
+def make_store(
+    uri: str, token: str | None = None, *, timeout: float = 30.0, consistency: str = "Session"
+) -> VectorStore:
+    """The store for ``uri``: a Milvus Lite ``.db`` path or a Milvus server/cloud URI.
+
+    ``consistency`` is the level of searches (``Session``: this process's own
+    writes are seen; :mod:`ossrag.stores.milvus._consistency`).
+    """
     from .milvus import MilvusStore
 
-    return MilvusStore(uri, token, timeout=timeout)
+    return MilvusStore(uri, token, timeout=timeout, consistency=consistency)

@@ -5,6 +5,8 @@ writes, and this module what reads rows: dense and BM25 search, rows by id,
 a source's chunks and their neighbours. Every read runs through the store's
 ``_call`` (errors mapped onto the exception tree) and, where a long-running
 process may find its collection released by a Milvus restart, ``_reloads``.
+They run at the store's read level (``Session`` by default; why, and what
+stays ``Strong``: :mod:`ossrag.stores.milvus._consistency`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from ...errors import EmbedderMismatchError, StoreError
 from ...types import Hit
+from ._consistency import ReadLevels
 from ._rows import OUTPUT_FIELDS, quote, to_hit
 from ._schema import SERVER_SEARCH_EF
 
@@ -54,6 +57,7 @@ class Reads:
     """Searches and reads by id or source; mixed into ``MilvusStore``."""
 
     timeout: float
+    read_levels: ReadLevels
 
     if TYPE_CHECKING:  # provided by MilvusStore
 
@@ -118,7 +122,10 @@ class Reads:
         *,
         bm25: bool,
     ) -> list[Hit]:
-        with self._call("search", kb, filter=filter) as c:
+        with (
+            self.read_levels.read(self.collection_name(kb)) as level,
+            self._call("search", kb, filter=filter) as c,
+        ):
             res = c.search(
                 self.collection_name(kb),
                 data=[data],
@@ -127,7 +134,7 @@ class Reads:
                 filter=filter or "",
                 output_fields=OUTPUT_FIELDS,
                 search_params=params,
-                consistency_level="Strong",
+                consistency_level=level,
                 timeout=self.timeout,
             )
         hits = []
@@ -160,12 +167,12 @@ class Reads:
         expr = (
             f"origin == {quote(origin)} and source == {quote(source)} and chunk_index in {wanted}"
         )
-        with self._call("query", kb) as c:
+        with self.read_levels.read(self.collection_name(kb)) as level, self._call("query", kb) as c:
             rows = c.query(
                 self.collection_name(kb),
                 filter=expr,
                 output_fields=["id", *OUTPUT_FIELDS],
-                consistency_level="Strong",
+                consistency_level=level,
                 timeout=self.timeout,
             )
         hits = [to_hit(r["id"], 0.0, r) for r in rows]
@@ -188,12 +195,15 @@ class Reads:
         name = self.collection_name(kb)
         for start in range(0, len(ids), 1000):
             expr = "id in [" + ", ".join(quote(i) for i in ids[start : start + 1000]) + "]"
-            with self._call("query", kb) as c:
+            with (
+                self.read_levels.read(self.collection_name(kb)) as level,
+                self._call("query", kb) as c,
+            ):
                 rows = c.query(
                     name,
                     filter=expr,
                     output_fields=fields,
-                    consistency_level="Strong",
+                    consistency_level=level,
                     timeout=self.timeout,
                 )
             yield from rows
@@ -203,12 +213,12 @@ class Reads:
         """Every chunk of one source (of one ``origin`` when given), in document order."""
         self._metadata(kb)
         expr = f"source == {quote(source)}" + (f" and origin == {quote(origin)}" if origin else "")
-        with self._call("query", kb) as c:
+        with self.read_levels.read(self.collection_name(kb)) as level, self._call("query", kb) as c:
             rows = c.query(
                 self.collection_name(kb),
                 filter=expr,
                 output_fields=["id", *OUTPUT_FIELDS],
-                consistency_level="Strong",
+                consistency_level=level,
                 timeout=self.timeout,
                 limit=MAX_TOPK,
             )

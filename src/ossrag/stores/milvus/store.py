@@ -35,6 +35,7 @@ from typing import Any
 from ...errors import ConfigError, FilterError, StoreError
 from ..base import Capabilities, CollectionInfo, SourceRows
 from ._connection import CONNECT_HINT, connect, is_local, open_error, open_lite, release_lite
+from ._consistency import ReadLevels
 from ._errors import is_connection_error as _is_connection_error
 from ._errors import looks_like_filter_error as _looks_like_filter_error
 from ._errors import reason as _reason
@@ -83,11 +84,18 @@ class MilvusStore(Reads):
     """
 
     def __init__(
-        self, uri: str = "./ossrag.db", token: str | None = None, *, timeout: float = 30.0
+        self,
+        uri: str = "./ossrag.db",
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        consistency: str = "Session",
     ) -> None:
         self.uri = uri
         self.token = token
         self.timeout = timeout
+        # Searches and answer-time reads; ingestion's reads stay Strong (_consistency.py).
+        self.read_levels = ReadLevels(consistency)
         self.kind = "lite" if is_local(uri) else "server"
         self._client_obj: Any = None
         self._lite_path: str | None = None
@@ -319,6 +327,8 @@ class MilvusStore(Reads):
         name = self.collection_name(kb)
         for start in range(0, len(ids), 1000):
             with self._call("delete", kb) as c:
+                # Marked before the call returns too: a failed batch may have applied.
+                self.read_levels.deleted(name)
                 c.delete(name, ids=list(ids[start : start + 1000]), timeout=self.timeout)
 
     def flush(self, kb: str) -> None:

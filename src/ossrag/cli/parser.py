@@ -448,19 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
     """Settings with the flags that were given on top (``None`` means "not given")."""
     given = vars(args)
+    # Every flag made from the shared tables, so that a new one cannot be parsed and
+    # then dropped here (as --translate once was).
     keys = (
-        "uri",
-        "token",
-        "kb",
-        "embedder",
-        "embed_base_url",
-        "model",
+        *(dest for _, dest, _ in (*TARGET_FLAGS, *MODEL_FLAGS)),
         "effort",
         "top_k",
         "mode",
-        "base_url",
-        "timeout",
-        "max_time",
         *LIMIT_FIELDS,
     )
     overrides = {key: given.get(key) for key in keys}

@@ -21,15 +21,16 @@ import argparse
 import statistics
 import sys
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' hand-written PDF writer
 
 from ossrag.ingest.parsers import pdf  # noqa: E402
 from ossrag.ingest.parsers._pdf_worker import _extract  # noqa: E402
+from pdf_bytes import pdf_bytes  # noqa: E402
 
 WORDS = [
     "Milvus",
@@ -57,40 +58,15 @@ WORDS = [
 
 def make_pdf(pages: int, lines: int = 40) -> bytes:
     """A PDF of ``pages`` pages of ``lines`` text lines each (FlateDecode streams)."""
-    font = 3 + 2 * pages
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [%s] /Count %d >>"
-        % (b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(pages)), pages),
-    ]
+    streams = []
     for p in range(pages):
         ops = [b"BT /F1 10 Tf 50 760 Td 12 TL"]
         for line in range(lines):
             words = " ".join(WORDS[(p + line + k) % len(WORDS)] for k in range(12))
             ops.append(b"(%s) '" % words.encode())
         ops.append(b"ET")
-        packed = zlib.compress(b"\n".join(ops))
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            b"/Resources << /Font << /F1 %d 0 R >> >> /Contents %d 0 R >>" % (font, 4 + 2 * p)
-        )
-        objects.append(
-            b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed)
-        )
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+        streams.append(b"\n".join(ops))
+    return pdf_bytes(streams, compress=True)
 
 
 def run(

@@ -47,6 +47,8 @@ def test_the_contracts_hold() -> None:
     [
         # A core module importing the CLI, inside a function (hidden imports count).
         ("kb.py", "def _leak():\n    from .cli.output import print_json\n", "Layers"),
+        # The facade's private half is in the facade layer too.
+        ("_kb_search.py", "def _leak():\n    from .server.app import create_app\n", "Layers"),
         # A backend importing another backend.
         ("embedders/base.py", "from ..llms.base import LLM\n", "Layers"),
         # The pipeline reaching for a concrete backend instead of its protocol.

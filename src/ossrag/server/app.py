@@ -3,8 +3,8 @@
     from ossrag.server import ServerConfig, create_app
     app = create_app(Settings.load(), ServerConfig())      # uvicorn.run(app, host=..., port=...)
 
-Routes live in one module each (``health``, ``chat``, ``responses``, ``api``,
-``mcp``, ``page``); this module wires them to one :class:`ServerState`, the
+Routes live in one module each (``health``, ``chat``, ``responses``, ``kbs``,
+``search``, ``ingestion``, ``mcp``, ``page``); this module wires them to one :class:`ServerState`, the
 error handlers (OpenAI-style error objects) and the :class:`Guard` middleware
 (Origin, key, body size, per-client concurrency). The OpenAPI document is at
 ``/openapi.json``.
@@ -22,7 +22,7 @@ from fastapi.openapi.utils import get_openapi
 
 from .._version import __version__
 from ..config import Settings
-from . import api, chat, health, mcp, page, responses
+from . import chat, health, ingestion, kbs, mcp, page, responses, search
 from .config import ServerConfig
 from .errors import install_handlers
 from .openapi import truthful_openapi
@@ -66,7 +66,10 @@ def create_app(
     app.include_router(page.router)
     app.include_router(chat.router)
     app.include_router(responses.router)
-    app.include_router(api.router)
+    # The knowledge-base routes, in the order the OpenAPI document lists them.
+    app.include_router(kbs.router)
+    app.include_router(search.router)
+    app.include_router(ingestion.router)
     app.include_router(mcp.router(state))  # /mcp; its session manager runs in this lifespan
     if config.cors_origins:
         app.add_middleware(

@@ -11,9 +11,9 @@ readable text in which document text is fenced as untrusted data; failures
 are ``isError`` results that say what to fix, never an empty result.
 
 Modules: :mod:`.server` (the tools as the SDK sees them), :mod:`.tools` (what
-they do), :mod:`.models` (output schemas), :mod:`.render` (fences, budget),
-:mod:`.sections` (a section back from its chunks), :mod:`.transport` (stdio
-and the ``/mcp`` route).
+they do), :mod:`.ask` (the answering tool, with progress), :mod:`.models`
+(output schemas), :mod:`.render` (fences, budget), :mod:`.sections` (a section
+back from its chunks), :mod:`.transport` (stdio and the ``/mcp`` route).
 """
 
 from __future__ import annotations

@@ -8,16 +8,16 @@ Each method returns structured content (the models in :mod:`.models`) and a
 readable text in which document text is fenced as untrusted data; every
 failure is a :class:`ToolError` (an ``isError`` result the model can read),
 never an empty result. :mod:`.server` registers them with the MCP SDK; the SDK
-runs the blocking ones in a worker thread.
+runs the blocking ones in a worker thread. ``ask``, which streams a model's
+answer, is in :mod:`.ask` and uses :meth:`Tools.open_kb`,
+:meth:`Tools.fenced_hits`, :func:`explained` and :func:`tool_result` from here.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
@@ -43,13 +43,11 @@ from .render import (
 )
 from .sections import join_chunks, match_heading, resolve_source
 
-__all__ = ["Progress", "Tools"]
-
-#: ``progress(step, message)``: called from the worker thread while ``ask`` runs.
-Progress = Callable[[float, str], None]
+__all__ = ["Tools", "explained", "tool_result"]
 
 
-def _result(data: BaseModel, text: str) -> CallToolResult:
+def tool_result(data: BaseModel, text: str) -> CallToolResult:
+    """A tool's answer: ``data`` as structured content, ``text`` for a reader."""
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
         structured_content=data.model_dump(mode="json"),
@@ -57,7 +55,7 @@ def _result(data: BaseModel, text: str) -> CallToolResult:
 
 
 @contextmanager
-def _explained(action: str) -> Iterator[None]:
+def explained(action: str) -> Iterator[None]:
     """ossrag errors become ToolErrors that say what failed and how to fix it."""
     try:
         yield
@@ -86,7 +84,7 @@ class Tools:
 
     # -- knowledge bases ----------------------------------------------------------------
     def _names(self) -> list[str]:
-        with _explained("listing the knowledge bases"):
+        with explained("listing the knowledge bases"):
             return self.state.kb_names()
 
     def default_kb(self, names: list[str]) -> str | None:
@@ -96,7 +94,7 @@ class Tools:
             return configured
         return names[0] if len(names) == 1 else None
 
-    def _kb(self, name: str | None) -> KnowledgeBase:
+    def open_kb(self, name: str | None) -> KnowledgeBase:
         """The knowledge base a call names (or the default), ready to read."""
         names = self._names()
         if not names:
@@ -153,7 +151,7 @@ class Tools:
     def catalogue(self) -> list[m.KnowledgeBase]:
         names = self._names()
         default = self.default_kb(names)
-        with _explained("describing the knowledge bases"):
+        with explained("describing the knowledge bases"):
             return [self.describe(n, default) for n in names]
 
     def catalogue_text(self) -> str:
@@ -169,11 +167,13 @@ class Tools:
 
     def list_knowledge_bases(self) -> CallToolResult:
         kbs = self.catalogue()
-        with _explained("describing the store"):
+        with explained("describing the store"):
             target = self.state.store.capabilities.describe()
         data = m.KnowledgeBases(knowledge_bases=kbs, target=target)
         if not kbs:
-            return _result(data, f"No knowledge bases yet at {self.state.settings.uri} ({target}).")
+            return tool_result(
+                data, f"No knowledge bases yet at {self.state.settings.uri} ({target})."
+            )
         lines = [f"{len(kbs)} knowledge base(s) on {target}:"]
         for kb in kbs:
             flags = [
@@ -183,13 +183,14 @@ class Tools:
                 f"- {kb.name}{' [' + ', '.join(flags) + ']' if flags else ''}: "
                 f"{kb.description}; embedder {kb.embedder}"
             )
-        return _result(data, "\n".join(lines))
+        return tool_result(data, "\n".join(lines))
 
     # -- retrieval ----------------------------------------------------------------------
-    def _url(self, kb: str, chunk_id: str) -> str | None:
+    def chunk_link(self, kb: str, chunk_id: str) -> str | None:
+        """Over HTTP, the URL of a chunk; None over stdio."""
         return chunk_url(self.base_url, kb, chunk_id) if self.base_url and chunk_id else None
 
-    def _hits(self, hits: list[Hit], kb: str) -> tuple[list[m.SearchHit], list[str], int]:
+    def fenced_hits(self, hits: list[Hit], kb: str) -> tuple[list[m.SearchHit], list[str], int]:
         """Structured hits and their fenced texts within the budget (always at least one)."""
         out: list[m.SearchHit] = []
         blocks: list[str] = []
@@ -210,7 +211,7 @@ class Tools:
                     score=float(hit.score),
                     chunk_index=int(hit.chunk_index),
                     snippet=snip,
-                    url=self._url(kb, hit.id),
+                    url=self.chunk_link(kb, hit.id),
                 )
             )
         return out, blocks, len(hits) - len(out)
@@ -226,21 +227,21 @@ class Tools:
     ) -> CallToolResult:
         if not query.strip():
             raise ToolError("query is empty: say what to look for")
-        base = self._kb(kb)
+        base = self.open_kb(kb)
         k = max(1, min(k, self.budget.max_k))
         warnings: list[str] = []
-        with _explained(f"searching {base.name!r}"):
+        with explained(f"searching {base.name!r}"):
             used_mode = base.search_mode(mode)
             where = build_filter(filter, source.strip() or None)
             hits = base.search(query, k=k, mode=mode, filter=where, warnings=warnings)
-        out, blocks, omitted = self._hits(hits, base.name)
+        out, blocks, omitted = self.fenced_hits(hits, base.name)
         data = m.SearchResult(
             kb=base.name, query=query, mode=used_mode, hits=out, omitted=omitted, warnings=warnings
         )
         if not hits:
             why = f" matching {where!r}" if where else ""
             text = f"No passages{why} in {base.name!r} for {query!r} ({used_mode} search)."
-            return _result(data, "\n".join([text, *warnings]))
+            return tool_result(data, "\n".join([text, *warnings]))
         head = (
             f"{len(out)} passage(s) from {base.name!r} for {query!r} ({used_mode} search). "
             f"{UNTRUSTED_NOTICE} get_chunk(id) gives a passage's full text, "
@@ -254,11 +255,11 @@ class Tools:
             if omitted
             else []
         )
-        return _result(data, "\n\n".join([head, *blocks, *tail, *warnings]))
+        return tool_result(data, "\n\n".join([head, *blocks, *tail, *warnings]))
 
     def get_chunk(self, id: str, kb: str | None = None) -> CallToolResult:
-        base = self._kb(kb)
-        with _explained(f"reading chunk {id!r}"):
+        base = self.open_kb(kb)
+        with explained(f"reading chunk {id!r}"):
             found = base.store.get_chunks(base.name, [id.strip()])
         if not found:
             raise ToolError(
@@ -276,15 +277,15 @@ class Tools:
             chunk_index=int(hit.chunk_index),
             text=text,
             truncated=cut,
-            url=self._url(base.name, hit.id),
+            url=self.chunk_link(base.name, hit.id),
         )
         note = ["(truncated to the size budget)"] if cut else []
         body = fence_document(text, header=hit_header(None, hit, score=False))
-        return _result(data, "\n\n".join([UNTRUSTED_NOTICE, body, *note]))
+        return tool_result(data, "\n\n".join([UNTRUSTED_NOTICE, body, *note]))
 
     def read_section(self, source: str, heading: str = "", kb: str | None = None) -> CallToolResult:
-        base = self._kb(kb)
-        with _explained(f"reading {source!r}"):
+        base = self.open_kb(kb)
+        with explained(f"reading {source!r}"):
             chunks = base.store.source_chunks(base.name, source)
             if not chunks:
                 source = resolve_source(source, [s for _, s in base.store.source_index(base.name)])
@@ -320,97 +321,6 @@ class Tools:
             )
         title = clean_line(source) + (f" — {clean_line(heading)}" if heading.strip() else "")
         header = f"{title} ({len(picked)} chunk(s); sections: {'; '.join(headings[:20])})"
-        return _result(
+        return tool_result(
             data, "\n\n".join([UNTRUSTED_NOTICE, fence_document(text, header=header), *notes])
         )
-
-    # -- answering ----------------------------------------------------------------------
-    def ask(
-        self,
-        question: str,
-        kb: str | None = None,
-        model: str | None = None,
-        effort: str | None = None,
-        k: int | None = None,
-        include_reasoning: bool = False,
-        progress: Progress | None = None,
-        stop: threading.Event | None = None,
-    ) -> CallToolResult:
-        """Retrieve, answer, and report ``progress`` per stage and every few streamed chunks."""
-        if not question.strip():
-            raise ToolError("question is empty")
-        report = progress or (lambda step, message: None)
-        if model and not self.state.config.model_allowed(model, self.state.settings.model):
-            raise ToolError(
-                f"this server does not let clients choose the answering model {model!r}; "
-                "leave model empty to use the server's own"
-            )
-        base = self._kb(kb)
-        search: dict[str, Any] = {"k": max(1, min(k, self.budget.max_k))} if k else {}
-        report(0, f"searching {base.name!r}")
-        with _explained("answering"):
-            run = base.stream(question, model=model, effort=effort, search=search)
-            report(1, f"{len(run.hits)} passage(s) found; {run.llm.model} is answering")
-            pieces, last = 0, time.monotonic()
-            events = iter(run)
-            try:
-                for event in events:
-                    if stop is not None and stop.is_set():
-                        raise ToolError("cancelled by the client")
-                    if event.type in ("text", "reasoning") and event.delta:
-                        pieces += 1
-                        if pieces % 16 == 0 or time.monotonic() - last > 1.0:
-                            last = time.monotonic()
-                            report(1 + pieces, f"{run.llm.model}: {pieces} chunk(s) streamed")
-            finally:
-                close = getattr(events, "close", None)
-                if close is not None:
-                    close()  # a stopped stream releases the model now, not at garbage collection
-        answer = run.answer
-        assert answer is not None
-        report(2 + pieces, "done")
-        sources, blocks, _ = self._hits(answer.hits, base.name)
-        citations = [
-            m.Citation(
-                n=c.n,
-                id=c.id,
-                source=clean_line(c.source),
-                heading=clean_line(c.heading),
-                url=self._url(base.name, c.id),
-            )
-            for c in answer.citations
-            if c.valid and c.id
-        ]
-        data = m.AskResult(
-            kb=base.name,
-            question=question,
-            model=answer.model,
-            effort=answer.effort,
-            answer=clean(answer.text),
-            citations=citations,
-            sources=sources,
-            reasoning=clean(answer.reasoning) if include_reasoning else None,
-            complete=answer.complete,
-            finish_reason=answer.finish_reason,
-            warnings=answer.warnings,
-            usage=answer.usage.to_dict(),
-            timings=dict(answer.timings),
-        )
-        parts = [data.answer or "(the model gave no answer)"]
-        if not answer.complete:
-            parts.append("(incomplete: the answer stream broke off)")
-        if citations:
-            parts.append(
-                "Cited: "
-                + "; ".join(
-                    f"[{c.n}] {c.source}" + (f" — {c.heading}" if c.heading else "")
-                    for c in citations
-                )
-            )
-        if blocks:
-            parts.append(f"Passages the answer was written from. {UNTRUSTED_NOTICE}")
-            parts.extend(blocks)
-        if include_reasoning and data.reasoning:
-            parts.append(f"Reasoning:\n{data.reasoning}")
-        parts.extend(f"warning: {w}" for w in answer.warnings)
-        return _result(data, "\n\n".join(parts))

@@ -182,6 +182,21 @@ def test_tiny_and_in_process_models_never_translate(kb: KnowledgeBase) -> None:
     assert translation_capable(Named(MODEL), "off")[0] is False
 
 
+def test_untranslated_question_says_why_and_how_to_do_better(kb: KnowledgeBase) -> None:
+    question = DE["request"]["query"]
+    with ReplayServer() as server:
+        server.add(answer_stream("Setzen Sie tls.enabled [1]."))
+        answer = kb.ask(question, model="ollama:smollm2:135m", base_url=server.url)
+        assert len(_chat(server)) == 1  # the answer only: a tiny model never translates
+    assert answer.translation is not None and not answer.translation["translated"]
+    hint = [w for w in answer.warnings if "searched as asked" in w]
+    assert len(hint) == 1 and "'de'" in hint[0] and "'en'" in hint[0]
+    assert "too small" in hint[0] and "--model" in hint[0]
+    warnings: list[str] = []
+    kb.search("How do I enable TLS?", warnings=warnings)  # same language: nothing to say
+    assert warnings == []
+
+
 def test_failed_translation_searches_the_question_and_warns(kb: KnowledgeBase) -> None:
     question = ES["request"]["query"]
     with ReplayServer() as server:

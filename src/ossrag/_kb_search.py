@@ -172,6 +172,8 @@ class SearchMixin:
                 info.timings["translate_s"] = translation.seconds
             if translation.reason and translation.seconds:  # a call that failed
                 said.append(translation.reason)
+            elif translation.reason and not translation.translated:  # the model may not
+                said.append(untranslated_hint(translation))
         hits = retrieve(
             self.store, self.name, self.embedder, text, opts, info=info, bm25_query=bm25_query
         )
@@ -210,3 +212,15 @@ class SearchMixin:
         else:
             for warning in said:
                 log.warning(warning)
+
+
+def untranslated_hint(t: Translation) -> str:
+    """Why a question in another language than the documents was searched as asked."""
+    # Cross-language questions found the right section about half as often on the dev
+    # sets (docs/benchmarks.md, "Query translation"): say so, and how to do better.
+    return (
+        f"the question looks {t.source!r} and the documents {t.target!r}, and {t.reason}: "
+        f"it was searched as asked, which finds less across languages; ask in {t.target!r}, "
+        "or answer with a capable model (e.g. --model ollama:gpt-oss:20b) to have it "
+        "translated for the search"
+    )

@@ -245,6 +245,31 @@ def test_offered_tools_are_answered_from_the_kb_and_noted(
     assert all("tools" not in sent for sent in _upstream(replay, since))
 
 
+def test_sampling_parameters_not_applied_are_noted(client: Any, replay: ReplayServer) -> None:
+    replay.add(gpt_oss_stream(), gpt_oss_stream(), gpt_oss_stream())
+    since = len(replay.requests)
+    reply = client.chat.completions.create(
+        model=GPT_OSS,
+        messages=[{"role": "user", "content": QUESTION}],
+        top_p=0.5,
+        stop=["\n\n"],
+        seed=7,
+        temperature=0.3,
+    )
+    (note,) = [w for w in reply.model_extra["ossrag"]["warnings"] if "not applied" in w]
+    assert note.startswith("top_p, stop, seed not applied")
+    r = client.responses.create(model=GPT_OSS, input=QUESTION, top_p=0.5)
+    assert any("top_p not applied" in w for w in r.model_extra["ossrag"]["warnings"])
+    plain = client.chat.completions.create(
+        model=GPT_OSS, messages=[{"role": "user", "content": QUESTION}]
+    )
+    assert not any("not applied" in w for w in plain.model_extra["ossrag"]["warnings"])
+    sent = _upstream(replay, since)
+    assert sent[0]["temperature"] == 0.3  # honoured
+    # ossrag's own sampling (gpt-oss: top_p 1.0), not the client's.
+    assert all(b.get("top_p") != 0.5 and "seed" not in b and "stop" not in b for b in sent)
+
+
 @pytest.mark.parametrize(
     ("extra", "param"),
     [

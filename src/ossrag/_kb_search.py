@@ -173,7 +173,7 @@ class SearchMixin:
             if translation.reason and translation.seconds:  # a call that failed
                 said.append(translation.reason)
             elif translation.reason and not translation.translated:  # the model may not
-                said.append(untranslated_hint(translation))
+                said.append(_untranslated_hint(translation))
         hits = retrieve(
             self.store, self.name, self.embedder, text, opts, info=info, bm25_query=bm25_query
         )
@@ -214,7 +214,7 @@ class SearchMixin:
                 log.warning(warning)
 
 
-def untranslated_hint(t: Translation) -> str:
+def _untranslated_hint(t: Translation) -> str:
     """Why a question in another language than the documents was searched as asked."""
     # Cross-language questions found the right section about half as often on the dev
     # sets (docs/benchmarks.md, "Query translation"): say so, and how to do better.

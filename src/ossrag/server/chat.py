@@ -43,6 +43,7 @@ from .runs import (
     MODEL_PATTERN,
     ReasoningOptions,
     Started,
+    not_applied,
     offered_tools,
     pick_effort,
     resolve_model,
@@ -125,6 +126,7 @@ def _check(body: ChatRequest) -> list[str]:
         raise unsupported("n", "ossrag returns one answer per request (n=1)")
     notes = offered_tools(body.tools, body.tool_choice)
     notes += offered_tools(body.functions, body.function_call)
+    notes += not_applied(body.model_extra)
     if body.logprobs or body.top_logprobs:
         raise unsupported("logprobs", "the answering backends do not report them")
     if body.response_format and body.response_format.get("type") not in (None, "text"):

@@ -45,6 +45,7 @@ from .runs import (
     MODEL_PATTERN,
     ReasoningOptions,
     Started,
+    not_applied,
     offered_tools,
     pick_effort,
     resolve_model,
@@ -109,7 +110,7 @@ class ResponsesRequest(BaseModel):
 
 
 def _check(body: ResponsesRequest) -> list[str]:
-    notes = offered_tools(body.tools, body.tool_choice)
+    notes = offered_tools(body.tools, body.tool_choice) + not_applied(body.model_extra)
     if body.previous_response_id or body.conversation:
         raise unsupported(
             "previous_response_id",

@@ -35,11 +35,13 @@ __all__ = [
     "JSON_INT",
     "KB_NAME",
     "MODEL_PATTERN",
+    "NOT_APPLIED",
     "ReasoningOptions",
     "Started",
     "Target",
     "Turns",
     "busy_error",
+    "not_applied",
     "offered_tools",
     "open_kb",
     "pick_effort",
@@ -269,6 +271,33 @@ def offered_tools(tools: list[Any] | None, tool_choice: Any) -> list[str]:
     return [
         f"{len(tools)} client-side tool(s) offered and not called: ossrag answers from "
         "its knowledge base"
+    ]
+
+
+#: Sampling parameters clients send that ossrag's answers do not apply: its answer
+#: prompt and the model's reasoning budget set them (temperature and the token limit
+#: are honoured). Noted, not refused: front ends send some of them to every model.
+NOT_APPLIED = (
+    "top_p",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+)
+
+
+def not_applied(extra: dict[str, Any] | None) -> list[str]:
+    """The note for sampling parameters given (``extra``: the request's unread fields)."""
+    given = [p for p in NOT_APPLIED if (extra or {}).get(p) not in (None, [], {}, "")]
+    if not given:
+        return []
+    return [
+        f"{', '.join(given)} not applied: ossrag's answers honour temperature and the "
+        "token limit only"
     ]
 
 

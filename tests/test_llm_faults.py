@@ -104,7 +104,8 @@ def test_retry_waits_honour_retry_after_within_max_time(server: ReplayServer) ->
     t = time.monotonic()
     with pytest.raises(E.LLMRateLimitError, match=r"2\.5 s"):
         _llm(server, max_time=2.0).complete(MESSAGES)
-    assert time.monotonic() - t < 1.0
+    # Not started: well under the 2.5 s wait (slack for a loaded 2-core CI machine).
+    assert time.monotonic() - t < 2.0
 
 
 def test_endless_stream_without_max_tokens_ends_at_max_time(server: ReplayServer) -> None:
@@ -112,7 +113,9 @@ def test_endless_stream_without_max_tokens_ends_at_max_time(server: ReplayServer
     llm = _llm(server, max_time=1.5)
     t = time.monotonic()
     done = llm.complete(MESSAGES)
-    assert 1.4 < time.monotonic() - t < 3.0
+    # Cut at max_time (the upper bound has slack for a loaded machine; the message
+    # below says which limit cut it).
+    assert 1.4 < time.monotonic() - t < 5.0
     assert not done.complete and "no end after 1.5 s" in (llm.last_error or "")
     assert len(done.reasoning) > 100  # what arrived is kept
 

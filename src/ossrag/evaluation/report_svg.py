@@ -127,9 +127,16 @@ def svg_scatter(
             f'<text x="{left + pw / 2:.0f}" y="{top + ph / 2:.0f}" text-anchor="middle" '
             f'class="empty">{html.escape(note or "no data")}</text>'
         )
-    # Legend: colour = model, marker = effort.
-    lx, ly = left + pw + 14, top + 6
-    parts.append(f'<g class="legend"><text x="{lx}" y="{ly}" class="axis">model</text>')
+    parts += _scatter_legend(colors, shapes, left + pw + 14, top + 6)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _scatter_legend(
+    colors: dict[str, str], shapes: dict[str, int], lx: float, ly: float
+) -> list[str]:
+    """The scatter plot's legend at (lx, ly): colour = model, marker = effort."""
+    parts = [f'<g class="legend"><text x="{lx}" y="{ly}" class="axis">model</text>']
     for i, (name, c) in enumerate(colors.items()):
         y = ly + 16 * (i + 1)
         parts.append(
@@ -145,8 +152,7 @@ def svg_scatter(
             + f'<text x="{lx + 14}" y="{y}" class="tick">{html.escape(name)}</text>'
         )
     parts.append("</g>")
-    parts.append("</svg>")
-    return "".join(parts)
+    return parts
 
 
 def svg_bars(

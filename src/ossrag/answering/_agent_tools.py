@@ -1,4 +1,4 @@
-"""The agent's tools: ``search`` and ``read`` over one knowledge base, and the prompt directives.
+"""The agent's tools: ``search`` and ``read`` over one knowledge base, its prompts and directives.
 
     tools = AgentTools(kb, k=3)
     text, info = tools.run_call(ToolCall(id="call_1", name="search",
@@ -6,11 +6,12 @@
     text                     # 'Passages for "backup schedule":\\n\\n[1] ...'
     tools.hits, info["numbers"]   # every passage shown so far, and this call's numbers
     directive("SEARCH: index types")   # ("search", "index types")
+    AGENT_SYSTEM, PROMPT_SYSTEM        # what the model is told: with TOOLS, or to reply SEARCH:/ANSWER:
 
 Passage numbers continue across calls: a passage shown twice keeps its first
 number, so every ``[n]`` in the final answer maps to one passage
 (:attr:`AgentTools.hits`).  A malformed call gets an ``error: ...`` result the
-model can recover from, never an exception.  :mod:`ossrag.answering.agent` runs
+model can recover from, never an exception.  :class:`~._agent_run.AgentRun` runs
 the loops that use these.
 """
 
@@ -25,9 +26,20 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..types import Hit, ToolCall
-from .prompts import format_passage
+from .prompts import DATA_RULE, format_passage
 
-__all__ = ["MAX_K", "TOOLS", "AgentTools", "as_call", "call_dict", "directive"]
+__all__ = [
+    "AGENT_SYSTEM",
+    "FINAL_NUDGE",
+    "MAX_K",
+    "PROMPT_NEXT",
+    "PROMPT_SYSTEM",
+    "TOOLS",
+    "AgentTools",
+    "as_call",
+    "call_dict",
+    "directive",
+]
 
 MAX_K = 10  # the most passages one search may return
 
@@ -67,6 +79,28 @@ TOOLS: list[dict[str, Any]] = [
         },
     },
 ]
+
+# What the model is told: with tools (AGENT_SYSTEM), or replying SEARCH:/ANSWER: (PROMPT_*).
+AGENT_SYSTEM = (
+    "You answer questions about a collection of documents. Use the `search` tool to find "
+    "passages (search again with other words if the first results do not answer the question; "
+    "`read` shows the text around a passage). Every passage has a number; cite the passages "
+    "that support each statement in square brackets, like [1] or [2][3]. Answer only from the "
+    "passages. If they do not contain the answer, reply exactly: I don't know. " + DATA_RULE
+)
+PROMPT_SYSTEM = (
+    "You answer questions about a collection of documents, using only numbered passages from "
+    "it. Cite the passages that support each statement in square brackets, like [1] or [2][3]. "
+    "If you need other passages, reply with one line: SEARCH: <words to search for>. "
+    "Otherwise reply: ANSWER: <your answer with citations>. If the passages do not contain the "
+    "answer, reply: ANSWER: I don't know. " + DATA_RULE
+)
+PROMPT_NEXT = "Reply with SEARCH: <words to search for> or ANSWER: <your answer with citations>."
+
+FINAL_NUDGE = (
+    "No more searches are possible. Answer the question now from the passages above, citing "
+    "them as [n]. If they do not contain the answer, reply exactly: I don't know."
+)
 
 _DIRECTIVE = re.compile(r"^[\s*#>_`-]*(SEARCH|ANSWER)[\s*_`]*:[ \t]*", re.I | re.M)
 

@@ -55,13 +55,7 @@ from typing import Any
 import openai
 
 from ..errors import (
-    LLMAuthError,
-    LLMConnectionError,
     LLMError,
-    LLMRateLimitError,
-    LLMResponseError,
-    LLMTimeoutError,
-    ModelNotFoundError,
     classify,
     redact,
     register_secret,
@@ -70,26 +64,16 @@ from ..safety import neutralize_messages
 from ..types import StreamEvent
 from ._bounds import Bound as _Bound
 from ._bounds import OutOfBounds as _OutOfBounds
+from ._openai_failures import CAUGHT, EFFORT_KEYS, UNREADABLE, adapt, map_error, why
 from ._openai_turn import Turn, as_dict
 from .base import Completion, Message, collect
-from .providers import KEY_OVERRIDE_ENV, Provider, resolve
+from .providers import Provider, resolve
 
 __all__ = ["OpenAICompatLLM"]
 
 log = logging.getLogger("ossrag.llms")
 
-try:  # openai < 2 lets httpx errors escape from stream iteration; newer versions wrap them
-    import httpx
-
-    _HTTPX_TRANSPORT: tuple[type[BaseException], ...] = (httpx.TransportError,)
-except ImportError:  # pragma: no cover
-    _HTTPX_TRANSPORT = ()
-
-# What the request loop catches; errors.classify() reads what they mean.
-_ERRORS: tuple[type[BaseException], ...] = (openai.APIError, *_HTTPX_TRANSPORT)
-# A response ossrag cannot read: malformed JSON in an event (json.JSONDecodeError), a body
-# of the wrong shape (pydantic's ValidationError is a ValueError too).
-_UNREADABLE: tuple[type[BaseException], ...] = (ValueError, TypeError)
+# Body fields the client takes as keywords; everything else goes in extra_body.
 _STANDARD = {
     "max_tokens",
     "max_completion_tokens",
@@ -101,18 +85,6 @@ _STANDARD = {
     "response_format",
     "stream_options",
 }
-_EFFORT_KEYS = ("reasoning", "reasoning_effort", "chat_template_kwargs")
-_EFFORT_REJECTED = re.compile(
-    r"reasoning_effort|chat_template_kwargs|reasoning\.effort|[\"'`]reasoning[\"'`]", re.I
-)
-_HISTORY_REJECTED = re.compile(r"reasoning_content|reasoning_details|[\"'`]thinking[\"'`]", re.I)
-_MODEL_NOT_FOUND = re.compile(
-    r"model.{0,80}(not found|does not exist|not exist|no such|not available|unknown)"
-    r"|not a valid model|unknown model|model_not_found|no model",
-    re.I | re.S,
-)
-
-_CAUGHT: tuple[type[BaseException], ...] = (*_ERRORS, *_UNREADABLE, _OutOfBounds)
 # Templates that open <think> in the prompt, so the output only closes it.
 _PRE_OPENED = re.compile(r"qwen3.*thinking|qwq|r1-distill", re.I)
 
@@ -214,7 +186,7 @@ class OpenAICompatLLM:
             body["stream_options"] = {"include_usage": True}
         self.last_request = {
             "effort": effort,
-            "sent_as": {k: body[k] for k in _EFFORT_KEYS if k in body},
+            "sent_as": {k: body[k] for k in EFFORT_KEYS if k in body},
             "notes": notes,
         }
         prepared = self.provider.prepare_messages(neutralize_messages(messages))
@@ -262,10 +234,10 @@ class OpenAICompatLLM:
                     for ev in turn.on_response(as_dict(response)):
                         yielded = True
                         yield ev
-            except _CAUGHT as exc:
+            except CAUGHT as exc:
                 if bound.expired is not None and not isinstance(exc, _OutOfBounds):
                     exc = _OutOfBounds(bound.expired)  # the watchdog closed the response
-                final = isinstance(exc, (_OutOfBounds, *_UNREADABLE))  # never retried as sent
+                final = isinstance(exc, (_OutOfBounds, *UNREADABLE))  # never retried as sent
                 if not yielded and not final:
                     change = self._adapt(exc, messages, body, adapted)
                     if change:
@@ -288,7 +260,7 @@ class OpenAICompatLLM:
                     # then it is left out of the chain a traceback would print.
                     raise mapped from (None if redact(str(exc)) != str(exc) else exc)
                 # Broke off midway: what arrived is kept and marked incomplete, never replayed.
-                reason = f"the stream from {self.base_url} broke off: {self._why(exc)}"
+                reason = f"the stream from {self.base_url} broke off: {why(exc)}"
                 log.warning("%s", reason)
                 yield from turn.finish(error=reason)
                 self.last_error = turn.error
@@ -308,59 +280,29 @@ class OpenAICompatLLM:
             yield from events
             return
 
-    def _why(self, exc: BaseException) -> str:
-        if isinstance(exc, _OutOfBounds):
-            return exc.reason
-        if isinstance(exc, _UNREADABLE):
-            return f"unreadable response ({type(exc).__name__}: {classify(exc).message})"
-        return classify(exc).message
-
     def _adapt(
         self, exc: BaseException, messages: list[Message], body: dict[str, Any], adapted: set[str]
     ) -> str | None:
-        """Change the request after a 400 that names something optional we sent; None: give up."""
-        if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
-            return None
-        msg = classify(exc).message
-        info = exc.body if isinstance(exc.body, dict) else {}
-        param = str(info.get("param") or "")
-        if "stream_options" in body and "stream_options" in msg and "stream_options" not in adapted:
-            adapted.add("stream_options")
-            del body["stream_options"]
-            return f"{self.provider.label} rejected stream_options; token usage may be missing"
-        if param == "max_tokens" and "max_tokens" in body and "max_tokens" not in adapted:
-            adapted.add("max_tokens")
-            body["max_completion_tokens"] = body.pop("max_tokens")
-            return f"{self.model_id} wants max_completion_tokens instead of max_tokens"
-        if param in ("temperature", "top_p", "stop") and param in body and param not in adapted:
-            adapted.add(param)
-            del body[param]
-            return f"{self.model_id} does not accept {param}; sent without it"
-        sent = [k for k in _EFFORT_KEYS if k in body]
-        if (
-            sent
-            and "effort" not in adapted
-            and (param in _EFFORT_KEYS or _EFFORT_REJECTED.search(msg))
-        ):
-            adapted.add("effort")
-            for k in sent:
-                del body[k]
-            self.last_request["sent_as"] = {}  # what the answer was actually produced with
-            return (
-                f"{self.provider.label} rejected the reasoning effort ({msg}); "
-                "answering at the server's default effort"
-            )
-        if "history" not in adapted and _HISTORY_REJECTED.search(msg):
-            stripped = False
-            for m in messages:
-                for k in ("reasoning", "reasoning_content", "reasoning_details", "thinking"):
-                    if m.get("role") == "assistant" and k in m:
-                        del m[k]
-                        stripped = True
-            if stripped:
-                adapted.add("history")
-                return f"{self.provider.label} rejects earlier reasoning in the history; sent without it"
-        return None
+        """The request changed after a 400 naming something optional (see :func:`adapt`)."""
+        return adapt(
+            exc,
+            messages,
+            body,
+            adapted,
+            provider=self.provider,
+            model_id=self.model_id,
+            last_request=self.last_request,
+        )
+
+    def _map_error(self, exc: BaseException, *, attempts: int) -> LLMError:
+        return map_error(
+            exc,
+            provider=self.provider,
+            base_url=self.base_url,
+            model_id=self.model_id,
+            timeout=self.timeout,
+            attempts=attempts,
+        )
 
     def _retry_delay(self, exc: BaseException, attempt: int, bound: _Bound) -> float | None:
         """Seconds to wait before retrying ``exc``, or None when it must not be retried."""
@@ -375,66 +317,3 @@ class OpenAICompatLLM:
             delay = min(self.backoff * (2**attempt), 8.0) * random.uniform(0.8, 1.2)
         # A wait that would end past max_time is not worth starting: say so now.
         return delay if delay is not None and bound.allows(delay) else None
-
-    def _map_error(self, exc: BaseException, *, attempts: int) -> LLMError:
-        where = f"{self.provider.label} at {self.base_url}"
-        if isinstance(exc, _OutOfBounds):
-            return LLMTimeoutError(
-                f"{where} streamed nothing usable for model {self.model_id}: {exc.reason}",
-                hint="raise --max-time (OSSRAG_MAX_TIME) or --max-tokens, or check the server",
-            )
-        if isinstance(exc, _UNREADABLE):
-            return LLMResponseError(
-                f"{where} sent a response ossrag cannot read for model {self.model_id} "
-                f"({type(exc).__name__}: {classify(exc).message})",
-                hint="not an OpenAI-compatible response: check the base URL (it should end in "
-                "/v1) and the server's logs",
-            )
-        failure = classify(exc)
-        msg, code = failure.message, failure.status
-        if failure.kind == "timeout":
-            return LLMTimeoutError(
-                f"{where} did not answer within {self.timeout:g} s (model {self.model_id})",
-                hint="raise the timeout (--timeout, OSSRAG_TIMEOUT) or lower --effort; a large "
-                "model on a CPU can take minutes before its first token",
-            )
-        if failure.kind == "connection":
-            return LLMConnectionError(
-                f"could not connect to {where} ({msg})", hint=self._start_hint()
-            )
-        if code is None:
-            return LLMResponseError(f"{where} reported an error for {self.model_id}: {msg}")
-        if failure.kind == "auth":
-            env = self.provider.key_env or KEY_OVERRIDE_ENV
-            return LLMAuthError(
-                f"{where} rejected the API key (HTTP {code}): {msg}",
-                hint=f"check {env}"
-                + (f" (or {KEY_OVERRIDE_ENV})" if env != KEY_OVERRIDE_ENV else ""),
-            )
-        if failure.kind == "not_found" or _MODEL_NOT_FOUND.search(msg):
-            hint = self.provider.model_hint.format(model=self.model_id, base_url=self.base_url)
-            if code == 404 and "model" not in msg.lower():
-                hint = f"check that the base URL ends in /v1; {hint}"
-            return ModelNotFoundError(
-                f"model {self.model_id!r} not found at {self.base_url} (HTTP {code}): {msg}",
-                hint=hint,
-            )
-        if failure.kind == "rate_limit":
-            wait = failure.retry_after
-            after = f"; the server asks to wait {wait:g} s" if wait is not None else ""
-            return LLMRateLimitError(
-                f"{where} is rate-limiting requests (HTTP 429) after {attempts + 1} attempt(s){after}: {msg}",
-                hint="wait and try again, or use another provider or a local server",
-                retry_after=wait,
-            )
-        return LLMResponseError(
-            f"{where} answered HTTP {code} for model {self.model_id}: {msg}",
-            hint="a server-side problem; try again later"
-            if code >= 500
-            else "the server refused the request as sent; see its message",
-        )
-
-    def _start_hint(self) -> str:
-        if self.provider.local:
-            return f"{self.provider.start_hint}, or pass --base-url if it listens elsewhere"
-        return self.provider.start_hint

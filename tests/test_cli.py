@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from _corpus import MILVUS_DOCS
+from ossrag.embedders import default_e5
 
 CORPUS = MILVUS_DOCS
 FAQ = CORPUS / "en" / "faq"
@@ -144,7 +145,7 @@ def test_kb_list_info_drop(faq_db: Path, tmp_path: Path) -> None:
     assert listing.returncode == 0 and listing.stdout.startswith("tmp\t")
     info = run("--db", str(db), "--kb", "tmp", "kb", "info", "--json", cwd=tmp_path)
     data = json.loads(info.stdout)
-    assert data["sources"] == 1 and data["rows"] > 10 and data["embedder"] == "e5-onnx:fp32"
+    assert data["sources"] == 1 and data["rows"] > 10 and data["embedder"] == default_e5()
     refused = run("--db", str(db), "--kb", "tmp", "kb", "drop", cwd=tmp_path)
     assert_user_error(refused, "--yes")
     assert run("--db", str(db), "kb", "drop", "--kb", "tmp", "--yes", cwd=tmp_path).returncode == 0
@@ -197,7 +198,7 @@ def test_embedder_mismatch_is_refused(tmp_path: Path) -> None:
     proc = run(
         "--db", str(tmp_path / "m.db"), "--embedder", "minilm", "ingest", str(doc), cwd=tmp_path
     )
-    assert_user_error(proc, "e5-onnx:fp32", "minilm")
+    assert_user_error(proc, default_e5(), "minilm")
 
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fixtures_llm import smollm2_path  # noqa: F401  (fixture)
+from ossrag.embedders import default_e5
 
 
 def run(
@@ -50,7 +51,7 @@ def test_doctor_reports_target_and_embedder(tmp_path: Path) -> None:
     proc = run("doctor", cwd=tmp_path)
     out = proc.stdout
     assert "Milvus Lite" in out and "BM25" in out
-    assert "e5-onnx" in out and "model: local:smollm2" in out
+    assert default_e5() in out and "model: local:smollm2" in out
     assert proc.returncode == 0, out
     bad = run("--uri", "http://127.0.0.1:9", "doctor", cwd=tmp_path)
     assert bad.returncode == 1 and "cannot connect" in bad.stdout

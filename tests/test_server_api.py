@@ -20,6 +20,7 @@ from fixtures_server import running_server
 from server_kb import KB, build_kb
 
 pytest.importorskip("fastapi")
+from ossrag.embedders import default_e5
 from ossrag.server import ServerConfig
 
 pytestmark = pytest.mark.timeout(120)
@@ -125,7 +126,7 @@ def test_models_and_kbs(base: str) -> None:
     (entry,) = models["data"]
     assert models["object"] == "list" and entry["id"] == KB and entry["object"] == "model"
     assert entry["owned_by"] == "ossrag" and isinstance(entry["created"], int)
-    assert entry["ossrag"]["sources"] == 3 and entry["ossrag"]["embedder"] == "e5-onnx:fp32"
+    assert entry["ossrag"]["sources"] == 3 and entry["ossrag"]["embedder"] == default_e5()
     assert entry["ossrag"]["rows"] >= 3 and entry["ossrag"]["ingesting"] is False
     (kb,) = HTTP.get(f"{base}/v1/kbs").json()["data"]
     assert kb["name"] == KB and kb["rows"] == entry["ossrag"]["rows"] and kb["dim"] == 384

@@ -30,6 +30,7 @@ import pytest
 from fixtures_llm import smollm2_path  # noqa: F401  (fixture)
 from fixtures_server import running_server
 from ossrag.config import Settings
+from ossrag.embedders import default_e5
 from ossrag.kb import KnowledgeBase
 from ossrag.stores import make_store
 from replay_server import ReplayServer, load_recording
@@ -160,7 +161,7 @@ async def _check_tools(client: Client, base: str | None = None) -> None:
     kbs = await client.call_tool("list_knowledge_bases", {})
     [entry] = kbs.structured_content["knowledge_bases"]
     assert entry["name"] == "docs" and entry["default"] and entry["sources"] == 3
-    assert entry["rows"] >= 6 and entry["embedder"] == "e5-onnx:fp32"
+    assert entry["rows"] >= 6 and entry["embedder"] == default_e5()
     assert "guide/install.md" in entry["description"] and "docs [default]" in _text(kbs)
 
     found = await client.call_tool("search", {"query": "where is data stored?", "k": 3})

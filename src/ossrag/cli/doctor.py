@@ -39,6 +39,12 @@ _PACKAGES = [
         "pip install onnxruntime",
         True,
     ),
+    (
+        "openvino",
+        "default embedder runtime on CPUs with native bf16 (e5-openvino, minilm-openvino)",
+        "pip install 'ossrag[openvino]'",
+        False,
+    ),
     ("onnx", "converts the packaged encoders to ONNX (once)", "pip install onnx", True),
     ("tokenizers", "tokenizers of the ONNX embedders", "pip install tokenizers", True),
     ("openai", "OpenAI-compatible model servers", "pip install openai", True),

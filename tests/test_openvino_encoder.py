@@ -6,7 +6,8 @@
 * its vectors against ONNX Runtime's fp32 run of the same file (the "same
   vectors" claim behind ``SAME_VECTORS``), and a KB built with ``e5-onnx:fp32``
   extended with ``e5-openvino`` in Milvus Lite (while ``e5-onnx:int8`` is refused);
-* the error when openvino is not installed (a child process where it cannot import).
+* the error when openvino is not installed (a child process where it cannot import),
+  and that loading it leaves OpenVINO's usage telemetry out.
 
 Skipped where openvino is not installed, unless ``OSSRAG_REQUIRE_OPENVINO`` is set.
 """
@@ -169,6 +170,23 @@ def test_missing_openvino_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert "MISSING" in out.stdout, out.stderr
     assert "ossrag[openvino]" in out.stdout and "e5-onnx:fp32" in out.stdout
+
+
+def test_loading_sends_no_telemetry() -> None:
+    """``import openvino`` alone sends a Google Analytics event from a forked child;
+    ossrag's import leaves openvino_telemetry out, so OpenVINO uses its no-op stub."""
+    code = (
+        "import sys\n"
+        "from ossrag.embedders import make_embedder\n"
+        "make_embedder('minilm-openvino')\n"
+        "tm = sys.modules['openvino.tools.ovc.telemetry_utils'].tm\n"
+        "print('TELEMETRY', 'openvino_telemetry' in sys.modules, tm.__name__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "TELEMETRY False openvino.tools.ovc.telemetry_stub" in out.stdout, out.stderr
 
 
 def test_concurrent_callers_get_their_own_vectors() -> None:

@@ -231,6 +231,10 @@ def test_killed_update_keeps_old_chunks_and_resumes_to_the_new_version(tmp_path:
     # An edited page never has fewer chunks than before while its update is unfinished.
     assert all(during.get(src, 0) >= n for src, n in before.items() if src != "page6.md")
     _, report = ingest(corpus, ["--db", db])
-    assert report["removed"] == 1 and report["updated"] + report["resumed"] == 6
+    # Pages the killed run finished before the signal landed count as unchanged (a fast
+    # embedder on a loaded machine gets a page or two further); the contents decide.
+    assert report["removed"] == 1
+    assert report["updated"] + report["resumed"] + report["unchanged"] == 6
+    assert report["updated"] + report["resumed"] >= 1
     with MilvusStore(db) as store, MilvusStore(ref_db) as ref:
         assert_same(contents(store), contents(ref))

